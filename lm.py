@@ -1,0 +1,140 @@
+"""LMs by role: one place that turns model strings into `dspy.LM`s for each part of the system.
+
+Roles: `assistant` (the model being helped), `mediator`, `user` (the simulated user), `judge` (LLM scoring
+and extraction) and `refiner` (guideline distillation). A model string is any litellm string
+(`openai/gpt-4o-mini`, `anthropic/claude-...`, `ollama_chat/llama3`, `openai/<name>` with `api_base` for an
+OpenAI-compatible server) or `embedded[/<name>]` for the model that ships with the package.
+
+Resolution order per role: explicit argument (CLI flag) > `INTENT_MEDIATOR_<ROLE>_MODEL` >
+`INTENT_MEDIATOR_MODEL` > the embedded model. Roles are applied per call with `dspy.context`, never with a
+global `dspy.configure`, so worker threads stay independent.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import dspy
+
+from intent_mediator.errors import ModelConfigError
+
+ROLES = ("assistant", "mediator", "user", "judge", "refiner")
+EMBEDDED = "embedded"
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+def _check_litellm_model(model: str) -> None:
+    import litellm
+
+    litellm.suppress_debug_info = True
+    try:
+        litellm.get_llm_provider(model)
+    except Exception as exc:  # litellm raises its own BadRequestError subclasses here
+        raise ModelConfigError(
+            f"unknown model string {model!r}: expected 'provider/model' as litellm names it, e.g. "
+            "'openai/gpt-4o-mini', 'anthropic/claude-3-5-haiku-latest', 'ollama_chat/llama3', or 'embedded'"
+        ) from exc
+
+
+def build_lm(model: str, *, api_base: str | None = None, api_key: str | None = None, temperature: float | None = 0.0,
+             max_tokens: int | None = None, cache: bool = True, **kwargs: Any) -> dspy.LM:
+    """Build a `dspy.LM` from a model string.
+
+    Args:
+        model: A litellm model string, or `embedded` / `embedded/<name>` for the bundled local model.
+        api_base: Base URL of an OpenAI-compatible server for `openai/...` models.
+        api_key: API key; by default litellm reads the provider's environment variable.
+        temperature: Sampling temperature (0 keeps evaluation repeatable).
+        max_tokens: Completion cap.
+        cache: Use DSPy's request cache.
+
+    Raises:
+        ModelConfigError: the string names no provider litellm knows, or no embedded model.
+    """
+    if not isinstance(model, str) or not model.strip():
+        raise ModelConfigError("model string is empty")
+    model = model.strip()
+    if model == EMBEDDED or model.startswith(EMBEDDED + "/"):
+        from intent_mediator.engines.embedded import DEFAULT_EMBEDDED_MODEL, shared_engine
+
+        name = model.partition("/")[2] or DEFAULT_EMBEDDED_MODEL
+        if api_base or api_key:
+            raise ModelConfigError("the embedded model runs in-process: --api-base and API keys do not apply to it")
+        return dspy.LM(f"{EMBEDDED}/{name}", engine=shared_engine(name), temperature=temperature,
+                       max_tokens=max_tokens, cache=cache, num_retries=0, **kwargs)
+    _check_litellm_model(model)
+    client: dict[str, Any] = {}
+    if api_base:
+        # engine="auto" routes openai/* + api_base to DSPy's native client, which drops JSON mode.
+        client.update(api_base=api_base, engine="litellm")
+    if api_key:
+        client["api_key"] = api_key
+    return dspy.LM(model, temperature=temperature, max_tokens=max_tokens, cache=cache, **client, **kwargs)
+
+
+@dataclass
+class RoleLMs:
+    """The LM of each role. Copies of a program share it: LMs are connections, not program state."""
+
+    assistant: dspy.LM | None = None
+    mediator: dspy.LM | None = None
+    user: dspy.LM | None = None
+    judge: dspy.LM | None = None
+    refiner: dspy.LM | None = None
+
+    def __deepcopy__(self, memo: dict) -> RoleLMs:
+        return self
+
+    def get(self, role: str) -> dspy.LM:
+        """The LM for `role`.
+
+        Raises:
+            ModelConfigError: unknown role, or no LM configured for it.
+        """
+        if role not in ROLES:
+            raise ModelConfigError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+        lm = getattr(self, role)
+        if lm is None:
+            raise ModelConfigError(f"no LM is configured for the {role} role")
+        return lm
+
+    def models(self) -> dict[str, str | None]:
+        """Role -> model string, for logs and artifact metadata (never keys or endpoints)."""
+        return {f.name: (getattr(self, f.name).model if getattr(self, f.name) else None) for f in fields(self)}
+
+    @classmethod
+    def from_models(cls, models: dict[str, str | None] | None = None, *, default: str | None = None,
+                    api_base: str | None = None, environ: dict[str, str] | None = None, **lm_kwargs: Any) -> RoleLMs:
+        """Resolve each role's model string (see the module docstring) and build its LM.
+
+        Args:
+            models: Role -> model string from CLI flags; None or missing entries fall back.
+            default: The model for roles nobody named (default: `INTENT_MEDIATOR_MODEL` or `embedded`).
+            api_base: OpenAI-compatible base URL, applied to every `openai/...` role.
+            environ: Environment to read (default: `os.environ`).
+            lm_kwargs: Passed to `build_lm` for every role.
+        """
+        environ = os.environ if environ is None else environ
+        models = dict(models or {})
+        unknown = set(models) - set(ROLES)
+        if unknown:
+            raise ModelConfigError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
+        fallback = default or environ.get("INTENT_MEDIATOR_MODEL") or EMBEDDED
+        built: dict[str, dspy.LM] = {}
+        lms = {}
+        for role in ROLES:
+            model = models.get(role) or environ.get(f"INTENT_MEDIATOR_{role.upper()}_MODEL") or fallback
+            base = api_base if model.startswith("openai/") else None
+            if model not in built:
+                built[model] = build_lm(model, api_base=base, **lm_kwargs)
+            # One LM object per distinct model string; per-role usage comes from each call's role, not the LM.
+            lms[role] = built[model]
+        return cls(**lms)
+
+    @classmethod
+    def scripted(cls, engine: Any) -> RoleLMs:
+        """Every role answered by one `ScriptedEngine`, each under its own `scripted/<role>` model string."""
+        return cls(**{role: engine.lm(role) for role in ROLES})

@@ -1,0 +1,57 @@
+"""The product: a Mediator in front of an unchanged assistant, which sees only the mediated request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dspy
+
+from intent_mediator.adapters import PlainChatAdapter
+from intent_mediator.programs._scope import lm_scope
+from intent_mediator.programs.mediator import Mediator
+from intent_mediator.signatures import AnswerRequest
+from intent_mediator.transcript import Turn
+
+
+class MediatedAssistant(dspy.Module):
+    """Mediator -> Assistant. Returns `Prediction(response=..., request=...)`.
+
+    Args:
+        guidelines: The Mediator's learned rules; None for the uncompiled program.
+        context: Default task context, the assistant's system prompt.
+        mediator_lm: The mediator role's LM (None: the surrounding context's LM).
+        assistant_lm: The assistant role's LM (None: the surrounding context's LM).
+        chain_of_thought: Let the Mediator reason before writing the request.
+        passthrough_first_turn: Skip the Mediator on a one-turn transcript when there are no guidelines.
+    """
+
+    def __init__(
+        self,
+        guidelines: list[str] | None = None,
+        *,
+        context: str | None = None,
+        mediator_lm: dspy.LM | None = None,
+        assistant_lm: dspy.LM | None = None,
+        chain_of_thought: bool = False,
+        passthrough_first_turn: bool = True,
+    ):
+        super().__init__()
+        self.mediator = Mediator(
+            guidelines, chain_of_thought=chain_of_thought, passthrough_first_turn=passthrough_first_turn, lm=mediator_lm
+        )
+        self.answer = dspy.Predict(AnswerRequest)
+        self.context = context
+        self.assistant_lm = assistant_lm
+
+    @property
+    def guidelines(self) -> list[str]:
+        return self.mediator.guidelines
+
+    def set_guidelines(self, guidelines: list[str]) -> None:
+        self.mediator.set_guidelines(guidelines)
+
+    def forward(self, transcript: list[Turn | dict[str, Any]], context: str | None = None) -> dspy.Prediction:
+        mediated = self.mediator(transcript=transcript)
+        with lm_scope(self.assistant_lm, adapter=PlainChatAdapter()):
+            out = self.answer(request=mediated.request, context=context or self.context or "")
+        return dspy.Prediction(response=out.response, request=mediated.request, mediated=mediated.mediated)

@@ -1,0 +1,71 @@
+"""The Mediator: rewrites a multi-turn transcript into one explicit request, guided by learned guidelines."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dspy
+
+from intent_mediator.programs._scope import lm_scope
+from intent_mediator.signatures import MediateRequest, render_instructions, split_instructions
+from intent_mediator.transcript import Turn, normalize_transcript, user_turns
+
+logger = logging.getLogger(__name__)
+
+
+class Mediator(dspy.Module):
+    """Writes the explicit, self-contained request a user meant across the turns of a conversation.
+
+    The guidelines live in the predictor's instructions (the Mediator's system prompt), so `save()` and
+    `load()` carry them like any other DSPy prompt state.
+
+    Args:
+        guidelines: Learned rules, one string each; None or [] for the uncompiled Mediator.
+        chain_of_thought: Let the Mediator reason before writing the request.
+        passthrough_first_turn: With no guidelines, a one-turn transcript is already explicit: return it
+            unchanged and save the LM call.
+        lm: The mediator role's LM; None uses the LM of the surrounding `dspy.context`.
+    """
+
+    def __init__(
+        self,
+        guidelines: list[str] | None = None,
+        *,
+        chain_of_thought: bool = False,
+        passthrough_first_turn: bool = True,
+        lm: dspy.LM | None = None,
+    ):
+        super().__init__()
+        self.rewrite = dspy.ChainOfThought(MediateRequest) if chain_of_thought else dspy.Predict(MediateRequest)
+        self.passthrough_first_turn = passthrough_first_turn
+        self.role_lm = lm
+        self.set_guidelines(guidelines or [])
+
+    @property
+    def predictor(self) -> dspy.Predict:
+        """The predictor whose instructions hold the guidelines (ChainOfThought keeps it as `.predict`)."""
+        return getattr(self.rewrite, "predict", self.rewrite)
+
+    @property
+    def guidelines(self) -> list[str]:
+        """The current guidelines, in order."""
+        return split_instructions(self.predictor.signature.instructions)[1]
+
+    def set_guidelines(self, guidelines: list[str]) -> None:
+        """Replace the guidelines. Rebinds the signature: the class is shared between copies of the program."""
+        base, _ = split_instructions(self.predictor.signature.instructions)
+        self.predictor.signature = self.predictor.signature.with_instructions(render_instructions(base, list(guidelines)))
+
+    def forward(self, transcript: list[Turn | dict[str, Any]]) -> dspy.Prediction:
+        turns = normalize_transcript(transcript)
+        if self.passthrough_first_turn and len(turns) == 1 and not self.guidelines:
+            return dspy.Prediction(request=turns[0].content, mediated=False)
+        with lm_scope(self.role_lm):
+            out = self.rewrite(transcript=turns)
+        request = (out.request or "").strip()
+        if not request:
+            # An empty rewrite would leave the assistant with nothing; the user's own words lose less.
+            logger.warning("Mediator returned an empty request; sending the user's turns joined instead")
+            return dspy.Prediction(request="\n".join(user_turns(turns)), mediated=False, fallback="empty request")
+        return dspy.Prediction(request=request, mediated=True)

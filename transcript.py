@@ -1,0 +1,85 @@
+"""The conversation types every other module speaks: `Turn` and transcripts (lists of turns)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Literal
+
+import pydantic
+
+from intent_mediator.errors import TranscriptError
+
+Role = Literal["user", "assistant"]
+ROLES: tuple[str, ...] = ("user", "assistant")
+
+
+class Turn(pydantic.BaseModel):
+    """One message of a conversation.
+
+    Args:
+        role: Who spoke: "user" or "assistant". System prompts are task context, not turns.
+        content: What was said, verbatim.
+    """
+
+    model_config = pydantic.ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    content: str
+
+    @classmethod
+    def user(cls, content: str) -> Turn:
+        return cls(role="user", content=content)
+
+    @classmethod
+    def assistant(cls, content: str) -> Turn:
+        return cls(role="assistant", content=content)
+
+
+def to_turn(item: Turn | dict[str, Any], index: int = 0) -> Turn:
+    """Convert a `Turn` or an OpenAI-style `{"role", "content"}` dict into a `Turn`.
+
+    Raises:
+        TranscriptError: naming the turn's position and the field that is wrong.
+    """
+    if isinstance(item, Turn):
+        return item
+    if not isinstance(item, dict):
+        raise TranscriptError(f"turn {index}: expected a Turn or a dict with 'role' and 'content', got {type(item).__name__}")
+    role = item.get("role")
+    if role not in ROLES:
+        raise TranscriptError(f"turn {index}: unknown role {role!r}; a transcript holds only {' and '.join(ROLES)} turns")
+    content = item.get("content")
+    if not isinstance(content, str):
+        raise TranscriptError(f"turn {index}: field 'content' must be a string, got {type(content).__name__}")
+    return Turn(role=role, content=content)
+
+
+def normalize_transcript(items: Iterable[Turn | dict[str, Any]] | None) -> list[Turn]:
+    """Validate a transcript that a model is asked to answer.
+
+    A transcript must hold at least one turn and end with a user turn: there is nothing to answer after an
+    assistant turn.
+
+    Raises:
+        TranscriptError: for an empty transcript, an unknown role, a non-string content, or a transcript that
+            ends with an assistant turn.
+    """
+    if items is None or isinstance(items, (str, bytes)):
+        raise TranscriptError("transcript must be a list of turns, e.g. [Turn.user('...')]")
+    turns = [to_turn(item, index) for index, item in enumerate(items)]
+    if not turns:
+        raise TranscriptError("transcript is empty: give at least one user turn")
+    if turns[-1].role != "user":
+        raise TranscriptError(
+            f"transcript ends with an assistant turn (turn {len(turns) - 1}); the last turn must be the user's"
+        )
+    return turns
+
+
+def user_turns(turns: Iterable[Turn]) -> list[str]:
+    """The contents of the user's turns, in order."""
+    return [turn.content for turn in turns if turn.role == "user"]
+
+
+def as_dicts(turns: Iterable[Turn]) -> list[dict[str, str]]:
+    """Plain `{"role", "content"}` dicts, for optimizers and JSON logs that cannot hold pydantic objects."""
+    return [turn.model_dump() for turn in turns]
