@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import dspy
-
 from intent_mediator.transcript import to_turn
 
 
@@ -21,11 +20,16 @@ class PlainChatAdapter(dspy.Adapter):
     `transcript` and a `request` holding the same text render to identical messages.
     """
 
-    def format(self, signature: type[dspy.Signature], demos: list[dict[str, Any]], inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    def format(
+        self, signature: type[dspy.Signature], demos: list[dict[str, Any]], inputs: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         if demos:
             raise ValueError("PlainChatAdapter sends the conversation unchanged and cannot render few-shot demos")
         if len(signature.output_fields) != 1:
-            raise ValueError(f"PlainChatAdapter needs exactly one output field, {signature.__name__} has {list(signature.output_fields)}")
+            raise ValueError(
+                "PlainChatAdapter needs exactly one output field, "
+                f"{signature.__name__} has {list(signature.output_fields)}"
+            )
         unknown = set(signature.input_fields) - {"context", "request", "transcript"}
         if unknown:
             raise ValueError(f"PlainChatAdapter cannot render input fields {sorted(unknown)}")

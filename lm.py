@@ -17,7 +17,6 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import dspy
-
 from intent_mediator.errors import ModelConfigError
 
 ROLES = ("assistant", "mediator", "user", "judge", "refiner")
@@ -30,6 +29,9 @@ def _check_litellm_model(model: str) -> None:
     import litellm
 
     litellm.suppress_debug_info = True
+    provider, _, name = model.partition("/")
+    if provider and _ and not name:
+        raise ModelConfigError(f"model string {model!r} names a provider but no model after the '/'")
     try:
         litellm.get_llm_provider(model)
     except Exception as exc:  # litellm raises its own BadRequestError subclasses here
@@ -39,8 +41,16 @@ def _check_litellm_model(model: str) -> None:
         ) from exc
 
 
-def build_lm(model: str, *, api_base: str | None = None, api_key: str | None = None, temperature: float | None = 0.0,
-             max_tokens: int | None = None, cache: bool = True, **kwargs: Any) -> dspy.LM:
+def build_lm(
+    model: str,
+    *,
+    api_base: str | None = None,
+    api_key: str | None = None,
+    temperature: float | None = 0.0,
+    max_tokens: int | None = None,
+    cache: bool = True,
+    **kwargs: Any,
+) -> dspy.LM:
     """Build a `dspy.LM` from a model string.
 
     Args:
@@ -63,8 +73,15 @@ def build_lm(model: str, *, api_base: str | None = None, api_key: str | None = N
         name = model.partition("/")[2] or DEFAULT_EMBEDDED_MODEL
         if api_base or api_key:
             raise ModelConfigError("the embedded model runs in-process: --api-base and API keys do not apply to it")
-        return dspy.LM(f"{EMBEDDED}/{name}", engine=shared_engine(name), temperature=temperature,
-                       max_tokens=max_tokens, cache=cache, num_retries=0, **kwargs)
+        return dspy.LM(
+            f"{EMBEDDED}/{name}",
+            engine=shared_engine(name),
+            temperature=temperature,
+            max_tokens=max_tokens,
+            cache=cache,
+            num_retries=0,
+            **kwargs,
+        )
     _check_litellm_model(model)
     client: dict[str, Any] = {}
     if api_base:
@@ -106,8 +123,16 @@ class RoleLMs:
         return {f.name: (getattr(self, f.name).model if getattr(self, f.name) else None) for f in fields(self)}
 
     @classmethod
-    def from_models(cls, models: dict[str, str | None] | None = None, *, default: str | None = None,
-                    api_base: str | None = None, environ: dict[str, str] | None = None, **lm_kwargs: Any) -> RoleLMs:
+    def from_models(
+        cls,
+        models: dict[str, str | None] | None = None,
+        *,
+        default: str | None = None,
+        api_base: str | None = None,
+        environ: dict[str, str] | None = None,
+        roles: tuple[str, ...] = ROLES,
+        **lm_kwargs: Any,
+    ) -> RoleLMs:
         """Resolve each role's model string (see the module docstring) and build its LM.
 
         Args:
@@ -115,6 +140,7 @@ class RoleLMs:
             default: The model for roles nobody named (default: `INTENT_MEDIATOR_MODEL` or `embedded`).
             api_base: OpenAI-compatible base URL, applied to every `openai/...` role.
             environ: Environment to read (default: `os.environ`).
+            roles: The roles to build; the others stay None.
             lm_kwargs: Passed to `build_lm` for every role.
         """
         environ = os.environ if environ is None else environ
@@ -125,7 +151,7 @@ class RoleLMs:
         fallback = default or environ.get("INTENT_MEDIATOR_MODEL") or EMBEDDED
         built: dict[str, dspy.LM] = {}
         lms = {}
-        for role in ROLES:
+        for role in roles:
             model = models.get(role) or environ.get(f"INTENT_MEDIATOR_{role.upper()}_MODEL") or fallback
             base = api_base if model.startswith("openai/") else None
             if model not in built:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import pydantic
-
 from intent_mediator.errors import TranscriptError
 
 Role = Literal["user", "assistant"]
@@ -43,10 +43,14 @@ def to_turn(item: Turn | dict[str, Any], index: int = 0) -> Turn:
     if isinstance(item, Turn):
         return item
     if not isinstance(item, dict):
-        raise TranscriptError(f"turn {index}: expected a Turn or a dict with 'role' and 'content', got {type(item).__name__}")
+        raise TranscriptError(
+            f"turn {index}: expected a Turn or a dict with 'role' and 'content', got {type(item).__name__}"
+        )
     role = item.get("role")
     if role not in ROLES:
-        raise TranscriptError(f"turn {index}: unknown role {role!r}; a transcript holds only {' and '.join(ROLES)} turns")
+        raise TranscriptError(
+            f"turn {index}: unknown role {role!r}; a transcript holds only {' and '.join(ROLES)} turns"
+        )
     content = item.get("content")
     if not isinstance(content, str):
         raise TranscriptError(f"turn {index}: field 'content' must be a string, got {type(content).__name__}")

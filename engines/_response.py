@@ -11,7 +11,11 @@ def request_messages(request: Request) -> list[dict[str, str]]:
     """The request as OpenAI-style messages, system prompt first."""
     messages = []
     if request.system is not None:
-        system = request.system if isinstance(request.system, str) else "".join(getattr(p, "text", "") for p in request.system)
+        system = (
+            request.system
+            if isinstance(request.system, str)
+            else "".join(getattr(p, "text", "") for p in request.system)
+        )
         messages.append({"role": "system", "content": system})
     messages.extend({"role": message.role, "content": message.text or ""} for message in request.messages)
     return messages
@@ -22,7 +26,9 @@ def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / 4) if text else 0
 
 
-def text_response(model: str, text: str, input_tokens: int, output_tokens: int, finish_reason: str = "stop") -> Response:
+def text_response(
+    model: str, text: str, input_tokens: int, output_tokens: int, finish_reason: str = "stop"
+) -> Response:
     return Response(
         id=None,
         model=model,

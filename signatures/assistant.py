@@ -6,7 +6,6 @@ would send, whatever mode a conversation runs in.
 """
 
 import dspy
-
 from intent_mediator.transcript import Turn
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import dspy
-
 from intent_mediator.transcript import Turn
 
 
@@ -14,9 +13,10 @@ class MediateRequest(dspy.Signature):
     task, often a single detail at a time, and the assistant may have replied with guesses along the way. Write
     the one message the user would have sent had they said everything at once.
 
+    - Go through the user's turns in order and carry every detail of each into the message: numbers,
+      amounts, prices, names, values, formats and conditions. A later detail adds to the earlier ones unless
+      the user says it replaces them.
     - Write as the user, in the first person, addressed to the assistant.
-    - Keep every requirement, number, name, value, format and condition the user gave in any turn. A later
-      detail adds to the earlier ones unless the user says it replaces them.
     - When the user corrects or withdraws something, keep only the corrected version.
     - Replace references such as "it", "that one" or "same as before" with what they point to.
     - Assistant turns are not the user's intent: take nothing from them unless the user clearly accepted it.
@@ -27,7 +27,7 @@ class MediateRequest(dspy.Signature):
         desc="The conversation so far, oldest turn first; the last turn is the user's."
     )
     request: str = dspy.OutputField(
-        desc="One explicit, self-contained request in the user's voice, to be sent to the assistant as the only message."
+        desc="One explicit, self-contained request in the user's voice, sent to the assistant as its only message."
     )
 
 

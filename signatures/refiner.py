@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dspy
 import pydantic
-
 from intent_mediator.transcript import Turn
 
 
@@ -36,7 +35,9 @@ class DistillGuidelines(dspy.Signature):
     the list short, one line per rule, most important first.
     """
 
-    pairs: list[ContrastivePair] = dspy.InputField(desc="Failed conversations with the explicit request that succeeded.")
+    pairs: list[ContrastivePair] = dspy.InputField(
+        desc="Failed conversations with the explicit request that succeeded."
+    )
     current_guidelines: list[str] = dspy.InputField(desc="The rules the Mediator follows now; may be empty.")
     max_guidelines: int = dspy.InputField(desc="The largest number of rules to return.")
     guidelines: list[str] = dspy.OutputField(desc="The revised rules, one sentence each, without numbering.")

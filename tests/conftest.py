@@ -1,0 +1,35 @@
+"""Shared fixtures: an isolated DSPy cache, the scripted engine, and paths to ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_LIC = REPO.parent / "shared" / "lic"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_dspy_cache(tmp_path_factory):
+    # Tests must never read answers cached by an earlier run or by the user's own work.
+    import dspy
+
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    os.environ.setdefault("INTENT_MEDIATOR_CACHE", str(Path.home() / ".cache" / "intent-mediator"))
+    yield
+
+
+@pytest.fixture
+def engine():
+    from intent_mediator import ScriptedEngine
+
+    return ScriptedEngine()
+
+
+@pytest.fixture
+def shared_lic() -> Path:
+    if not SHARED_LIC.is_dir():
+        pytest.skip(f"the shared benchmark sample is not at {SHARED_LIC} (clone ../shared beside the repository)")
+    return SHARED_LIC

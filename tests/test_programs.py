@@ -1,0 +1,133 @@
+"""The core programs, checked through the scripted engine's recorded requests."""
+
+import copy
+import json
+
+import dspy
+import pytest
+from intent_mediator import Assistant, MediatedAssistant, MediateRequest, Mediator, TranscriptError, Turn
+from intent_mediator.signatures import render_instructions, split_instructions
+
+TRANSCRIPT = [
+    Turn.user("Write a function that sums a list."),
+    Turn.assistant("def f(xs): return sum(xs)"),
+    Turn.user("Only count the even numbers."),
+]
+
+
+def joined_user_turns(call):
+    return {"request": " ".join(call.user_turns())}
+
+
+@pytest.fixture
+def scripted(engine):
+    engine.on(role="mediator", reply=joined_user_turns)
+    engine.on(role="assistant", reply=lambda call: f"reply #{call.index}")
+    return engine
+
+
+def test_assistant_sees_only_the_mediated_request(scripted):
+    program = MediatedAssistant(
+        ["Keep every constraint."],
+        context="You write Python.",
+        mediator_lm=scripted.lm("mediator"),
+        assistant_lm=scripted.lm("assistant"),
+    )
+    out = program(transcript=TRANSCRIPT)
+    mediator_call, assistant_call = scripted.requests
+    assert mediator_call.role == "mediator" and assistant_call.role == "assistant"
+    assert out.request == "Write a function that sums a list. Only count the even numbers."
+    assert assistant_call.messages == [
+        {"role": "system", "content": "You write Python."},
+        {"role": "user", "content": out.request},
+    ]
+    assert "def f(xs)" not in assistant_call.prompt  # the assistant's own earlier guess never reaches it again
+    assert "1. Keep every constraint." in mediator_call.messages[0]["content"]  # guidelines are the system prompt
+    assert "def f(xs)" in mediator_call.prompt  # the Mediator reads the whole transcript
+    assert out.response == "reply #1"
+
+
+def test_baseline_assistant_sends_real_chat_messages(scripted):
+    out = Assistant(context="ctx", lm=scripted.lm("assistant"))(transcript=TRANSCRIPT)
+    (call,) = scripted.requests
+    assert call.messages == [{"role": "system", "content": "ctx"}, *[t.model_dump() for t in TRANSCRIPT]]
+    assert out.response == "reply #0"
+
+
+def test_one_turn_chat_and_explicit_request_render_identically(scripted):
+    Assistant(context="ctx", lm=scripted.lm("assistant"))(transcript=[Turn.user("Sum 2 and 3.")])
+    MediatedAssistant(context="ctx", mediator_lm=scripted.lm("mediator"), assistant_lm=scripted.lm("assistant"))(
+        transcript=[Turn.user("Sum 2 and 3.")]
+    )
+    chat, mediated = scripted.requests  # first turn without guidelines: no mediator call
+    assert chat.messages == mediated.messages
+
+
+def test_first_turn_passthrough_only_without_guidelines(scripted):
+    Mediator(lm=scripted.lm("mediator"))(transcript=[Turn.user("hi")])
+    assert scripted.requests == []
+    Mediator(["A rule."], lm=scripted.lm("mediator"))(transcript=[Turn.user("hi")])
+    Mediator(passthrough_first_turn=False, lm=scripted.lm("mediator"))(transcript=[Turn.user("hi")])
+    assert [r.role for r in scripted.requests] == ["mediator", "mediator"]
+
+
+def test_chain_of_thought_keeps_guidelines_and_reasoning(engine):
+    engine.on(role="mediator", reply={"reasoning": "the user added a filter", "request": "Sum the even numbers."})
+    mediator = Mediator(["Rule one.", "Rule two."], chain_of_thought=True, lm=engine.lm("mediator"))
+    out = mediator(transcript=TRANSCRIPT)
+    assert out.request == "Sum the even numbers."
+    assert mediator.guidelines == ["Rule one.", "Rule two."]
+    assert "`reasoning`" in engine.requests[0].messages[0]["content"]
+
+
+def test_guidelines_never_mutate_the_shared_signature():
+    original = MediateRequest.instructions
+    first, second = Mediator(["Rule A."]), Mediator(["Rule B."])
+    clone = copy.deepcopy(first)
+    clone.set_guidelines(["Rule C."])
+    assert (first.guidelines, second.guidelines, clone.guidelines) == (["Rule A."], ["Rule B."], ["Rule C."])
+    assert MediateRequest.instructions == original
+
+
+def test_save_load_restores_guidelines_without_lms_or_keys(tmp_path, scripted):
+    lm = dspy.LM("openai/gpt-4o-mini", api_key="sk-secret-should-not-leak")
+    program = MediatedAssistant(["Keep numbers.", "Ignore unconfirmed guesses."], mediator_lm=lm, assistant_lm=lm)
+    path = tmp_path / "program.json"
+    program.save(path)
+    saved = path.read_text()
+    assert "sk-secret" not in saved and "api_key" not in saved
+    state = json.loads(saved)
+    assert all(entry.get("lm") is None for name, entry in state.items() if name != "metadata")
+    fresh = MediatedAssistant()
+    assert fresh.guidelines == []
+    fresh.load(path)
+    assert fresh.guidelines == ["Keep numbers.", "Ignore unconfirmed guesses."]
+    assert fresh.mediator.predictor.signature.instructions == program.mediator.predictor.signature.instructions
+
+
+def test_program_copies_share_the_engine_records(scripted):
+    program = MediatedAssistant(mediator_lm=scripted.lm("mediator"), assistant_lm=scripted.lm("assistant"))
+    program.deepcopy()(transcript=TRANSCRIPT)
+    assert len(scripted.requests) == 2
+
+
+def test_empty_mediator_output_falls_back_to_user_words(engine):
+    engine.on(role="mediator", reply={"request": "   "})
+    out = Mediator(lm=engine.lm("mediator"))(transcript=TRANSCRIPT)
+    assert out.request == "Write a function that sums a list.\nOnly count the even numbers."
+    assert out.fallback == "empty request" and out.mediated is False
+
+
+def test_bad_transcript_fails_before_any_lm_call(scripted):
+    program = MediatedAssistant(mediator_lm=scripted.lm("mediator"), assistant_lm=scripted.lm("assistant"))
+    with pytest.raises(TranscriptError):
+        program(transcript=[*TRANSCRIPT, Turn.assistant("done")])
+    assert scripted.requests == []
+
+
+def test_instructions_round_trip_and_reject_multiline_rules():
+    text = render_instructions("Base.", ["1. First rule.", "Second rule."])
+    assert split_instructions(text) == ("Base.", ["First rule.", "Second rule."])
+    assert render_instructions("Base.", []) == "Base."
+    with pytest.raises(ValueError, match="guideline 2 spans several lines"):
+        render_instructions("Base.", ["ok", "two\nlines"])
