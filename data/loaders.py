@@ -1,0 +1,101 @@
+"""Load Lost-in-Conversation records from local JSON / JSONL files or the Hugging Face hub.
+
+    load_records("tasks.json")                       # a JSON list, or JSONL with one record per line
+    load_records("builtin")                          # the project's own task set (see `tasksets/`)
+    load_records("hf:microsoft/lost_in_conversation") # through `datasets` (needs the hub)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from intent_mediator.data.records import Instruction, RecordError, validate_record
+
+logger = logging.getLogger(__name__)
+
+HF_DATASET = "microsoft/lost_in_conversation"
+TASKSETS = Path(__file__).parent / "tasksets"
+
+
+def read_json_records(path: str | Path) -> list[dict[str, Any]]:
+    """Raw records from a JSON list or a JSONL file; errors name the file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError(f"{path}: no such file")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".jsonl":
+        records = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise RecordError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+        return records
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, list):
+        raise RecordError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+    return data
+
+
+def validate_all(raws: Iterable[Any], source: str) -> list[Instruction]:
+    records = [validate_record(raw, position=i, source=source) for i, raw in enumerate(raws)]
+    seen: set[str] = set()
+    for record in records:
+        if record.task_id in seen:
+            raise RecordError(f"{source}: record {record.task_id!r} appears twice")
+        seen.add(record.task_id)
+    return records
+
+
+def load_hf(name: str = HF_DATASET, *, split: str = "train", data_files: str | list[str] | None = None) -> list[Instruction]:
+    """Records through `datasets.load_dataset` (a hub id, or a local folder in the hub's layout)."""
+    import datasets
+
+    dataset = datasets.load_dataset(name, split=split, data_files=data_files)
+    return validate_all((_drop_arrow_nulls(row) for row in dataset), f"hf:{name}")
+
+
+def _drop_arrow_nulls(value: Any) -> Any:
+    """Arrow unifies the keys of every record and struct, filling the missing ones with None: drop them."""
+    if isinstance(value, dict):
+        return {key: _drop_arrow_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_drop_arrow_nulls(item) for item in value]
+    return value
+
+
+def load_records(source: str | Path, *, tasks: Iterable[str] | None = None) -> list[Instruction]:
+    """Load and validate records from `builtin`, `hf:<dataset id>`, a JSON/JSONL file or a folder of them.
+
+    Args:
+        source: Where the records are.
+        tasks: Keep only these tasks (None keeps all).
+
+    Raises:
+        RecordError: a file is missing or malformed, or a record fails validation (naming record and field).
+    """
+    source = str(source)
+    if source == "builtin":
+        records = []
+        for path in sorted(TASKSETS.glob("*.json")):
+            records.extend(validate_all(read_json_records(path), str(path.name)))
+    elif source.startswith("hf:"):
+        records = load_hf(source[3:] or HF_DATASET)
+    elif Path(source).is_dir():
+        records = []
+        for path in sorted([*Path(source).glob("*.json"), *Path(source).glob("*.jsonl")]):
+            records.extend(validate_all(read_json_records(path), str(path)))
+    else:
+        records = validate_all(read_json_records(source), source)
+    if tasks is not None:
+        wanted = set(tasks)
+        records = [record for record in records if record.task in wanted]
+    return records

@@ -1,0 +1,110 @@
+"""Lost-in-Conversation records: the `Instruction` type and its validation.
+
+Schema facts (checked against the benchmark's data): every record has `task_id`, `task` and `shards`, a list
+of `{"shard_id": int, "shard": str}` (the key is `shard`, not `shard_text`). Ids start at 1, except summary
+records, whose shards start at 0, carry `doc_idxs` and have an empty `shard`. Each task adds its own keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+
+from intent_mediator.errors import IntentMediatorError
+
+TASK_KEYS: dict[str, tuple[str, ...]] = {
+    "code": ("metadata",),
+    "database": ("db_id", "fully_specified_question", "reference_sql"),
+    "actions": ("function", "fully_specified_question", "reference_answer"),
+    "math": ("question", "answer"),
+    "data2text": ("table_highlighted_html", "references"),
+    "summary": ("documents", "query", "insights", "insightid2ref_citations"),
+    "translation": ("document_de", "document_en"),
+}
+FIRST_SHARD_ID = {"summary": 0}
+
+
+class RecordError(IntentMediatorError, ValueError):
+    """A record is malformed; the message names the record id (or position), the field and the source."""
+
+
+class Shard(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow", frozen=True)
+
+    shard_id: int
+    shard: str
+    doc_idxs: list[int] | None = None
+
+
+class Instruction(pydantic.BaseModel):
+    """One benchmark instruction: the task, its shards, and the task's own keys (kept as-is in `fields`)."""
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
+    task_id: str
+    task: str
+    shards: list[Shard]
+    fields: dict[str, Any] = pydantic.Field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.fields.get(key, default)
+
+    def to_record(self) -> dict[str, Any]:
+        """The record in the benchmark's JSON layout."""
+        return {
+            "task_id": self.task_id,
+            "task": self.task,
+            "shards": [s.model_dump(exclude_none=True) for s in self.shards],
+            **self.fields,
+        }
+
+
+def validate_record(raw: Any, *, position: int = 0, source: str = "<records>") -> Instruction:
+    """Check one raw record and build its `Instruction`.
+
+    Raises:
+        RecordError: naming the record id (or its position), the field at fault and the source.
+    """
+    where = f"{source}: record {position}"
+    if not isinstance(raw, dict):
+        raise RecordError(f"{where}: expected a JSON object, got {type(raw).__name__}")
+    task_id = raw.get("task_id")
+    if not isinstance(task_id, str) or not task_id:
+        raise RecordError(f"{where}: field 'task_id' must be a non-empty string")
+    where = f"{source}: record {task_id!r}"
+    task = raw.get("task")
+    if task not in TASK_KEYS:
+        raise RecordError(f"{where}: field 'task' is {task!r}; known tasks are {', '.join(TASK_KEYS)}")
+    shards = raw.get("shards")
+    if not isinstance(shards, list) or not shards:
+        raise RecordError(f"{where}: field 'shards' must be a non-empty list")
+    parsed = []
+    for index, shard in enumerate(shards):
+        if isinstance(shard, dict) and "shard_text" in shard and "shard" not in shard:
+            raise RecordError(f"{where}: shards[{index}] has 'shard_text'; the benchmark's key is 'shard'")
+        try:
+            parsed.append(Shard.model_validate(shard))
+        except pydantic.ValidationError as exc:
+            problem = exc.errors()[0]
+            field = ".".join(str(p) for p in problem["loc"])
+            raise RecordError(f"{where}: shards[{index}].{field}: {problem['msg']}") from None
+        if index == 0 and task != "summary" and not parsed[-1].shard.strip():
+            # The first shard states the intent; later ones may be empty in the real data (translation).
+            raise RecordError(f"{where}: shards[0].shard is empty")
+    ids = [shard.shard_id for shard in parsed]
+    first = FIRST_SHARD_ID.get(task, 1)
+    if sorted(ids) != list(range(first, first + len(ids))):
+        raise RecordError(f"{where}: shard ids {ids} must be {first}..{first + len(ids) - 1} without gaps or repeats")
+    for key in TASK_KEYS[task]:
+        if raw.get(key) in (None, "", []):
+            raise RecordError(f"{where}: missing field {key!r}, required for {task} records")
+    if task == "code" and not (raw.get("test") or raw.get("public_test_cases")):
+        raise RecordError(f"{where}: missing field 'test' or 'public_test_cases', required for code records")
+    if task == "code" and not (raw.get("metadata") or {}).get("func_name"):
+        raise RecordError(f"{where}: missing field 'metadata.func_name', required for code records")
+    fields = {k: v for k, v in raw.items() if k not in ("task_id", "task", "shards")}
+    return Instruction(task_id=task_id, task=task, shards=sorted(parsed, key=lambda s: s.shard_id), fields=fields)
