@@ -1,8 +1,8 @@
 """Load Lost-in-Conversation records from local JSON / JSONL files or the Hugging Face hub.
 
-    load_records("tasks.json")                       # a JSON list, or JSONL with one record per line
-    load_records("builtin")                          # the project's own task set (see `tasksets/`)
-    load_records("hf:microsoft/lost_in_conversation") # through `datasets` (needs the hub)
+load_records("tasks.json")                       # a JSON list, or JSONL with one record per line
+load_records("builtin")                          # the project's own task set (see `tasksets/`)
+load_records("hf:microsoft/lost_in_conversation") # through `datasets` (needs the hub)
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def validate_all(raws: Iterable[Any], source: str) -> list[Instruction]:
     return records
 
 
-def load_hf(name: str = HF_DATASET, *, split: str = "train", data_files: str | list[str] | None = None) -> list[Instruction]:
+def load_hf(
+    name: str = HF_DATASET, *, split: str = "train", data_files: str | list[str] | None = None
+) -> list[Instruction]:
     """Records through `datasets.load_dataset` (a hub id, or a local folder in the hub's layout)."""
     import datasets
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import pydantic
-
 from intent_mediator.errors import IntentMediatorError
 
 TASK_KEYS: dict[str, tuple[str, ...]] = {

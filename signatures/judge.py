@@ -1,0 +1,43 @@
+"""Signatures of the system's own judgements: reply classification, answer extraction, summary judging."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import dspy
+
+ReplyKind = Literal["answer_attempt", "clarification", "refusal", "hedge", "interrogation", "discussion", "missing"]
+
+
+class ClassifyReply(dspy.Signature):
+    """Classify an assistant's reply in a task-solving conversation by what it does:
+    answer_attempt: gives a complete solution or final answer;
+    clarification: asks one question about the task before answering;
+    interrogation: asks several questions at once;
+    hedge: gives several alternative answers without committing to one;
+    refusal: declines to do the task;
+    discussion: talks about the task without a solution or a question;
+    missing: empty or unrelated."""
+
+    task: str = dspy.InputField(desc="The kind of task, e.g. math or code.")
+    reply: str = dspy.InputField(desc="The assistant's reply.")
+    kind: ReplyKind = dspy.OutputField()
+
+
+class ExtractAnswer(dspy.Signature):
+    """Copy the final answer out of an assistant's reply, exactly as written (code, SQL, calls or a number).
+    Write NONE when the reply holds no answer."""
+
+    task: str = dspy.InputField(desc="The kind of task, e.g. math or code.")
+    reply: str = dspy.InputField(desc="The assistant's reply.")
+    answer: str = dspy.OutputField(desc="The answer, verbatim, or NONE.")
+
+
+class JudgeInsight(dspy.Signature):
+    """Decide whether a summary covers one reference insight. full: the summary states the insight;
+    partial: it states part of it; none: it does not. Quote the summary bullet or sentence that covers it."""
+
+    insight: str = dspy.InputField()
+    summary: str = dspy.InputField()
+    coverage: Literal["full", "partial", "none"] = dspy.OutputField()
+    covering_text: str = dspy.OutputField(desc="The bullet or sentence of the summary that covers it; empty if none.")
