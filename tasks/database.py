@@ -21,7 +21,10 @@ from intent_mediator.tasks.base import Score, Task, register
 
 OWN_DATABASES = Path(__file__).resolve().parents[1] / "data" / "databases"
 _FENCE = re.compile(r"```[ \t]*(?:sql|sqlite)?[ \t]*\n(.*?)```", re.S | re.I)
-_STATEMENT = re.compile(r"^\s*((?:SELECT|WITH)\b.*?)(?:;|\n\s*\n|\Z)", re.S | re.I | re.M)
+# SELECT may start mid-sentence ("Try SELECT ..."); WITH only at a line start, where it is not English prose.
+_STATEMENT = re.compile(
+    r"(?:^[ \t]*(?=WITH\b)|\b(?=SELECT\b))((?:SELECT|WITH)\b.*?)(?:;|\n\s*\n|\Z)", re.S | re.I | re.M
+)
 _BUILD_LOCK = threading.Lock()
 
 
