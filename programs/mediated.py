@@ -49,8 +49,12 @@ class MediatedAssistant(dspy.Module):
     def set_guidelines(self, guidelines: list[str]) -> None:
         self.mediator.set_guidelines(guidelines)
 
+    def respond(self, request: str, context: str | None = None, *, lm: dspy.LM | None = None) -> str:
+        """The assistant's reply to an explicit request, sent as plain chat (`lm` overrides `assistant_lm`)."""
+        with lm_scope(lm or self.assistant_lm, adapter=PlainChatAdapter()):
+            return self.answer(request=request, context=context or self.context or "").response
+
     def forward(self, transcript: list[Turn | dict[str, Any]], context: str | None = None) -> dspy.Prediction:
         mediated = self.mediator(transcript=transcript)
-        with lm_scope(self.assistant_lm, adapter=PlainChatAdapter()):
-            out = self.answer(request=mediated.request, context=context or self.context or "")
-        return dspy.Prediction(response=out.response, request=mediated.request, mediated=mediated.mediated)
+        response = self.respond(mediated.request, context)
+        return dspy.Prediction(response=response, request=mediated.request, mediated=mediated.mediated)

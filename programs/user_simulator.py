@@ -1,0 +1,105 @@
+"""Simulated users for Lost-in-Conversation runs: an LLM simulator and a deterministic one.
+
+Both reveal shard 1 verbatim on the first turn and at most one new shard per turn after that. The LLM's
+choice of shard is validated: an unknown or already revealed id is corrected, never trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import dspy
+from intent_mediator.data.personas import Persona
+from intent_mediator.data.records import Instruction
+from intent_mediator.programs._scope import lm_scope
+from intent_mediator.signatures.user import SimulateUserTurn, TaskPiece
+from intent_mediator.transcript import Turn
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UserMove:
+    """The user's next message and the shard it reveals (None when it reveals none)."""
+
+    message: str
+    shard_id: int | None
+    corrected: str | None = None
+
+
+def shard_texts(record: Instruction, shard_text=None) -> dict[int, str]:
+    render = shard_text or (lambda rec, shard: shard.shard)
+    return {shard.shard_id: render(record, shard) for shard in record.shards}
+
+
+class DeterministicUser:
+    """Reveals shards in the record's order (the 2602.07338 paper's sequential order), phrased by the persona."""
+
+    def __init__(self, persona: Persona):
+        self.persona = persona
+
+    def next_move(
+        self,
+        record: Instruction,
+        texts: dict[int, str],
+        transcript: list[Turn],
+        revealed: list[int],
+        assistant_was_wrong: bool = False,
+    ) -> UserMove:
+        remaining = [shard_id for shard_id in texts if shard_id not in revealed]
+        if not remaining:
+            raise ValueError(f"{record.task_id}: every shard is already revealed")
+        shard_id = remaining[0]
+        message = self.persona.render(texts[shard_id], first=not revealed, assistant_was_wrong=assistant_was_wrong)
+        return UserMove(message=message, shard_id=shard_id)
+
+
+class SimulatedUser(dspy.Module):
+    """An LLM plays the user (role `user`); turn 1 is always shard 1 verbatim, with no LLM call.
+
+    Args:
+        persona: How the user writes.
+        lm: The user role's LM (None: the surrounding context's LM).
+    """
+
+    def __init__(self, persona: Persona, *, lm: dspy.LM | None = None):
+        super().__init__()
+        self.persona = persona
+        self.simulate = dspy.Predict(SimulateUserTurn)
+        self.role_lm = lm
+
+    def next_move(
+        self,
+        record: Instruction,
+        texts: dict[int, str],
+        transcript: list[Turn],
+        revealed: list[int],
+        assistant_was_wrong: bool = False,
+    ) -> UserMove:
+        remaining = [shard_id for shard_id in texts if shard_id not in revealed]
+        if not remaining:
+            raise ValueError(f"{record.task_id}: every shard is already revealed")
+        if not revealed:
+            return UserMove(message=texts[remaining[0]], shard_id=remaining[0])
+        with lm_scope(self.role_lm):
+            out = self.simulate(
+                persona=self.persona.description,
+                conversation=transcript,
+                unrevealed=[TaskPiece(shard_id=i, text=texts[i]) for i in remaining],
+            )
+        return self._validated(out, texts, remaining)
+
+    @staticmethod
+    def _validated(out: dspy.Prediction, texts: dict[int, str], remaining: list[int]) -> UserMove:
+        message = (out.message or "").strip()
+        shard_id = out.shard_id
+        if shard_id in (0, None) and message:
+            return UserMove(message=message, shard_id=None)
+        if shard_id not in remaining:
+            # An unknown or repeated id would stall the run or double-count a shard: reveal the next one instead.
+            fixed = remaining[0]
+            note = f"simulator chose shard {shard_id!r}, not among unrevealed {remaining}; revealed {fixed} verbatim"
+            logger.info(note)
+            return UserMove(message=texts[fixed], shard_id=fixed, corrected=note)
+        return UserMove(message=message or texts[shard_id], shard_id=shard_id)

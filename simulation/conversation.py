@@ -1,0 +1,198 @@
+"""Run one Lost-in-Conversation conversation in one mode and record its `Trajectory`.
+
+Modes: `full` (the original instruction, one turn), `concat` (every shard as a bullet line, one turn),
+`sharded` (one shard per turn), `recap` (sharded plus a final turn restating every shard), `snowball` (each
+turn restates the earlier shards before the new one) and `mediated` (sharded, answered through a
+`MediatedAssistant`). The assistant model, system prompt and sampling are the same in every mode; the baseline
+assistant gets the conversation as real chat messages, the mediated assistant one message holding the request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import dspy
+from intent_mediator.data.personas import Persona, get_persona
+from intent_mediator.data.records import Instruction
+from intent_mediator.lm import RoleLMs
+from intent_mediator.programs import Assistant, MediatedAssistant
+from intent_mediator.programs._scope import lm_scope
+from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, shard_texts
+from intent_mediator.simulation.judging import ReplyJudge
+from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+from intent_mediator.simulation.usage import RoleUsage
+from intent_mediator.tasks import get_task
+from intent_mediator.tasks.base import Task
+from intent_mediator.transcript import Turn
+
+logger = logging.getLogger(__name__)
+
+MODES = ("full", "concat", "sharded", "recap", "snowball", "mediated")
+SINGLE_TURN_MODES = ("full", "concat")
+
+
+@dataclass
+class ConversationSettings:
+    """Everything a conversation needs besides the record, mode and run number.
+
+    Args:
+        roles: LMs by role; the assistant, mediator, user (LLM simulator) and judge roles are used.
+        user_sim: "deterministic" (shards in order, persona templates) or "llm" (the user role's LM).
+        persona: How the simulated user writes.
+        classifier: "rules" or "llm" reply classification.
+        llm_extraction: Let the judge extract answers the task's parser misses.
+        max_turns: Bound on user turns (default: shards + 2; the recap turn comes on top).
+        program: The MediatedAssistant to evaluate in mediated mode (default: uncompiled).
+    """
+
+    roles: RoleLMs
+    user_sim: str = "deterministic"
+    persona: Persona = field(default_factory=lambda: get_persona("lazy"))
+    classifier: str = "rules"
+    llm_extraction: bool = False
+    max_turns: int | None = None
+    program: MediatedAssistant | None = None
+
+    def __post_init__(self) -> None:
+        if self.user_sim not in ("deterministic", "llm"):
+            raise ValueError(f"user_sim must be 'deterministic' or 'llm', got {self.user_sim!r}")
+
+
+def concat_message(texts: list[str]) -> str:
+    return "\n".join(f"- {text}" for text in texts if text.strip())
+
+
+def snowball_message(earlier: list[str], new: str) -> str:
+    if not earlier:
+        return new
+    return "To restate what I have said so far:\n" + concat_message(earlier) + f"\n\nAnd now: {new}"
+
+
+def recap_message(texts: list[str]) -> str:
+    return "To recap everything I need:\n" + concat_message(texts)
+
+
+class Conversation:
+    """One conversation: the mode's user turns, the assistant's replies, judging and scoring."""
+
+    def __init__(self, record: Instruction, mode: str, run: int, settings: ConversationSettings):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; modes: {', '.join(MODES)}")
+        self.record, self.mode, self.run, self.settings = record, mode, run, settings
+        self.task: Task = get_task(record.task)
+        self.system = self.task.system_prompt(record)
+        self.usage = RoleUsage()
+        roles = settings.roles
+        assistant_lm = _sample(roles.assistant, run)
+        self.assistant = Assistant(context=self.system, lm=assistant_lm)
+        self.assistant_lm = assistant_lm
+        # Shared, never copied: a module's forward only reads its predictors, so threads can share it.
+        self.mediated = settings.program or MediatedAssistant()
+        if settings.user_sim == "llm":
+            self.user = SimulatedUser(settings.persona, lm=_sample(roles.user, run))
+        else:
+            self.user = DeterministicUser(settings.persona)
+        self.judge = ReplyJudge(settings.classifier, roles.judge, settings.llm_extraction)
+        self.trajectory = Trajectory(
+            task_id=record.task_id,
+            task=record.task,
+            mode=mode,
+            run=run,
+            persona=settings.persona.name,
+            user_sim=settings.user_sim,
+            models=roles.models(),
+            guidelines=self.mediated.guidelines if mode == "mediated" else None,
+        )
+
+    def run_to_end(self) -> Trajectory:
+        started = time.perf_counter()
+        try:
+            if self.mode in SINGLE_TURN_MODES:
+                self._single_turn()
+            else:
+                self._multi_turn()
+            attempts = [t.score for t in self.trajectory.turns if t.score is not None]
+            self.trajectory.score = 100.0 * attempts[-1] if attempts else 0.0
+            solved = bool(attempts) and attempts[-1] >= 1.0
+            self.trajectory.outcome = "solved" if solved else "unsolved"
+        except Exception as exc:  # one broken conversation must not end the run; it is recorded, not scored 0
+            logger.warning("%s/%s/run %d failed: %s", self.record.task_id, self.mode, self.run, exc)
+            self.trajectory.error = f"{type(exc).__name__}: {exc}"[:2000]
+            self.trajectory.score = None
+            self.trajectory.outcome = "error"
+        self.trajectory.usage = self.usage.as_dict()
+        self.trajectory.seconds = round(time.perf_counter() - started, 3)
+        return self.trajectory
+
+    def _single_turn(self) -> None:
+        texts = shard_texts(self.record, self.task.shard_text)
+        message = self.task.full_prompt(self.record) if self.mode == "full" else concat_message(list(texts.values()))
+        self._exchange([Turn.user(message)], TurnRecord(index=0, user=message))
+
+    def _multi_turn(self) -> None:
+        texts = shard_texts(self.record, self.task.shard_text)
+        max_turns = self.settings.max_turns or len(texts) + 2
+        transcript: list[Turn] = []
+        revealed: list[int] = []
+        said: list[str] = []
+        last_wrong = False
+        for index in range(max_turns):
+            with self.usage.track("user"):
+                move = self.user.next_move(self.record, texts, transcript, revealed, last_wrong)
+            if move.shard_id is not None:
+                revealed.append(move.shard_id)
+            message = snowball_message(said, move.message) if self.mode == "snowball" else move.message
+            said.append(move.message)
+            transcript.append(Turn.user(message))
+            turn = TurnRecord(index=index, user=message, shard_id=move.shard_id, note=move.corrected)
+            reply = self._exchange(transcript, turn)
+            transcript.append(Turn.assistant(reply))
+            if turn.score is not None and turn.score >= 1.0 and self.task.binary:
+                return
+            last_wrong = turn.kind == "answer_attempt"
+            if len(revealed) == len(texts):
+                break
+        else:
+            logger.info("%s/%s: stopped at the %d-turn bound", self.record.task_id, self.mode, max_turns)
+        if self.mode == "recap":
+            message = recap_message(list(texts.values()))
+            transcript.append(Turn.user(message))
+            self._exchange(transcript, TurnRecord(index=len(self.trajectory.turns), user=message))
+
+    def _exchange(self, transcript: list[Turn], turn: TurnRecord) -> str:
+        if self.mode == "mediated":
+            with self.usage.track("mediator"), lm_scope(self.settings.roles.mediator):
+                mediated = self.mediated.mediator(transcript=transcript)
+            turn.request = mediated.request
+            with self.usage.track("assistant"):
+                reply = self.mediated.respond(mediated.request, self.system, lm=self.assistant_lm)
+        else:
+            with self.usage.track("assistant"):
+                reply = self.assistant(transcript=transcript).response
+        turn.assistant = reply
+        with self.usage.track("judge"):
+            judged = self.judge(reply, self.task, self.record)
+            turn.kind = judged.kind
+            if judged.kind == "answer_attempt":
+                turn.answer = judged.answer
+                if judged.answer is None:
+                    turn.score, turn.reason = 0.0, "no answer could be extracted"
+                else:
+                    scored = self.task.score(self.record, judged.answer)
+                    turn.score, turn.reason = scored.value, scored.reason
+        self.trajectory.turns.append(turn)
+        return reply
+
+
+def _sample(lm: dspy.LM | None, run: int) -> dspy.LM | None:
+    """Run k samples with `rollout_id=k` when sampling is on: distinct samples, each cached on its own."""
+    if lm is None or not lm.kwargs.get("temperature"):
+        return lm
+    return lm.copy(rollout_id=run)
+
+
+def run_conversation(record: Instruction, mode: str, run: int, settings: ConversationSettings) -> Trajectory:
+    """Simulate one conversation and return its trajectory (errors are recorded in it, never raised)."""
+    return Conversation(record, mode, run, settings).run_to_end()

@@ -1,0 +1,119 @@
+"""Run many conversations: parallel over threads, resumable, with a progress bar, ETA and running cost.
+
+Output folder contract (other tools read it):
+    trajectories.jsonl  one line per conversation: task_id, task, mode, run, score (0-100 or null),
+                        error (null or a message), turns, usage per role, ...
+    summary.json        per task and mode: P, A90, U90_10, R, n (plus CIs, overall and recovery)
+A rerun over the same folder skips every (task_id, mode, run) already finished and retries errored ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from intent_mediator.data.records import Instruction
+from intent_mediator.metrics import summarize
+from intent_mediator.simulation.conversation import MODES, ConversationSettings, run_conversation
+from intent_mediator.simulation.trajectory import Trajectory, TrajectoryLog, write_json_atomic
+from intent_mediator.simulation.usage import merge_usage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationResult:
+    summary: dict[str, Any]
+    new: int
+    skipped: int
+    errors: int
+    out_dir: Path
+
+
+def _safe_run(record: Instruction, mode: str, run: int, settings: ConversationSettings) -> Trajectory:
+    try:
+        return run_conversation(record, mode, run, settings)
+    except Exception as exc:  # set-up failures (e.g. a bad record for its task) are recorded like any crash
+        logger.warning("%s/%s/run %d could not start: %s", record.task_id, mode, run, exc)
+        return Trajectory(
+            task_id=record.task_id,
+            task=record.task,
+            mode=mode,
+            run=run,
+            outcome="error",
+            error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+
+
+def summary_of(log: TrajectoryLog) -> dict[str, Any]:
+    latest = log.latest()
+    summary = summarize(t.model_dump(include={"task_id", "task", "mode", "score", "error"}) for t in latest)
+    summary["usage"] = merge_usage([t.usage for t in latest])
+    summary["conversations"] = len(latest)
+    return summary
+
+
+def evaluate(
+    records: Iterable[Instruction],
+    modes: Iterable[str],
+    runs: int,
+    out_dir: str | Path,
+    settings: ConversationSettings,
+    *,
+    workers: int = 4,
+    progress: bool = True,
+    on_trajectory: Callable[[Trajectory], None] | None = None,
+) -> EvaluationResult:
+    """Simulate every (record, mode, run) not yet finished in `out_dir`, append trajectories, write the summary.
+
+    Args:
+        records: Validated instructions.
+        modes: Conversation modes (see `MODES`).
+        runs: Runs per instruction and mode (distinct samples when temperature > 0).
+        out_dir: Output folder; created if missing, resumed if present.
+        settings: Roles, user simulator, persona, classifier and the program evaluated in mediated mode.
+        workers: Conversations in flight at once (threads).
+        progress: Show a tqdm progress bar.
+        on_trajectory: Called with each finished trajectory (e.g. to print it).
+    """
+    modes = list(modes)
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise ValueError(f"unknown mode(s) {unknown}; modes: {', '.join(MODES)}")
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    out_dir = Path(out_dir)
+    log = TrajectoryLog(out_dir / "trajectories.jsonl")
+    finished = log.finished_keys()
+    records = list(records)
+    jobs = [(r, m, k) for r in records for m in modes for k in range(runs) if (r.task_id, m, k) not in finished]
+    wanted = {(r.task_id, m, k) for r in records for m in modes for k in range(runs)}
+    skipped = len(wanted & finished)
+    errors = 0
+    cost = 0.0
+    bar = None
+    if progress and jobs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="conversations", unit="conv", dynamic_ncols=True)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="conversation") as pool:
+        futures = [pool.submit(_safe_run, record, mode, run, settings) for record, mode, run in jobs]
+        for future in as_completed(futures):
+            trajectory = future.result()
+            log.append(trajectory)
+            errors += trajectory.error is not None
+            cost += sum(values.get("cost", 0.0) for values in trajectory.usage.values())
+            if on_trajectory:
+                on_trajectory(trajectory)
+            if bar is not None:
+                bar.set_postfix(errors=errors, cost=f"${cost:.4f}", refresh=False)
+                bar.update()
+    if bar is not None:
+        bar.close()
+    summary = summary_of(log)
+    write_json_atomic(out_dir / "summary.json", summary)
+    return EvaluationResult(summary=summary, new=len(jobs), skipped=skipped, errors=errors, out_dir=out_dir)

@@ -1,0 +1,116 @@
+"""Every conversation mode, checked message by message through the scripted engine."""
+
+import pytest
+from intent_mediator import MediatedAssistant, RoleLMs, ScriptedEngine
+from intent_mediator.data.loaders import load_records
+from intent_mediator.data.personas import get_persona
+from intent_mediator.simulation.conversation import ConversationSettings, run_conversation
+
+RECORD = load_records("builtin", tasks=["math"])[0]  # bakery: 5 shards, gold 255
+SHARDS = [s.shard for s in RECORD.shards]
+
+
+def user_messages(engine, role="assistant", call=-1):
+    return [m["content"] for m in engine.requests_for(role)[call].messages if m["role"] == "user"]
+
+
+def solver(needed: str, answer="The total is 255."):
+    """An assistant that answers once `needed` appears anywhere in what it was sent, and asks otherwise."""
+
+    def reply(call):
+        return answer if needed in call.prompt else "Could you give me more details?"
+
+    return reply
+
+
+@pytest.fixture
+def engine():
+    engine = ScriptedEngine()
+    engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
+    return engine
+
+
+def settings(engine, **kwargs):
+    return ConversationSettings(roles=RoleLMs.scripted(engine), **kwargs)
+
+
+def test_full_sends_the_original_instruction_once(engine):
+    engine.on(role="assistant", reply=solver("60 cookies"))
+    t = run_conversation(RECORD, "full", 0, settings(engine))
+    assert user_messages(engine) == [RECORD["question"]]
+    assert (t.score, t.outcome, len(t.turns)) == (100.0, "solved", 1)
+
+
+def test_concat_sends_every_shard_as_a_bullet(engine):
+    engine.on(role="assistant", reply=solver("60 cookies"))
+    run_conversation(RECORD, "concat", 0, settings(engine))
+    assert user_messages(engine) == ["\n".join(f"- {s}" for s in SHARDS)]
+
+
+def test_sharded_reveals_shards_in_order_as_real_chat_and_stops_when_solved(engine):
+    engine.on(role="assistant", reply=solver("$2 each"))  # shard 4
+    t = run_conversation(RECORD, "sharded", 0, settings(engine))
+    assert [turn.shard_id for turn in t.turns] == [1, 2, 3, 4]  # stopped at the first correct answer
+    last = engine.requests_for("assistant")[-1].messages
+    assert [m["role"] for m in last] == ["user", "assistant", "user", "assistant", "user", "assistant", "user"]
+    assert user_messages(engine) == SHARDS[:4]
+    assert t.score == 100.0 and t.turns[-1].kind == "answer_attempt"
+
+
+def test_sharded_failure_scores_the_last_attempt_and_stops_after_the_last_shard(engine):
+    engine.on(role="assistant", reply=lambda call: "So far that is 135." if "45" in call.prompt else "Go on?")
+    t = run_conversation(RECORD, "sharded", 0, settings(engine))
+    assert len(t.turns) == 5 and t.outcome == "unsolved" and t.score == 0.0
+    assert [turn.kind for turn in t.turns][:3] == ["clarification", "clarification", "answer_attempt"]
+
+
+def test_recap_adds_a_turn_restating_every_shard(engine):
+    engine.on(role="assistant", reply=lambda call: "The total is 255." if "To recap" in call.last_user else "Hmm?")
+    t = run_conversation(RECORD, "recap", 0, settings(engine))
+    assert len(t.turns) == 6 and t.score == 100.0
+    assert t.turns[-1].user == "To recap everything I need:\n" + "\n".join(f"- {s}" for s in SHARDS)
+
+
+def test_snowball_restates_earlier_shards(engine):
+    engine.on(role="assistant", reply="Tell me more?")
+    run_conversation(RECORD, "snowball", 0, settings(engine))
+    third = user_messages(engine, call=2)[-1]
+    assert third == f"To restate what I have said so far:\n- {SHARDS[0]}\n- {SHARDS[1]}\n\nAnd now: {SHARDS[2]}"
+
+
+def test_mediated_sends_one_message_holding_the_request(engine):
+    engine.on(role="assistant", reply=solver("60 cookies"))
+    program = MediatedAssistant(["Keep every number."])
+    t = run_conversation(RECORD, "mediated", 0, settings(engine, program=program))
+    last = engine.requests_for("assistant")[-1]
+    assert [m["role"] for m in last.messages] == ["user"]
+    assert last.messages[0]["content"] == " ".join(SHARDS) == t.turns[-1].request
+    assert t.guidelines == ["Keep every number."]
+    assert t.usage["mediator"]["calls"] == 5 and t.usage["assistant"]["calls"] == 5
+
+
+def test_turn_bound_with_a_user_that_never_reveals(engine):
+    engine.on(role="assistant", reply="What else?")
+    engine.on(role="user", reply={"shard_id": 0, "message": "hmm, not sure"})
+    t = run_conversation(RECORD, "sharded", 0, settings(engine, user_sim="llm", max_turns=3))
+    assert len(t.turns) == 3 and [turn.shard_id for turn in t.turns] == [1, None, None]
+
+
+def test_llm_user_choice_is_validated(engine):
+    engine.on(role="assistant", reply="What else?")
+    engine.on(role="user", reply={"shard_id": 1, "message": "again shard one"})  # already revealed
+    t = run_conversation(RECORD, "sharded", 0, settings(engine, user_sim="llm"))
+    assert [turn.shard_id for turn in t.turns] == [1, 2, 3, 4, 5]
+    assert t.turns[1].user == SHARDS[1] and "not among unrevealed" in t.turns[1].note
+
+
+def test_corrective_persona_reacts_to_a_wrong_attempt(engine):
+    engine.on(role="assistant", reply=lambda call: "That is 135." if "45" in call.prompt else "More?")
+    t = run_conversation(RECORD, "sharded", 0, settings(engine, persona=get_persona("corrective")))
+    assert t.turns[3].user == f"No, that's not what I meant. {SHARDS[3]}"
+
+
+def test_a_crash_is_recorded_as_an_error_not_a_zero(engine):
+    engine.on(role="assistant", reply=lambda call: 1 / 0)
+    t = run_conversation(RECORD, "sharded", 0, settings(engine))
+    assert t.score is None and t.outcome == "error" and "division by zero" in t.error
