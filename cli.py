@@ -25,12 +25,18 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: tuple[str, ...] = RO
         )
     group.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for the openai/... roles")
     group.add_argument("--temperature", type=float, default=0.0, help="sampling temperature of every role (default 0)")
+    group.add_argument("--max-tokens", type=int, help="completion cap of every role (default: the provider's)")
 
 
 def roles_from_args(args: argparse.Namespace, roles: tuple[str, ...] = ROLES) -> RoleLMs:
     models = {role: getattr(args, role, None) for role in roles}
     return RoleLMs.from_models(
-        models, default=args.model, api_base=args.api_base, roles=roles, temperature=args.temperature
+        models,
+        default=args.model,
+        api_base=args.api_base,
+        roles=roles,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
     )
 
 
@@ -240,7 +246,8 @@ DEMO_TASKS = "im-math-02,im-math-03,im-math-09"
 
 def _demo_flags(parser: argparse.ArgumentParser) -> None:
     _run_flags(parser)
-    parser.set_defaults(workers=1)
+    # One llama.cpp slot answers at a time; a reply cap keeps a 2-core demo within minutes.
+    parser.set_defaults(workers=1, max_tokens=320)
     parser.add_argument("--task-ids", default=DEMO_TASKS, help=f"records to run (default {DEMO_TASKS})")
     parser.add_argument("--modes", default="full,sharded,mediated", help="conversation modes")
     parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode")

@@ -50,7 +50,8 @@ def _charts(summary: dict[str, Any]) -> dict[str, bytes]:
     width = 0.8 / max(1, len(modes))
     for i, mode in enumerate(modes):
         values = [summary["per_task"][t].get(mode, {}).get("P") or 0 for t in tasks]
-        ax.bar([x + i * width for x in range(len(tasks))], values, width, label=mode)
+        bars = ax.bar([x + i * width for x in range(len(tasks))], values, width, label=mode)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
     ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(tasks))], tasks)
     ax.set_ylabel("P (0-100)")
     ax.set_ylim(0, 100)
@@ -64,12 +65,14 @@ def _charts(summary: dict[str, Any]) -> dict[str, bytes]:
             continue
         top, bottom = overall["A90"], overall["A90"] - overall["U90_10"]
         ax.plot([i, i], [bottom, top], color="tab:gray", linewidth=6, solid_capstyle="butt")
+        ax.plot([i - 0.15, i + 0.15], [top, top], color="tab:green")
+        ax.plot([i - 0.15, i + 0.15], [bottom, bottom], color="tab:red")
         ax.plot(i, overall["P"], "o", color="tab:blue")
     ax.set_xticks(range(len(modes)), modes)
     ax.set_ylim(0, 100)
     ax.set_ylabel("score (0-100)")
-    ax.set_title("Aptitude (top, A90) and unreliability (bar length, U90_10); dot = P")
-    ax.title.set_fontsize(9)
+    ax.set_xlim(-0.6, len(modes) - 0.4)
+    ax.set_title("A90 (green) to A10 (red): U90_10; dot = P", fontsize=9)
     charts["reliability.png"] = _png(fig, plt)
     return charts
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import dspy
 from intent_mediator.data.personas import Persona, get_persona
@@ -45,6 +47,10 @@ class ConversationSettings:
         llm_extraction: Let the judge extract answers the task's parser misses.
         max_turns: Bound on user turns (default: shards + 2; the recap turn comes on top).
         program: The MediatedAssistant to evaluate in mediated mode (default: uncompiled).
+        metric: A DSPy metric `metric(example, pred) -> float | Prediction(score=...)` that scores answer
+            attempts instead of the task's scorer; `example.record` is the Instruction, `pred.response` the
+            reply and `pred.answer` the extracted answer.
+        callbacks: DSPy callbacks active for every LM call of the conversation (e.g. a budget).
     """
 
     roles: RoleLMs
@@ -54,6 +60,8 @@ class ConversationSettings:
     llm_extraction: bool = False
     max_turns: int | None = None
     program: MediatedAssistant | None = None
+    metric: Callable[..., Any] | None = None
+    callbacks: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.user_sim not in ("deterministic", "llm"):
@@ -109,10 +117,8 @@ class Conversation:
     def run_to_end(self) -> Trajectory:
         started = time.perf_counter()
         try:
-            if self.mode in SINGLE_TURN_MODES:
-                self._single_turn()
-            else:
-                self._multi_turn()
+            with dspy.context(callbacks=[*dspy.settings.callbacks, *self.settings.callbacks]):
+                self._run()
             attempts = [t.score for t in self.trajectory.turns if t.score is not None]
             self.trajectory.score = 100.0 * attempts[-1] if attempts else 0.0
             solved = bool(attempts) and attempts[-1] >= 1.0
@@ -125,6 +131,12 @@ class Conversation:
         self.trajectory.usage = self.usage.as_dict()
         self.trajectory.seconds = round(time.perf_counter() - started, 3)
         return self.trajectory
+
+    def _run(self) -> None:
+        if self.mode in SINGLE_TURN_MODES:
+            self._single_turn()
+        else:
+            self._multi_turn()
 
     def _single_turn(self) -> None:
         texts = shard_texts(self.record, self.task.shard_text)
@@ -179,11 +191,20 @@ class Conversation:
                 turn.answer = judged.answer
                 if judged.answer is None:
                     turn.score, turn.reason = 0.0, "no answer could be extracted"
+                elif self.settings.metric is not None:
+                    turn.score, turn.reason = _metric_score(self.settings.metric, self.record, reply, judged.answer)
                 else:
                     scored = self.task.score(self.record, judged.answer)
                     turn.score, turn.reason = scored.value, scored.reason
         self.trajectory.turns.append(turn)
         return reply
+
+
+def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, answer: str) -> tuple[float, str]:
+    result = metric(dspy.Example(record=record).with_inputs(), dspy.Prediction(response=reply, answer=answer))
+    if isinstance(result, dspy.Prediction):
+        return float(result.score), str(result.get("feedback") or "")
+    return float(result), ""
 
 
 def _sample(lm: dspy.LM | None, run: int) -> dspy.LM | None:

@@ -57,6 +57,51 @@ def summary_of(log: TrajectoryLog) -> dict[str, Any]:
     return summary
 
 
+def simulate(
+    records: Iterable[Instruction],
+    modes: Iterable[str],
+    runs: int,
+    settings: ConversationSettings,
+    *,
+    workers: int = 4,
+    skip: set[tuple[str, str, int]] | None = None,
+    progress: bool = False,
+    desc: str = "conversations",
+    on_trajectory: Callable[[Trajectory], None] | None = None,
+) -> list[Trajectory]:
+    """Simulate every (record, mode, run) not in `skip` over a thread pool; return the trajectories."""
+    modes = list(modes)
+    unknown = [mode for mode in modes if mode not in MODES]
+    if unknown:
+        raise ValueError(f"unknown mode(s) {unknown}; modes: {', '.join(MODES)}")
+    if runs < 1:
+        raise ValueError("runs must be at least 1")
+    skip = skip or set()
+    jobs = [(r, m, k) for r in records for m in modes for k in range(runs) if (r.task_id, m, k) not in skip]
+    results: list[Trajectory] = []
+    errors, cost = 0, 0.0
+    bar = None
+    if progress and jobs:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc=desc, unit="conv", dynamic_ncols=True)
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="conversation") as pool:
+        futures = [pool.submit(_safe_run, record, mode, run, settings) for record, mode, run in jobs]
+        for future in as_completed(futures):
+            trajectory = future.result()
+            results.append(trajectory)
+            errors += trajectory.error is not None
+            cost += sum(values.get("cost", 0.0) for values in trajectory.usage.values())
+            if on_trajectory:
+                on_trajectory(trajectory)
+            if bar is not None:
+                bar.set_postfix(errors=errors, cost=f"${cost:.4f}", refresh=False)
+                bar.update()
+    if bar is not None:
+        bar.close()
+    return results
+
+
 def evaluate(
     records: Iterable[Instruction],
     modes: Iterable[str],
@@ -77,43 +122,29 @@ def evaluate(
         out_dir: Output folder; created if missing, resumed if present.
         settings: Roles, user simulator, persona, classifier and the program evaluated in mediated mode.
         workers: Conversations in flight at once (threads).
-        progress: Show a tqdm progress bar.
+        progress: Show a tqdm progress bar with ETA, errors and running cost.
         on_trajectory: Called with each finished trajectory (e.g. to print it).
     """
-    modes = list(modes)
-    unknown = [mode for mode in modes if mode not in MODES]
-    if unknown:
-        raise ValueError(f"unknown mode(s) {unknown}; modes: {', '.join(MODES)}")
-    if runs < 1:
-        raise ValueError("runs must be at least 1")
+    records, modes = list(records), list(modes)
     out_dir = Path(out_dir)
     log = TrajectoryLog(out_dir / "trajectories.jsonl")
     finished = log.finished_keys()
-    records = list(records)
-    jobs = [(r, m, k) for r in records for m in modes for k in range(runs) if (r.task_id, m, k) not in finished]
     wanted = {(r.task_id, m, k) for r in records for m in modes for k in range(runs)}
-    skipped = len(wanted & finished)
-    errors = 0
-    cost = 0.0
-    bar = None
-    if progress and jobs:
-        from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(jobs), desc="conversations", unit="conv", dynamic_ncols=True)
-    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="conversation") as pool:
-        futures = [pool.submit(_safe_run, record, mode, run, settings) for record, mode, run in jobs]
-        for future in as_completed(futures):
-            trajectory = future.result()
-            log.append(trajectory)
-            errors += trajectory.error is not None
-            cost += sum(values.get("cost", 0.0) for values in trajectory.usage.values())
-            if on_trajectory:
-                on_trajectory(trajectory)
-            if bar is not None:
-                bar.set_postfix(errors=errors, cost=f"${cost:.4f}", refresh=False)
-                bar.update()
-    if bar is not None:
-        bar.close()
+    def record(trajectory: Trajectory) -> None:
+        log.append(trajectory)
+        if on_trajectory:
+            on_trajectory(trajectory)
+
+    done = simulate(
+        records, modes, runs, settings, workers=workers, skip=finished, progress=progress, on_trajectory=record
+    )
     summary = summary_of(log)
     write_json_atomic(out_dir / "summary.json", summary)
-    return EvaluationResult(summary=summary, new=len(jobs), skipped=skipped, errors=errors, out_dir=out_dir)
+    return EvaluationResult(
+        summary=summary,
+        new=len(done),
+        skipped=len(wanted & finished),
+        errors=sum(t.error is not None for t in done),
+        out_dir=out_dir,
+    )
