@@ -9,8 +9,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from intent_mediator.files import write_json_atomic
 from intent_mediator.simulation.runner import summary_of
-from intent_mediator.simulation.trajectory import TrajectoryLog, write_json_atomic
+from intent_mediator.simulation.trajectory import TrajectoryLog
 
 logger = logging.getLogger(__name__)
 

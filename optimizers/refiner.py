@@ -1,0 +1,397 @@
+"""Refiner: a teleprompter that compiles Mediator guidelines from failed versus successful trajectories.
+
+The 2602.07338 paper distills rules in one LLM call over five contrastive pairs and keeps them unvalidated
+(`mode="paper"`). The default mode treats that call as a proposal step inside an optimizer:
+
+1. simulate the trainset (full and multi-turn modes) or take logged trajectories, and pair each failed
+   multi-turn conversation with the explicit request that solved the same task;
+2. distill candidate guideline sets from batches of pairs with the refiner LM (`DistillGuidelines`);
+3. select among candidates, and how many of their rules to keep, with a seeded optuna TPE study scored on the
+   valset through mediated simulations (or the cheap faithfulness proxy); a pruner stops a candidate as soon
+   as it can no longer beat the best; optional storage lets a killed compile resume without redoing trials;
+4. later rounds revise the best set from the failures it still has, within a hard LM budget.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import dspy
+import optuna
+from dspy.teleprompt import Teleprompter
+from intent_mediator.data.records import Instruction
+from intent_mediator.errors import IntentMediatorError
+from intent_mediator.files import write_json_atomic
+from intent_mediator.optimizers.budget import BudgetExhausted, LMBudget
+from intent_mediator.optimizers.pairs import SourcedPair, build_pairs
+from intent_mediator.optimizers.proxy import record_faithfulness
+from intent_mediator.optimizers.search import CannotWinPruner, candidate_key, load_or_create_study
+from intent_mediator.programs import MediatedAssistant
+from intent_mediator.programs._scope import lm_scope
+from intent_mediator.signatures.refiner import DistillGuidelines
+from intent_mediator.simulation.conversation import ConversationSettings
+from intent_mediator.simulation.runner import simulate
+from intent_mediator.simulation.trajectory import Trajectory
+from intent_mediator.simulation.usage import merge_usage
+from intent_mediator.transcript import Turn
+
+logger = logging.getLogger(__name__)
+
+
+class RefinerError(IntentMediatorError):
+    """The Refiner could not produce guidelines (no contrastive pairs, or no usable refiner output)."""
+
+
+class Refiner(Teleprompter):
+    """Compile a MediatedAssistant's guidelines from contrastive pairs (see the module docstring).
+
+    Args:
+        settings: Roles (assistant, mediator, user, judge, refiner), user simulator and persona used for the
+            simulations; its `metric` (a DSPy metric) replaces the task scorers when set.
+        mode: "optimize" (default) or "paper" (one refiner call over `pairs_per_batch` pairs, no validation).
+        failure_mode: The multi-turn mode whose failures become D- ("sharded", or "mediated" to learn from the
+            student's own failures).
+        pairs_per_batch: Pairs per distillation call (the paper: 5); `batch_sizes` searches several.
+        candidates_per_round: Guideline sets proposed per round.
+        rounds: Propose/select rounds; later rounds revise the best set from its remaining failures.
+        max_guidelines: Longest guideline list kept.
+        trials_per_round: Optuna trials per round (default: twice the number of candidates).
+        selection: "simulation" (mediated runs scored by the task metric) or "proxy" (request faithfulness).
+        max_lm_calls, max_tokens: Hard budget over every LM call the compile makes.
+        storage: Optuna storage URL (e.g. "sqlite:///refiner.db") so a killed compile resumes.
+        study_name: Name of the optuna study in `storage`.
+        report_dir: Folder for `refiner_report.json` (written after every round and at the end).
+        workers: Conversations simulated in parallel.
+        seed: Seed of the batch shuffling and of the TPE sampler.
+        progress: Show progress bars.
+    """
+
+    def __init__(
+        self,
+        settings: ConversationSettings,
+        *,
+        mode: str = "optimize",
+        failure_mode: str = "sharded",
+        pairs_per_batch: int = 5,
+        batch_sizes: Iterable[int] | None = None,
+        candidates_per_round: int = 3,
+        rounds: int = 2,
+        max_guidelines: int = 8,
+        trials_per_round: int | None = None,
+        selection: str = "simulation",
+        max_lm_calls: int | None = None,
+        max_tokens: int | None = None,
+        storage: str | None = None,
+        study_name: str = "refiner",
+        report_dir: str | Path | None = None,
+        workers: int = 4,
+        seed: int = 0,
+        progress: bool = False,
+    ):
+        super().__init__()
+        if mode not in ("optimize", "paper"):
+            raise ValueError(f"mode must be 'optimize' or 'paper', got {mode!r}")
+        if selection not in ("simulation", "proxy"):
+            raise ValueError(f"selection must be 'simulation' or 'proxy', got {selection!r}")
+        if failure_mode not in ("sharded", "mediated", "recap", "snowball"):
+            raise ValueError(f"failure_mode must be a multi-turn mode, got {failure_mode!r}")
+        self.settings, self.mode, self.failure_mode = settings, mode, failure_mode
+        self.batch_sizes = sorted(set(batch_sizes or [pairs_per_batch]))
+        self.pairs_per_batch = pairs_per_batch
+        self.candidates_per_round, self.rounds, self.max_guidelines = candidates_per_round, rounds, max_guidelines
+        self.trials_per_round, self.selection = trials_per_round, selection
+        self.budget = LMBudget(max_lm_calls, max_tokens)
+        self.storage, self.study_name = storage, study_name
+        self.report_dir = Path(report_dir) if report_dir else None
+        self.workers, self.seed, self.progress = workers, seed, progress
+        self.distill = dspy.Predict(DistillGuidelines)
+        self._usage: list[dict] = []
+        self._refiner_usage = {"calls": 0.0, "prompt_tokens": 0.0, "completion_tokens": 0.0}
+
+    # ---- public API -----------------------------------------------------------------------------------------
+    def compile(
+        self,
+        student: MediatedAssistant,
+        *,
+        trainset: list,
+        valset: list | None = None,
+        trajectories: list[Trajectory] | None = None,
+    ) -> MediatedAssistant:
+        """Return a new MediatedAssistant with compiled guidelines; the student is left untouched.
+
+        Args:
+            student: The program whose Mediator gets the guidelines.
+            trainset: Instructions (or `dspy.Example(record=...)`) the pairs are mined from.
+            valset: Instructions candidates are scored on (default: the trainset).
+            trajectories: Logged or earlier-simulated trajectories to mine instead of simulating the trainset.
+        """
+        started = time.perf_counter()
+        program = student.deepcopy()
+        train = _instructions(trainset)
+        val = _instructions(valset) if valset else train
+        report: dict[str, Any] = {
+            "mode": self.mode,
+            "selection": self.selection,
+            "rounds": [],
+            "train": [r.task_id for r in train],
+            "val": [r.task_id for r in val],
+        }
+        self._report = report
+        try:
+            pairs = build_pairs(trajectories if trajectories is not None else self._mine(train, student))
+            report["pairs_found"] = len(pairs)
+            if not pairs:
+                raise RefinerError("no contrastive pairs: no task failed multi-turn while succeeding single-turn")
+            if self.mode == "paper":
+                chosen = self._paper(pairs[: self.pairs_per_batch], report)
+            else:
+                chosen = self._optimize(student, pairs, train, val, report)
+        except BudgetExhausted as exc:
+            report["stopped"] = str(exc)
+            chosen = report.get("best", {}).get("guidelines", student.guidelines)
+            logger.warning("%s; keeping the best guidelines found so far", exc)
+        finally:
+            report["budget"] = self.budget.as_dict()
+            report["usage"] = merge_usage([*self._usage, {"refiner": self._refiner_usage}])
+            report["seconds"] = round(time.perf_counter() - started, 2)
+            self._write_report(report)
+        program.set_guidelines(chosen)
+        report["guidelines"] = chosen
+        self._write_report(report)
+        program.refiner_report = report
+        program._compiled = True
+        return program
+
+    # ---- steps ----------------------------------------------------------------------------------------------
+    def _mine(self, train: list[Instruction], student: MediatedAssistant) -> list[Trajectory]:
+        settings = self._settings(student)
+        return self._simulate(train, ["full", self.failure_mode], settings, "mining pairs")
+
+    def _paper(self, pairs: list[SourcedPair], report: dict) -> list[str]:
+        guidelines = self._distill(pairs, [])
+        if guidelines is None:
+            raise RefinerError("the refiner LM returned no usable guidelines (see the log for its output)")
+        report["rounds"].append(
+            {
+                "round": 0,
+                "pairs": [p.describe() for p in pairs],
+                "candidates": [{"guidelines": guidelines, "batch_size": len(pairs)}],
+            }
+        )
+        return guidelines
+
+    def _optimize(self, student, pairs, train, val, report) -> list[str]:
+        rng = random.Random(self.seed)
+        baseline = self._score(student.guidelines, val, student)
+        report["baseline_score"] = baseline
+        best = {"guidelines": student.guidelines, "score": baseline, "round": -1}
+        report["best"] = best
+        for round_index in range(self.rounds):
+            study = load_or_create_study(self.storage, f"{self.study_name}-r{round_index}", self.seed)
+            candidates = study.user_attrs.get("candidates")
+            if candidates is None:
+                candidates = self._propose(pairs, best["guidelines"] if round_index else [], rng)
+                if not candidates:
+                    report["rounds"].append({"round": round_index, "candidates": [], "note": "no usable proposal"})
+                    break
+                study.set_user_attr("candidates", candidates)
+            entry = {"round": round_index, "pairs": [p.describe() for p in pairs], "candidates": candidates}
+            report["rounds"].append(entry)
+            self._search(study, candidates, val, student, best)
+            entry["trials"] = [
+                {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name} for t in study.trials
+            ]
+            best = self._best_of(study, candidates, best)
+            report["best"] = best
+            self._write_report(report)
+            if round_index + 1 < self.rounds:
+                pairs = build_pairs(self._revision_trajectories(train, student, best["guidelines"]))
+                if not pairs:
+                    break
+        return best["guidelines"]
+
+    def _propose(self, pairs: list[SourcedPair], current: list[str], rng: random.Random) -> list[dict]:
+        candidates = []
+        for batch_size in self.batch_sizes:
+            for attempt in range(self.candidates_per_round):
+                batch = rng.sample(pairs, min(batch_size, len(pairs)))
+                guidelines = self._distill(batch, current, rollout=attempt)
+                if guidelines and all(c["guidelines"] != guidelines for c in candidates):
+                    candidates.append(
+                        {"guidelines": guidelines, "batch_size": batch_size, "pairs": [p.pair.task_id for p in batch]}
+                    )
+        return candidates
+
+    def _distill(self, batch: list[SourcedPair], current: list[str], rollout: int = 0) -> list[str] | None:
+        lm = self.settings.roles.refiner
+        if rollout and lm is not None and lm.kwargs.get("temperature"):
+            lm = lm.copy(rollout_id=rollout)
+        with dspy.track_usage() as tracker:
+            try:
+                with lm_scope(lm), dspy.context(callbacks=[self.budget]):
+                    out = self.distill(
+                        pairs=[p.pair for p in batch], current_guidelines=current, max_guidelines=self.max_guidelines
+                    )
+            except Exception as exc:  # garbage from the refiner LM costs one candidate, not the compile
+                logger.warning("refiner output unusable, candidate skipped: %s", str(exc)[:300])
+                self._report.setdefault("skipped_candidates", []).append(str(exc)[:300])
+                out = None
+            finally:
+                self._count_refiner_usage(tracker)
+        if out is None:
+            return None
+        return _clean(out.guidelines, self.max_guidelines)
+
+    def _count_refiner_usage(self, tracker) -> None:
+        for entries in tracker.usage_data.values():
+            for entry in entries:
+                self._refiner_usage["calls"] += 1
+                self._refiner_usage["prompt_tokens"] += entry.get("prompt_tokens") or 0
+                self._refiner_usage["completion_tokens"] += entry.get("completion_tokens") or 0
+
+    def _search(self, study: optuna.Study, candidates: list[dict], val, student, best: dict) -> None:
+        # A trial killed mid-way (FAIL or RUNNING in storage) is redone; complete and pruned ones are kept.
+        kept_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        done = sum(t.state in kept_states for t in study.trials)
+        wanted = self.trials_per_round or 2 * len(candidates)
+        max_rules = max(len(c["guidelines"]) for c in candidates)
+        memo = {t.user_attrs["key"]: t.value for t in study.trials if t.value is not None and "key" in t.user_attrs}
+
+        def objective(trial: optuna.Trial) -> float:
+            index = trial.suggest_categorical("candidate", list(range(len(candidates))))
+            kept = trial.suggest_int("rules_kept", 1, max_rules)
+            guidelines = candidates[index]["guidelines"][:kept]
+            key = candidate_key(guidelines)
+            trial.set_user_attr("key", key)
+            if key in memo:  # the same guideline list was already scored: no LM call needed
+                return memo[key]
+            value = self._score(guidelines, val, student, trial=trial, best=max(best["score"], study_best(study)))
+            memo[key] = value
+            return value
+
+        if wanted > done:
+            study.optimize(objective, n_trials=wanted - done, catch=(RefinerError,))
+
+    def _best_of(self, study: optuna.Study, candidates: list[dict], best: dict) -> dict:
+        complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not complete:
+            return best
+        top = max(complete, key=lambda t: (t.value, -t.number))
+        if top.value <= best["score"]:
+            return best
+        candidate = candidates[top.params["candidate"]]
+        return {
+            "guidelines": candidate["guidelines"][: top.params["rules_kept"]],
+            "score": top.value,
+            "round": len(self._report["rounds"]) - 1,
+            "batch_size": candidate["batch_size"],
+            "pairs": candidate.get("pairs", []),
+        }
+
+    def _revision_trajectories(self, train, student, guidelines) -> list[Trajectory]:
+        """The current best set's own failures, paired with the explicit requests that solved them."""
+        program = student.deepcopy()
+        program.set_guidelines(guidelines)
+        return self._simulate(train, ["full", "mediated"], self._settings(program), "finding remaining failures")
+
+    # ---- scoring --------------------------------------------------------------------------------------------
+    def _score(self, guidelines: list[str], val: list[Instruction], student, *, trial=None, best=None) -> float:
+        program = student.deepcopy()
+        program.set_guidelines(guidelines)
+        if self.selection == "proxy":
+            return self._proxy_score(program, val)
+        settings = self._settings(program)
+        total, seen = 0.0, 0
+        chunk = max(1, self.workers)
+        for start in range(0, len(val), chunk):
+            batch = self._simulate(val[start : start + chunk], ["mediated"], settings, None)
+            failed = [t for t in batch if t.error is not None]
+            if failed:
+                raise RefinerError(f"{len(failed)} validation conversations failed: {failed[0].error}")
+            total += sum(t.score for t in batch)
+            seen += len(batch)
+            if trial is not None:
+                bound = (total + 100.0 * (len(val) - seen)) / len(val)  # the best this candidate can still reach
+                trial.report(bound, seen)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"cannot beat {best:.1f} (at most {bound:.1f})")
+        return total / len(val)
+
+    def _proxy_score(self, program: MediatedAssistant, val: list[Instruction]) -> float:
+        scores = []
+        for record in val:
+            turns = []
+            for shard in record.shards:
+                turns += [Turn.user(shard.shard), Turn.assistant("Could you tell me more?")]
+            with lm_scope(self.settings.roles.mediator), dspy.context(callbacks=[self.budget]):
+                request = program.mediator(transcript=turns[:-1]).request
+            scores.append(100.0 * record_faithfulness(request, record))
+        return sum(scores) / len(scores)
+
+    # ---- plumbing -------------------------------------------------------------------------------------------
+    def _settings(self, program: MediatedAssistant) -> ConversationSettings:
+        s = self.settings
+        return ConversationSettings(
+            roles=s.roles,
+            user_sim=s.user_sim,
+            persona=s.persona,
+            classifier=s.classifier,
+            llm_extraction=s.llm_extraction,
+            max_turns=s.max_turns,
+            program=program,
+            metric=s.metric,
+            callbacks=[*s.callbacks, self.budget],
+        )
+
+    def _simulate(self, records, modes, settings, desc) -> list[Trajectory]:
+        trajectories = simulate(
+            records,
+            modes,
+            1,
+            settings,
+            workers=self.workers,
+            progress=self.progress and desc is not None,
+            desc=desc or "",
+        )
+        self._usage.extend(t.usage for t in trajectories)
+        if self.budget.exhausted:
+            raise BudgetExhausted(f"LM budget spent: {self.budget.as_dict()}")
+        return trajectories
+
+    def _write_report(self, report: dict) -> None:
+        if self.report_dir is not None:
+            write_json_atomic(self.report_dir / "refiner_report.json", report)
+
+
+def study_best(study: optuna.Study) -> float:
+    values = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return max(values) if values else float("-inf")
+
+
+def _instructions(items: Iterable) -> list[Instruction]:
+    out = []
+    for item in items:
+        record = item if isinstance(item, Instruction) else getattr(item, "record", None)
+        if not isinstance(record, Instruction):
+            raise TypeError("trainset/valset items must be Instructions or dspy.Example(record=Instruction)")
+        out.append(record)
+    return out
+
+
+def _clean(guidelines: Any, limit: int) -> list[str] | None:
+    if not isinstance(guidelines, list):
+        return None
+    cleaned: list[str] = []
+    for rule in guidelines:
+        text = " ".join(str(rule).split()).lstrip("-*0123456789.) ").strip()
+        if text and text not in cleaned:
+            cleaned.append(text)
+    return cleaned[:limit] or None
+
+
+__all__ = ["CannotWinPruner", "Refiner", "RefinerError"]

@@ -1,0 +1,65 @@
+"""A scripted world where guidelines decide success, for the Refiner's tests.
+
+The assistant only answers correctly when its message holds the whole task (the original question, or every
+shard) and no meta-talk. The Mediator follows whichever known guideline its system prompt holds:
+  KEEP_ALL   -> join every user turn;
+  ANNOUNCED  -> keep the first turn and the turns announced as "One more requirement", minus the announcement;
+  neither    -> keep only the last user turn (the uncompiled failure).
+The refiner LM writes KEEP_ALL when the failed conversations hold no announcements, ANNOUNCED when they do.
+"""
+
+from intent_mediator import RoleLMs, ScriptedEngine
+from intent_mediator.data.loaders import load_records
+from intent_mediator.data.personas import Persona
+
+KEEP_ALL = "Keep every detail from every user turn: each short follow-up adds to the same task."
+ANNOUNCED = "Only follow-ups announced as 'One more requirement' add to the task; keep the requirement itself."
+NOISE = "Prefer short sentences."
+PREFIX = "One more requirement for the same task: "
+
+LAZY = Persona("lazy", "terse")
+EXPLICIT = Persona("explicit", "announces additions", followup=PREFIX + "{shard}")
+RECORDS = load_records("builtin", tasks=["math"])
+GOLD = {r.task_id: r["answer"].split("####")[-1].strip() for r in RECORDS}
+
+
+def mediator_reply(call):
+    turns = call.user_turns()
+    if KEEP_ALL in call.system:
+        kept = turns
+    elif ANNOUNCED in call.system:
+        kept = [turns[0]] + [t.removeprefix(PREFIX) for t in turns[1:] if t.startswith(PREFIX)]
+    else:
+        kept = turns[-1:]
+    return {"request": " ".join(kept)}
+
+
+def assistant_reply(call):
+    message = call.last_user
+    if "One more requirement" not in message:
+        for record in RECORDS:
+            if record["question"] == message or all(s.shard in message for s in record.shards):
+                return f"The answer is {GOLD[record.task_id]}."
+    return "Could you tell me more?"
+
+
+def refiner_reply(call):
+    announced = any(
+        PREFIX.strip() in turn["content"]
+        for pair in call.inputs["pairs"]
+        for turn in pair["failed_transcript"]
+        if turn["role"] == "user"
+    )
+    return {"guidelines": [ANNOUNCED if announced else KEEP_ALL, NOISE]}
+
+
+def world(refiner=refiner_reply) -> ScriptedEngine:
+    engine = ScriptedEngine()
+    engine.on(role="mediator", reply=mediator_reply)
+    engine.on(role="assistant", reply=assistant_reply)
+    engine.on(role="refiner", reply=refiner)
+    return engine
+
+
+def roles(engine: ScriptedEngine) -> RoleLMs:
+    return RoleLMs.scripted(engine)
