@@ -8,7 +8,7 @@ from typing import Any
 import dspy
 from intent_mediator.programs._scope import lm_scope
 from intent_mediator.signatures import MediateRequest, render_instructions, split_instructions
-from intent_mediator.transcript import Turn, normalize_transcript, user_turns
+from intent_mediator.transcript import Turn, as_dicts, normalize_transcript, user_turns
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class Mediator(dspy.Module):
         if self.passthrough_first_turn and len(turns) == 1 and not self.guidelines:
             return dspy.Prediction(request=turns[0].content, mediated=False)
         with lm_scope(self.role_lm):
-            out = self.rewrite(transcript=turns)
+            # Plain dicts render exactly like Turns and keep optimizer traces JSON-serializable (SIMBA, GEPA).
+            out = self.rewrite(transcript=as_dicts(turns))
         request = (out.request or "").strip()
         if not request:
             # An empty rewrite would leave the assistant with nothing; the user's own words lose less.

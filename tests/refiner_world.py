@@ -11,6 +11,7 @@ The refiner LM writes KEEP_ALL when the failed conversations hold no announcemen
 from intent_mediator import RoleLMs, ScriptedEngine
 from intent_mediator.data.loaders import load_records
 from intent_mediator.data.personas import Persona
+from intent_mediator.signatures import DistillGuidelines
 
 KEEP_ALL = "Keep every detail from every user turn: each short follow-up adds to the same task."
 ANNOUNCED = "Only follow-ups announced as 'One more requirement' add to the task; keep the requirement itself."
@@ -57,7 +58,7 @@ def world(refiner=refiner_reply) -> ScriptedEngine:
     engine = ScriptedEngine()
     engine.on(role="mediator", reply=mediator_reply)
     engine.on(role="assistant", reply=assistant_reply)
-    engine.on(role="refiner", reply=refiner)
+    engine.on(role="refiner", signature=DistillGuidelines, reply=refiner)
     return engine
 
 

@@ -4,9 +4,10 @@ import sys
 
 import pytest
 from intent_mediator import RoleLMs, cli
+from intent_mediator.commands import chat, common
 
 
-@pytest.mark.parametrize("command", [[], ["chat"]])
+@pytest.mark.parametrize("command", [[], ["chat"], ["evaluate"], ["report"], ["demo"], ["compile"]])
 def test_help_for_every_command(command):
     out = subprocess.run(
         [sys.executable, "-m", "intent_mediator.cli", *command, "--help"], capture_output=True, text=True
@@ -17,12 +18,12 @@ def test_help_for_every_command(command):
 def test_chat_loop_shows_mediated_requests_and_resets(monkeypatch, tmp_path, engine):
     engine.on(role="mediator", reply=lambda call: {"request": " + ".join(call.user_turns())})
     engine.on(role="assistant", reply=lambda call: f"ok({call.last_user})")
-    monkeypatch.setattr(cli, "roles_from_args", lambda args, roles: RoleLMs.scripted(engine))
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles: RoleLMs.scripted(engine))
     rules = tmp_path / "rules.txt"
     rules.write_text("1. Keep numbers.\n\n2) Ignore guesses.\n")
     args = cli.build_parser().parse_args(["chat", "--show-request", "--guidelines", str(rules)])
     stdout = io.StringIO()
-    cli.cmd_chat(args, stdin=io.StringIO("sum a list\nonly evens\n/reset\nhello\n/quit\nnever read\n"), stdout=stdout)
+    chat.run(args, stdin=io.StringIO("sum a list\nonly evens\n/reset\nhello\n/quit\nnever read\n"), stdout=stdout)
     lines = stdout.getvalue().splitlines()
     assert "[mediated request] sum a list + only evens" in lines
     assert "[mediated request] hello" in lines  # the reset dropped the earlier turns
@@ -34,3 +35,44 @@ def test_chat_loop_shows_mediated_requests_and_resets(monkeypatch, tmp_path, eng
 def test_bad_model_flag_exits_2_with_message(capsys):
     assert cli.main(["chat", "--assistant", "nope/x"]) == 2
     assert "unknown model string 'nope/x'" in capsys.readouterr().err
+
+
+def test_compile_writes_an_artifact_per_user_and_domain(monkeypatch, tmp_path, capsys):
+    from intent_mediator.artifacts import load_mediator, read_meta
+
+    from .refiner_world import KEEP_ALL, world
+
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    argv = [
+        "compile",
+        "--user",
+        "alice",
+        "--domain",
+        "math",
+        "--tasks",
+        "math",
+        "--limit",
+        "6",
+        "--rounds",
+        "1",
+        "--candidates",
+        "1",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+        "--workers",
+        "2",
+    ]
+    assert cli.main(argv) == 0
+    meta = read_meta(tmp_path / "alice" / "math")
+    assert meta["guidelines"][0] == KEEP_ALL and meta["validation_score"] > meta["baseline_score"]
+    assert meta["models"]["mediator"] == "scripted/mediator" and meta["dspy_version"]
+    assert load_mediator("alice", "math", root=tmp_path).guidelines == meta["guidelines"]
+    assert load_mediator("bob", "math", root=tmp_path).guidelines == []  # no artifact for bob: uncompiled
+    assert "validation P 0.0 -> 100.0" in capsys.readouterr().out
+
+
+def test_unsafe_user_ids_are_rejected(capsys):
+    assert cli.main(["compile", "--user", "../../etc", "--out", "x"]) == 2
+    assert "invalid user id '../../etc'" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""Subcommands of the `intent-mediator` console script, one module each."""

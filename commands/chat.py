@@ -1,0 +1,51 @@
+"""`intent-mediator chat`: an interactive multi-turn chat through the MediatedAssistant."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from intent_mediator.commands import common
+from intent_mediator.commands.common import add_model_flags, read_guidelines
+
+
+def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
+    from intent_mediator.programs import MediatedAssistant
+    from intent_mediator.transcript import Turn
+
+    roles = common.roles_from_args(args, ("assistant", "mediator"))
+    program = MediatedAssistant(
+        read_guidelines(args.guidelines),
+        context=args.system,
+        mediator_lm=roles.mediator,
+        assistant_lm=roles.assistant,
+        chain_of_thought=args.cot,
+    )
+    transcript: list[Turn] = []
+    print("intent-mediator chat: type your message; /reset starts over, /quit or Ctrl-D leaves.", file=stdout)
+    for line in stdin:
+        text = line.strip()
+        if not text:
+            continue
+        if text == "/quit":
+            break
+        if text == "/reset":
+            transcript.clear()
+            print("(conversation reset)", file=stdout)
+            continue
+        transcript.append(Turn.user(text))
+        out = program(transcript=transcript)
+        if args.show_request:
+            print(f"[mediated request] {out.request}", file=stdout)
+        print(f"assistant> {out.response}", file=stdout, flush=True)
+        transcript.append(Turn.assistant(out.response))
+    return 0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--guidelines", metavar="FILE", help="guidelines file: one rule per line, or a JSON list")
+    parser.add_argument("--show-request", action="store_true", help="print the mediated request of every turn")
+    parser.add_argument("--system", metavar="TEXT", help="system prompt (task context) for the assistant")
+    parser.add_argument("--cot", action="store_true", help="let the Mediator reason before writing the request")
+    add_model_flags(parser, ("assistant", "mediator"))

@@ -1,0 +1,153 @@
+"""What the commands share: model flags, run flags, record loading and conversation settings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from intent_mediator.errors import IntentMediatorError
+from intent_mediator.lm import ROLES, RoleLMs
+
+
+def add_model_flags(parser: argparse.ArgumentParser, roles: tuple[str, ...] = ROLES) -> None:
+    """Flags that pick a litellm model string per role (default: env vars, then the embedded model)."""
+    group = parser.add_argument_group("models (any litellm model string, or 'embedded[/name]')")
+    group.add_argument("--model", help="default model for every role not named below (env INTENT_MEDIATOR_MODEL)")
+    for role in roles:
+        # `--user` names the user whose guidelines `compile` learns; the user simulator's model is --user-model.
+        flag = "--user-model" if role == "user" else f"--{role}"
+        group.add_argument(
+            flag,
+            dest=role,
+            metavar="MODEL",
+            help=f"model of the {role} role (env INTENT_MEDIATOR_{role.upper()}_MODEL)",
+        )
+    group.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for the openai/... roles")
+    group.add_argument("--temperature", type=float, default=0.0, help="sampling temperature of every role (default 0)")
+    group.add_argument("--max-tokens", type=int, help="completion cap of every role (default: the provider's)")
+
+
+def roles_from_args(args: argparse.Namespace, roles: tuple[str, ...] = ROLES) -> RoleLMs:
+    models = {role: getattr(args, role, None) for role in roles}
+    return RoleLMs.from_models(
+        models,
+        default=args.model,
+        api_base=args.api_base,
+        roles=roles,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+    )
+
+
+def read_guidelines(path: str | None) -> list[str]:
+    """Guidelines from a text file (one per line; numbering and blank lines ignored) or a JSON artifact."""
+    if not path:
+        return []
+    from intent_mediator.signatures.mediator import render_instructions, split_instructions
+
+    file = Path(path)
+    if not file.is_file():
+        raise IntentMediatorError(f"--guidelines: no such file {path}")
+    text = file.read_text(encoding="utf-8")
+    if file.suffix == ".json":
+        import json
+
+        data = json.loads(text)
+        guidelines = data.get("guidelines") if isinstance(data, dict) else data
+        if not isinstance(guidelines, list) or not all(isinstance(g, str) for g in guidelines):
+            raise IntentMediatorError(f"{path}: expected a JSON list of strings or an object with a 'guidelines' list")
+        return guidelines
+    lines = [line for line in text.splitlines() if line.strip()]
+    # Round-trip through the renderer so numbering such as "1." or "2)" is stripped the same way everywhere.
+    return split_instructions(render_instructions("", lines))[1]
+
+
+def run_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags shared by every command that simulates conversations (evaluate, demo, compile)."""
+    parser.add_argument(
+        "--data",
+        default="builtin",
+        help="records: 'builtin', 'hf:<dataset>', a JSON/JSONL file or a folder (default builtin)",
+    )
+    parser.add_argument("--tasks", help="comma-separated tasks to keep, e.g. math,code")
+    parser.add_argument("--limit", type=int, help="at most this many records per task")
+    parser.add_argument(
+        "--user-sim",
+        choices=("deterministic", "llm"),
+        default="deterministic",
+        help="deterministic: shards in order (the paper's setting); llm: the user role's model",
+    )
+    parser.add_argument("--persona", default="lazy", help="simulated user persona: lazy, corrective or explicit")
+    parser.add_argument("--classifier", choices=("rules", "llm"), default="rules", help="how replies are classified")
+    parser.add_argument("--llm-extraction", action="store_true", help="let the judge extract answers parsers miss")
+    parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
+    parser.add_argument("--guidelines", metavar="FILE", help="Mediator guidelines for mediated mode")
+    parser.add_argument("--program", metavar="FILE", help="a saved MediatedAssistant (program.json) for mediated mode")
+    parser.add_argument("--spider-dir", metavar="DIR", help="folder of Spider databases (<db_id>/<db_id>.sqlite)")
+    parser.add_argument("--workers", type=int, default=4, help="conversations in flight at once (default 4)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_model_flags(parser)
+
+
+def split_list(value: str | None) -> list[str] | None:
+    return [item.strip() for item in value.split(",") if item.strip()] if value else None
+
+
+def load_run_records(args: argparse.Namespace):
+    from intent_mediator.data.loaders import load_records
+
+    records = load_records(args.data, tasks=split_list(args.tasks))
+    if args.limit:
+        kept, per_task = [], {}
+        for record in records:
+            per_task[record.task] = per_task.get(record.task, 0) + 1
+            if per_task[record.task] <= args.limit:
+                kept.append(record)
+        records = kept
+    if not records:
+        raise IntentMediatorError(f"no records in {args.data} for tasks {args.tasks or 'all'}")
+    return records
+
+
+def conversation_settings(args: argparse.Namespace):
+    from intent_mediator.data.personas import get_persona
+    from intent_mediator.programs import MediatedAssistant
+    from intent_mediator.simulation.conversation import ConversationSettings
+    from intent_mediator.tasks import get_task
+
+    try:
+        persona = get_persona(args.persona)
+    except KeyError as exc:
+        raise IntentMediatorError(str(exc.args[0])) from None
+    if args.spider_dir:
+        get_task("database").spider_dir = args.spider_dir
+    roles = roles_from_args(args)
+    get_task("summary").judge_lm = roles.judge
+    program = MediatedAssistant(read_guidelines(args.guidelines))
+    if args.program:
+        if not Path(args.program).is_file():
+            raise IntentMediatorError(f"--program: no such file {args.program}")
+        program.load(args.program)
+    return ConversationSettings(
+        roles=roles,
+        user_sim=args.user_sim,
+        persona=persona,
+        classifier=args.classifier,
+        llm_extraction=args.llm_extraction,
+        max_turns=args.max_turns,
+        program=program,
+    )
+
+
+def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
+    from intent_mediator.report import performance_table
+
+    rows = performance_table(summary)
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)), file=stdout)
+    recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
+    if recovery:
+        print("recovery: " + ", ".join(f"{k} {v:.2f}" for k, v in recovery.items()), file=stdout)

@@ -1,0 +1,163 @@
+"""`intent-mediator compile`: learn Mediator guidelines for a user and domain, and write the artifact."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import random
+from pathlib import Path
+
+from intent_mediator.commands.common import conversation_settings, load_run_records, run_flags
+from intent_mediator.errors import IntentMediatorError
+
+logger = logging.getLogger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--user", dest="user_id", metavar="ID", help="user the guidelines are for (default: generic)")
+    parser.add_argument("--domain", metavar="NAME", help="domain the guidelines are for (default: generic)")
+    parser.add_argument("--out", default="artifacts", metavar="DIR", help="artifact root (default artifacts/)")
+    parser.add_argument("--optimizer", choices=("refiner", "gepa", "simba", "mipro"), default="refiner")
+    parser.add_argument(
+        "--mode",
+        choices=("optimize", "paper"),
+        default="optimize",
+        help="refiner mode: optimize (validated search) or paper (one call, no validation)",
+    )
+    parser.add_argument(
+        "--metric",
+        default="task",
+        help="task (the task's scorer), proxy (request faithfulness, no assistant calls), "
+        "or module:function (a DSPy metric)",
+    )
+    parser.add_argument(
+        "--trajectories",
+        metavar="FILE",
+        action="append",
+        help="mine pairs from logged trajectories (JSONL) instead of simulating; repeatable",
+    )
+    parser.add_argument("--val-fraction", type=float, default=0.5, help="share of records held out for validation")
+    parser.add_argument("--rounds", type=int, default=2, help="refiner propose/select rounds")
+    parser.add_argument("--candidates", type=int, default=3, help="guideline sets proposed per round")
+    parser.add_argument("--pairs-per-batch", type=int, default=5, help="contrastive pairs per distillation call")
+    parser.add_argument("--max-guidelines", type=int, default=8, help="longest guideline list kept")
+    parser.add_argument("--storage", help="optuna storage URL (e.g. sqlite:///refiner.db) so a killed compile resumes")
+    parser.add_argument("--max-lm-calls", type=int, help="hard cap on LM calls")
+    parser.add_argument("--max-total-tokens", type=int, help="hard cap on LM tokens (estimated)")
+    parser.add_argument("--seed", type=int, default=0)
+    run_flags(parser)
+
+
+def _metric(spec: str):
+    if spec in ("task", "proxy"):
+        return None
+    module, _, name = spec.partition(":")
+    if not name:
+        raise IntentMediatorError(f"--metric {spec!r}: use 'task', 'proxy' or 'module:function'")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise IntentMediatorError(f"--metric {spec!r}: cannot import it ({exc})") from None
+
+
+def split_records(records: list, fraction: float, seed: int) -> tuple[list, list]:
+    """A seeded split per task, so every task is represented in both halves when it has two records or more."""
+    if not 0 <= fraction < 1:
+        raise IntentMediatorError("--val-fraction must be in [0, 1)")
+    train, val = [], []
+    for task in sorted({r.task for r in records}):
+        group = sorted((r for r in records if r.task == task), key=lambda r: r.task_id)
+        random.Random(seed).shuffle(group)
+        cut = round(len(group) * fraction) if len(group) > 1 else 0
+        val += group[:cut]
+        train += group[cut:]
+    return train, val or train
+
+
+def run(args: argparse.Namespace) -> int:
+    from intent_mediator.artifacts import save_artifact, validate_id
+    from intent_mediator.optimizers.refiner import Refiner
+    from intent_mediator.programs import MediatedAssistant
+    from intent_mediator.simulation.trajectory import TrajectoryLog
+
+    validate_id(args.user_id, "user")
+    validate_id(args.domain, "domain")
+    records = load_run_records(args)
+    train, val = split_records(records, args.val_fraction, args.seed)
+    settings = conversation_settings(args)
+    settings.metric = _metric(args.metric)
+    student = MediatedAssistant(settings.program.guidelines if settings.program else None)
+    trajectories = None
+    if args.trajectories:
+        trajectories = [t for path in args.trajectories for t in TrajectoryLog(path).latest()]
+    folder = Path(args.out)
+    print(f"compile: {len(train)} training and {len(val)} validation records, optimizer {args.optimizer}", flush=True)
+    if args.optimizer == "refiner":
+        refiner = Refiner(
+            settings,
+            mode=args.mode,
+            pairs_per_batch=args.pairs_per_batch,
+            candidates_per_round=args.candidates,
+            rounds=args.rounds,
+            max_guidelines=args.max_guidelines,
+            selection="proxy" if args.metric == "proxy" else "simulation",
+            max_lm_calls=args.max_lm_calls,
+            max_tokens=args.max_total_tokens,
+            storage=args.storage,
+            workers=args.workers,
+            seed=args.seed,
+            progress=not args.no_progress,
+            study_name=f"refiner-{args.user_id or '_'}-{args.domain or '_'}",
+        )
+        program = refiner.compile(student, trainset=train, valset=val, trajectories=trajectories)
+        report = program.refiner_report
+    else:
+        program, report = _compile_with_dspy(args, settings, student, train, val, trajectories)
+    meta = {
+        "metric": args.metric,
+        "optimizer": args.optimizer,
+        "mode": args.mode,
+        "validation_score": report.get("best", {}).get("score"),
+        "baseline_score": report.get("baseline_score"),
+        "models": settings.roles.models(),
+        "source_pairs": report.get("best", {}).get("pairs", []),
+        "train": [r.task_id for r in train],
+        "val": [r.task_id for r in val],
+    }
+    target = save_artifact(program, folder, user=args.user_id, domain=args.domain, meta=meta)
+    from intent_mediator.files import write_json_atomic
+
+    write_json_atomic(target / "refiner_report.json", report)
+    print(f"guidelines ({len(program.guidelines)}):")
+    for number, rule in enumerate(program.guidelines, start=1):
+        print(f"  {number}. {rule}")
+    score = meta["validation_score"]
+    if score is not None:
+        print(f"validation P {report.get('baseline_score', float('nan')):.1f} -> {score:.1f}")
+    print(f"artifact: {target}/program.json")
+    return 0
+
+
+def _compile_with_dspy(args, settings, student, train, val, trajectories):
+    from intent_mediator.optimizers.dspy_optimizers import compile_with_dspy, examples_from
+    from intent_mediator.simulation.runner import simulate
+
+    by_id = {r.task_id: r for r in [*train, *val]}
+    if trajectories is None:
+        trajectories = simulate([*train, *val], ["sharded"], 1, settings, workers=args.workers)
+    train_ids = {r.task_id for r in train}
+    examples = {True: [], False: []}
+    for trajectory in trajectories:
+        for example in examples_from([trajectory], by_id):
+            examples[trajectory.task_id in train_ids].append(example)
+    program = compile_with_dspy(
+        args.optimizer,
+        student,
+        settings.roles,
+        examples[True],
+        examples[False] or None,
+        seed=args.seed,
+        threads=args.workers,
+    )
+    return program, {"optimizer": args.optimizer, "train_examples": len(examples[True])}
