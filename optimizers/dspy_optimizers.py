@@ -26,6 +26,16 @@ logger = logging.getLogger(__name__)
 OPTIMIZERS = ("gepa", "simba", "mipro")
 
 
+class _PlainTranscriptWarning(logging.Filter):
+    """Turns are handed to the Mediator as plain dicts here, on purpose; DSPy's type warning is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Type mismatch for field 'transcript'" not in record.getMessage()
+
+
+logging.getLogger("dspy.predict.predict").addFilter(_PlainTranscriptWarning())
+
+
 class _Hidden:
     """Holds a module where `named_parameters` does not look, so optimizers leave it alone."""
 
@@ -40,6 +50,7 @@ class MediatorStudent(dspy.Module):
         super().__init__()
         self.mediator: Mediator = program.mediator.deepcopy()
         self.mediator.role_lm = roles.mediator
+        self.mediator.plain_inputs = True
         self._assistant = _Hidden(program)
         self._assistant_lm = roles.assistant
 
@@ -112,5 +123,6 @@ def compile_with_dspy(
     program = student.deepcopy()
     program.mediator = optimized.mediator
     program.mediator.role_lm = student.mediator.role_lm
+    program.mediator.plain_inputs = False
     program._compiled = True
     return program

@@ -39,6 +39,7 @@ class Mediator(dspy.Module):
         self.rewrite = dspy.ChainOfThought(MediateRequest) if chain_of_thought else dspy.Predict(MediateRequest)
         self.passthrough_first_turn = passthrough_first_turn
         self.role_lm = lm
+        self.plain_inputs = False
         self.set_guidelines(guidelines or [])
 
     @property
@@ -63,8 +64,8 @@ class Mediator(dspy.Module):
         if self.passthrough_first_turn and len(turns) == 1 and not self.guidelines:
             return dspy.Prediction(request=turns[0].content, mediated=False)
         with lm_scope(self.role_lm):
-            # Plain dicts render exactly like Turns and keep optimizer traces JSON-serializable (SIMBA, GEPA).
-            out = self.rewrite(transcript=as_dicts(turns))
+            # Plain dicts render exactly like Turns; optimizers that serialise traces (SIMBA, GEPA) need them.
+            out = self.rewrite(transcript=as_dicts(turns) if self.plain_inputs else turns)
         request = (out.request or "").strip()
         if not request:
             # An empty rewrite would leave the assistant with nothing; the user's own words lose less.

@@ -114,3 +114,24 @@ def test_a_crash_is_recorded_as_an_error_not_a_zero(engine):
     engine.on(role="assistant", reply=lambda call: 1 / 0)
     t = run_conversation(RECORD, "sharded", 0, settings(engine))
     assert t.score is None and t.outcome == "error" and "division by zero" in t.error
+
+
+def test_runs_are_distinct_samples_and_repeats_hit_the_cache():
+    import dspy
+    from intent_mediator.simulation.runner import simulate
+
+    engine = ScriptedEngine()
+    engine.on(role="assistant", reply=solver("60 cookies"))
+    roles = RoleLMs(assistant=engine.lm("assistant", cache=True, temperature=0.7), judge=engine.lm("judge"))
+    s = ConversationSettings(roles=roles)
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    try:
+        simulate([RECORD], ["sharded"], 1, s, workers=1)
+        first = len(engine.requests)
+        simulate([RECORD], ["sharded"], 1, s, workers=1)
+        assert len(engine.requests) == first  # run 0 again: every call came from the cache
+        simulate([RECORD], ["sharded"], 2, s, workers=1, skip={(RECORD.task_id, "sharded", 0)})
+        assert len(engine.requests) == 2 * first  # run 1 is a new sample (rollout_id=1), not a cache hit
+        assert {r.temperature for r in engine.requests} == {0.7}
+    finally:
+        dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)

@@ -148,3 +148,13 @@ print(json.dumps(program.mediator(transcript={transcript!r}).request))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == local == "how much? cookies at $2"
+
+
+def test_proxy_selection_needs_no_assistant_calls_after_mining():
+    engine = world()
+    refiner = Refiner(settings(engine), rounds=1, candidates_per_round=1, selection="proxy")
+    program = refiner.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+    mining_calls = sum(1 + len(r.shards) for r in TRAIN)  # full + one sharded turn per shard
+    assert len(engine.requests_for("assistant")) == mining_calls
+    assert program.guidelines[0] == KEEP_ALL
+    assert program.refiner_report["baseline_score"] < program.refiner_report["best"]["score"]
