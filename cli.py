@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from intent_mediator.commands import chat, compile, evaluate
+from intent_mediator.commands import chat, compile, evaluate, serve
 from intent_mediator.errors import IntentMediatorError
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ COMMANDS: dict[str, Command] = {
         evaluate.run_demo,
     ),
     "compile": ("learn Mediator guidelines for a user and domain; write an artifact", compile.configure, compile.run),
+    "serve": ("an OpenAI-compatible endpoint that mediates every conversation", serve.configure, serve.run),
 }
 
 

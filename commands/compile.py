@@ -37,6 +37,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="append",
         help="mine pairs from logged trajectories (JSONL) instead of simulating; repeatable",
     )
+    parser.add_argument(
+        "--from-logs", metavar="DB", help="mine pairs from a serve conversation log (SQLite) for --user and --domain"
+    )
     parser.add_argument("--val-fraction", type=float, default=0.5, help="share of records held out for validation")
     parser.add_argument("--rounds", type=int, default=2, help="refiner propose/select rounds")
     parser.add_argument("--candidates", type=int, default=3, help="guideline sets proposed per round")
@@ -91,6 +94,16 @@ def run(args: argparse.Namespace) -> int:
     trajectories = None
     if args.trajectories:
         trajectories = [t for path in args.trajectories for t in TrajectoryLog(path).latest()]
+    if args.from_logs:
+        from intent_mediator.server.logs import ConversationLog
+
+        if not Path(args.from_logs).is_file():
+            raise IntentMediatorError(f"--from-logs: no such file {args.from_logs}")
+        logged = ConversationLog(args.from_logs).trajectories(
+            validate_id(args.user_id, "user"), validate_id(args.domain, "domain")
+        )
+        print(f"{len(logged)} logged trajectories with feedback for user {args.user_id or 'generic'}")
+        trajectories = [*(trajectories or []), *logged]
     folder = Path(args.out)
     print(f"compile: {len(train)} training and {len(val)} validation records, optimizer {args.optimizer}", flush=True)
     if args.optimizer == "refiner":

@@ -1,0 +1,182 @@
+"""The real server on 127.0.0.1 (random port), a scripted upstream, and the official `openai` client."""
+
+import socket
+import threading
+import time
+
+import httpx
+import openai
+import pytest
+import uvicorn
+from intent_mediator import MediatedAssistant, ScriptedEngine
+from intent_mediator.artifacts import save_artifact
+from intent_mediator.server import ServerConfig, create_app
+
+KEY = "test-key-123"
+
+
+def mediator_reply(call):
+    # Echoes which guideline it saw, so tests can tell artifacts apart.
+    rule = "ALICE" if "Alice's rule" in call.system else "BOB" if "Bob's rule" in call.system else "NONE"
+    return {"request": f"[{rule}] " + " | ".join(call.user_turns())}
+
+
+@pytest.fixture
+def engine():
+    engine = ScriptedEngine()
+    engine.on(role="mediator", reply=mediator_reply)
+    engine.on(role="assistant", reply=lambda call: f"answer to: {call.last_user}")
+    return engine
+
+
+@pytest.fixture
+def serve(tmp_path, engine):
+    servers = []
+
+    def start(**overrides):
+        config = ServerConfig(artifacts=tmp_path / "artifacts", api_keys=[KEY], log_path=tmp_path / "log.sqlite")
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        app = create_app(config, upstream_lm=engine.lm("assistant"), mediator_lm=engine.lm("mediator"))
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def client(base, key=KEY):
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0)
+
+
+TURNS = [
+    {"role": "system", "content": "You are terse."},
+    {"role": "user", "content": "sum a list"},
+    {"role": "assistant", "content": "def f(xs): ..."},
+    {"role": "user", "content": "only evens"},
+]
+
+
+def test_plain_completion_is_mediated(serve, engine):
+    out = client(serve()).chat.completions.create(model="any", messages=TURNS)
+    assert out.choices[0].message.content == "answer to: [NONE] sum a list | only evens"
+    upstream = engine.requests_for("assistant")[0]
+    assert upstream.messages == [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "[NONE] sum a list | only evens"},
+    ]
+    assert out.usage.total_tokens > 0
+
+
+def test_streaming_completion(serve):
+    stream = client(serve()).chat.completions.create(model="any", messages=TURNS, stream=True)
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == "answer to: [NONE] sum a list | only evens"
+
+
+def test_per_user_artifacts_give_different_requests(serve, tmp_path):
+    save_artifact(MediatedAssistant(["Alice's rule."]), tmp_path / "artifacts", user="alice", domain="code")
+    save_artifact(MediatedAssistant(["Bob's rule."]), tmp_path / "artifacts", user="bob")
+    base = serve()
+    headers = {"X-Mediator-Return-Request": "1", "X-Mediator-Domain": "code"}
+    raw = client(base).chat.completions.with_raw_response
+    alice = raw.create(model="any", messages=TURNS, user="alice", extra_headers=headers)
+    bob = raw.create(
+        model="any", messages=TURNS, extra_headers={"X-Mediator-Return-Request": "1", "X-Mediator-User": "bob"}
+    )
+    carol = raw.create(model="any", messages=TURNS, user="carol", extra_headers=headers)
+    requests = [r.http_response.json()["intent_mediator"]["request"] for r in (alice, bob, carol)]
+    assert [r.split("]")[0] for r in requests] == ["[ALICE", "[BOB", "[NONE"]
+    assert alice.http_response.json()["intent_mediator"]["artifact"] == "alice/code"
+
+
+def test_auth_size_and_malformed_messages(serve):
+    base = serve(max_body_bytes=2000)
+    with pytest.raises(openai.AuthenticationError):
+        client(base, key="wrong").chat.completions.create(model="any", messages=TURNS)
+    assert httpx.post(f"{base}/v1/chat/completions", json={"messages": TURNS}).status_code == 401
+    big = [{"role": "user", "content": "x" * 5000}]
+    with pytest.raises(openai.APIStatusError) as info:
+        client(base).chat.completions.create(model="any", messages=big)
+    assert info.value.status_code == 413
+    for messages, message in [
+        ([{"role": "tool", "content": "x"}], "messages[0].role 'tool'"),
+        ([{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}], "last message must be the user"),
+        ([], "at least one message"),
+        ([{"content": "no role"}], "messages.0.role"),
+    ]:
+        response = httpx.post(
+            f"{base}/v1/chat/completions", json={"messages": messages}, headers={"Authorization": f"Bearer {KEY}"}
+        )
+        assert response.status_code == 400 and message in response.json()["error"]["message"], response.text
+
+
+def test_mediator_failure_falls_back_to_the_raw_conversation(serve, engine):
+    engine.rules[0].reply = lambda call: 1 / 0
+    raw = client(serve()).chat.completions.with_raw_response.create(model="any", messages=TURNS)
+    assert raw.http_response.status_code == 200 and "division by zero" in raw.headers["x-mediator-fallback"]
+    upstream = engine.requests_for("assistant")[0]
+    assert [m["role"] for m in upstream.messages] == ["system", "user", "assistant", "user"]
+
+
+def test_unsafe_user_id_is_rejected(serve):
+    with pytest.raises(openai.BadRequestError, match="invalid user id"):
+        client(serve()).chat.completions.create(model="any", messages=TURNS, user="../../etc")
+
+
+def test_models_health_and_metrics(serve):
+    base = serve()
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+    assert client(base).models.list().data[0].id == "scripted/assistant"
+    client(base).chat.completions.create(model="any", messages=TURNS)
+    metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    assert 'intent_mediator_requests_total{status="200"} 1' in metrics
+    assert 'role="mediator"' in metrics and 'role="upstream"' in metrics
+
+
+def test_no_keys_means_loopback_only(engine):
+    import asyncio
+
+    app = create_app(ServerConfig(), upstream_lm=engine.lm("assistant"), mediator_lm=engine.lm("mediator"))
+
+    async def post_from(host):
+        transport = httpx.ASGITransport(app=app, client=(host, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://server") as http:
+            return await http.post("/v1/chat/completions", json={"messages": TURNS})
+
+    remote, local = asyncio.run(post_from("10.1.2.3")), asyncio.run(post_from("127.0.0.1"))
+    assert remote.status_code == 403 and "loopback" in remote.json()["error"]["message"]
+    assert local.status_code == 200
+
+
+def test_feedback_becomes_pairs_for_compile(serve, tmp_path, engine):
+    from intent_mediator.optimizers.pairs import build_pairs
+    from intent_mediator.server.logs import ConversationLog
+
+    base = serve()
+    raw = client(base).chat.completions.with_raw_response.create(model="any", messages=TURNS, user="alice")
+    conversation = raw.headers["x-mediator-conversation"]
+    feedback = {"conversation_id": conversation, "success": False, "final_request": "Sum only the even numbers."}
+    wrong_user = httpx.post(
+        f"{base}/v1/feedback", json={**feedback, "user": "bob"}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert wrong_user.status_code == 404  # bob cannot touch alice's conversation
+    ok = httpx.post(
+        f"{base}/v1/feedback", json={**feedback, "user": "alice"}, headers={"Authorization": f"Bearer {KEY}"}
+    )
+    assert ok.status_code == 200
+    log = ConversationLog(tmp_path / "log.sqlite")
+    assert log.trajectories("bob") == []
+    pairs = build_pairs(log.trajectories("alice"))
+    assert len(pairs) == 1 and pairs[0].pair.successful_request == "Sum only the even numbers."
+    assert [t.content for t in pairs[0].pair.failed_transcript][0] == "sum a list"
