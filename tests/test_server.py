@@ -179,4 +179,4 @@ def test_feedback_becomes_pairs_for_compile(serve, tmp_path, engine):
     assert log.trajectories("bob") == []
     pairs = build_pairs(log.trajectories("alice"))
     assert len(pairs) == 1 and pairs[0].pair.successful_request == "Sum only the even numbers."
-    assert [t.content for t in pairs[0].pair.failed_transcript][0] == "sum a list"
+    assert pairs[0].pair.failed_transcript[0].content == "sum a list"
