@@ -38,11 +38,13 @@ class ArtifactCache:
         self.root = root
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[float, MediatedAssistant]] = {}
+        # Built once: constructing a program builds signature classes, too slow for every request.
+        self._uncompiled = MediatedAssistant()
 
     def get(self, user: str | None, domain: str | None) -> tuple[MediatedAssistant, str | None]:
         folder = resolve_artifact(self.root, user, domain) if self.root else None
         if folder is None:
-            return MediatedAssistant(), None
+            return self._uncompiled, None
         mtime = (folder / "program.json").stat().st_mtime
         with self._lock:
             cached = self._cache.get(folder)

@@ -1,0 +1,41 @@
+"""Benchmark output: a JSON result and a Markdown table per benchmark, in benchmarks/results/."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def write(name: str, data: dict[str, Any], header: list[str], rows: list[list[Any]], notes: str = "") -> Path:
+    """Write `<name>.json` (data + machine) and `<name>.md` (a table); print the table."""
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    text = "\n".join(lines) + "\n" + (f"\n{notes}\n" if notes else "")
+    (RESULTS / f"{name}.md").write_text(text)
+    print(text)
+    return RESULTS / f"{name}.md"
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
