@@ -15,8 +15,12 @@ RESULTS = Path(__file__).parent / "results"
 def machine() -> dict[str, Any]:
     import os
 
-    return {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "date": time.strftime("%Y-%m-%d")}
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "date": time.strftime("%Y-%m-%d"),
+    }
 
 
 def median(values: list[float]) -> float:

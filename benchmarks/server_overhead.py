@@ -23,20 +23,23 @@ import httpx
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write  # noqa: E402
+from _results import write
+from intent_mediator import ScriptedEngine
+from intent_mediator.server import ServerConfig, create_app
 
-from intent_mediator import ScriptedEngine  # noqa: E402
-from intent_mediator.server import ServerConfig, create_app  # noqa: E402
-
-MESSAGES = [{"role": "user", "content": "sum a list"}, {"role": "assistant", "content": "def f(xs): ..."},
-            {"role": "user", "content": "only the even numbers"}]
+MESSAGES = [
+    {"role": "user", "content": "sum a list"},
+    {"role": "assistant", "content": "def f(xs): ..."},
+    {"role": "user", "content": "only the even numbers"},
+]
 
 
 def start_subprocess(latency: float):
     import subprocess
 
-    process = subprocess.Popen([sys.executable, __file__, "--serve", "--latency", str(latency)],
-                               stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--serve", "--latency", str(latency)], stdout=subprocess.PIPE, text=True
+    )
     url = process.stdout.readline().strip()
     return process, url
 
@@ -44,8 +47,9 @@ def start_subprocess(latency: float):
 def start(latency: float):
     upstream = ScriptedEngine(default="fine", latency=latency)
     mediator = ScriptedEngine(default={"request": "sum the even numbers of a list"})
-    app = create_app(ServerConfig(api_keys=["k"]), upstream_lm=upstream.lm("assistant"),
-                     mediator_lm=mediator.lm("mediator"))
+    app = create_app(
+        ServerConfig(api_keys=["k"]), upstream_lm=upstream.lm("assistant"), mediator_lm=mediator.lm("mediator")
+    )
     sock = socket.socket()
     # Accepted connections inherit this; without it, delayed ACKs add ~40 ms per keep-alive request.
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -75,7 +79,7 @@ def main() -> None:
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        server, url = start(args.latency)
+        _, url = start(args.latency)
         print(url, flush=True)
         while True:
             time.sleep(3600)
@@ -88,18 +92,35 @@ def main() -> None:
             timings = [t for ts in pool.map(client_run, [url] * clients, [args.requests] * clients) for t in ts]
         wall = time.perf_counter() - started
         overhead = [1000 * (t - args.latency) for t in timings]
-        level = {"clients": clients, "requests": len(timings), "median_ms": 1000 * statistics.median(timings),
-                 "median_overhead_ms": statistics.median(overhead),
-                 "p90_overhead_ms": statistics.quantiles(overhead, n=10)[-1], "throughput_rps": len(timings) / wall}
+        level = {
+            "clients": clients,
+            "requests": len(timings),
+            "median_ms": 1000 * statistics.median(timings),
+            "median_overhead_ms": statistics.median(overhead),
+            "p90_overhead_ms": statistics.quantiles(overhead, n=10)[-1],
+            "throughput_rps": len(timings) / wall,
+        }
         data["levels"].append(level)
-        rows.append([clients, level["requests"], level["median_ms"], level["median_overhead_ms"],
-                     level["p90_overhead_ms"], level["throughput_rps"]])
+        rows.append(
+            [
+                clients,
+                level["requests"],
+                level["median_ms"],
+                level["median_overhead_ms"],
+                level["p90_overhead_ms"],
+                level["throughput_rps"],
+            ]
+        )
     process.terminate()
     process.wait()
-    write("server_overhead", data,
-          ["clients", "requests", "median latency (ms)", "median overhead (ms)", "p90 overhead (ms)", "req/s"], rows,
-          f"Upstream latency {1000 * args.latency:.0f} ms (scripted); overhead = latency - upstream latency. "
-          "Reproduce: `python benchmarks/server_overhead.py`.")
+    write(
+        "server_overhead",
+        data,
+        ["clients", "requests", "median latency (ms)", "median overhead (ms)", "p90 overhead (ms)", "req/s"],
+        rows,
+        f"Upstream latency {1000 * args.latency:.0f} ms (scripted); overhead = latency - upstream latency. "
+        "Reproduce: `python benchmarks/server_overhead.py`.",
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,138 @@
+"""LM calls and tokens per conversation, by mode and role, on the scripted engine (deterministic counts).
+
+Every conversation runs to its last shard (the scripted assistant never solves the task), so modes are
+compared at equal length. Tokens are the scripted engine's estimate (4 characters per token) over the exact
+prompts DSPy builds. Baselines: the history summariser, and raw contrastive pairs in the Mediator's prompt
+instead of distilled guidelines.
+
+    python benchmarks/cost_by_mode.py [--shared ../shared/lic]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import write
+from intent_mediator import MediatedAssistant, RoleLMs, ScriptedEngine
+from intent_mediator.data.loaders import load_records
+from intent_mediator.optimizers.pairs import build_pairs
+from intent_mediator.programs.baselines import SummarizingMediator, raw_pairs_mediator
+from intent_mediator.simulation.conversation import ConversationSettings
+from intent_mediator.simulation.runner import simulate
+
+REPLY = (
+    "Thanks, that helps. Before I write the final answer, let me restate what I have so far and check the "
+    "assumptions: I will treat the values you gave as exact, keep the units you used, and handle the edge "
+    "cases conservatively. Could you confirm whether anything else applies?"
+)
+GUIDELINES = [
+    "Keep every number, name and condition the user gave in any turn; short follow-ups add to the same task.",
+    "Treat an assistant's guess as rejected unless the user explicitly approves it.",
+    "When the user says 'no, I meant', keep only the corrected version.",
+]
+
+
+def engine() -> ScriptedEngine:
+    scripted = ScriptedEngine()
+    scripted.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
+    scripted.on(role="assistant", reply=REPLY)
+    return scripted
+
+
+def run(records, mode: str, program: MediatedAssistant | None = None) -> list:
+    settings = ConversationSettings(roles=RoleLMs.scripted(engine()), program=program)
+    return simulate(records, [mode], 1, settings, workers=2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared" / "lic"))
+    args = parser.parse_args()
+    records = load_records("builtin")
+    sample = Path(args.shared) / "sample_5_per_task.json"
+    if sample.is_file():
+        records += load_records(sample, tasks=["code", "database", "actions", "math"])
+    sharded = run(records, "sharded")
+    full = run(records, "full")
+    # Pairs for the raw-pairs baseline: treat every full run as the success the sharded run missed.
+    for trajectory in full:
+        trajectory.outcome = "solved"
+        trajectory.turns[0].score = 1.0
+    pairs = [p.pair for p in build_pairs([*sharded, *full])[:5]]
+    variants = {
+        "full": ("full", None),
+        "concat": ("concat", None),
+        "sharded": ("sharded", None),
+        "recap": ("recap", None),
+        "snowball": ("snowball", None),
+        "mediated": ("mediated", MediatedAssistant()),
+        "mediated+guidelines": ("mediated", MediatedAssistant(GUIDELINES)),
+        "mediated+raw pairs": ("mediated", _with_mediator(raw_pairs_mediator(pairs))),
+        "summarised history": ("mediated", _with_mediator(SummarizingMediator())),
+    }
+    rows, data = [], {"records": len(records), "variants": {}}
+    for name, (mode, program) in variants.items():
+        trajectories = sharded if name == "sharded" else full if name == "full" else run(records, mode, program)
+        per = {role: [t.usage.get(role, {}) for t in trajectories] for role in ("assistant", "mediator")}
+        turns = statistics.mean(len(t.turns) for t in trajectories)
+        cell = {"user_turns": turns}
+        for role, usages in per.items():
+            cell[f"{role}_calls"] = statistics.mean(u.get("calls", 0) for u in usages)
+            cell[f"{role}_prompt_tokens"] = statistics.mean(u.get("prompt_tokens", 0) for u in usages)
+            cell[f"{role}_completion_tokens"] = statistics.mean(u.get("completion_tokens", 0) for u in usages)
+        data["variants"][name] = cell
+        rows.append(
+            [
+                name,
+                turns,
+                cell["assistant_calls"],
+                cell["assistant_prompt_tokens"],
+                cell["mediator_calls"],
+                cell["mediator_prompt_tokens"],
+                cell["mediator_completion_tokens"],
+            ]
+        )
+    v = data["variants"]
+    checks = {
+        "mediator calls per user turn": v["mediated"]["mediator_calls"] / v["mediated"]["user_turns"],
+        "mediator prompt / sharded assistant prompt": v["mediated"]["mediator_prompt_tokens"]
+        / v["sharded"]["assistant_prompt_tokens"],
+        "distilled guidelines / raw pairs (mediator prompt tokens)": v["mediated+guidelines"]["mediator_prompt_tokens"]
+        / v["mediated+raw pairs"]["mediator_prompt_tokens"],
+        "guideline text / raw pairs text (extra prompt tokens)": (
+            v["mediated+guidelines"]["mediator_prompt_tokens"] - v["mediated"]["mediator_prompt_tokens"]
+        )
+        / (v["mediated+raw pairs"]["mediator_prompt_tokens"] - v["mediated"]["mediator_prompt_tokens"]),
+    }
+    data["checks"] = checks
+    notes = "\n".join(f"- {k}: {value:.2f}" for k, value in checks.items())
+    write(
+        "cost_by_mode",
+        data,
+        [
+            "variant",
+            "user turns",
+            "assistant calls",
+            "assistant prompt tok",
+            "mediator calls",
+            "mediator prompt tok",
+            "mediator completion tok",
+        ],
+        rows,
+        f"Means per conversation over {len(records)} records (project tasks + shared code/database/actions/math).\n"
+        f"{notes}\nReproduce: `python benchmarks/cost_by_mode.py`.",
+    )
+
+
+def _with_mediator(mediator) -> MediatedAssistant:
+    program = MediatedAssistant()
+    program.mediator = mediator
+    return program
+
+
+if __name__ == "__main__":
+    main()

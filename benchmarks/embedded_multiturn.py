@@ -1,0 +1,103 @@
+"""Real multi-turn degradation on the embedded model: full vs sharded vs mediated (uncompiled and compiled).
+
+N runs per instruction at temperature > 0 (distinct samples through rollout ids). The compiled Mediator gets
+its guidelines from the Refiner in the paper's mode (one refiner call over pairs mined from the first tasks'
+own full/sharded runs); as in the paper, those mining tasks are then removed from the test set, and every
+mode is reported on the remaining tasks. Resumable: rerunning continues in the same folder.
+
+    python benchmarks/embedded_multiturn.py [--tasks math,code] [--shared ../shared/lic] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import write
+from intent_mediator import MediatedAssistant, RoleLMs
+from intent_mediator.data.loaders import load_records
+from intent_mediator.metrics import recovery, summarize
+from intent_mediator.optimizers.pairs import build_pairs
+from intent_mediator.optimizers.refiner import Refiner
+from intent_mediator.simulation.conversation import ConversationSettings
+from intent_mediator.simulation.runner import evaluate
+from intent_mediator.simulation.trajectory import TrajectoryLog
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", default="math")
+    parser.add_argument(
+        "--shared",
+        default=str(Path(__file__).resolve().parents[2] / "shared" / "lic"),
+        help="folder of the shared sample; its records of the same tasks are added",
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--max-tokens", type=int, default=320)
+    parser.add_argument("--mining", type=int, default=3, help="tasks whose pairs train the compiled Mediator")
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--out", default="runs/bench-embedded")
+    args = parser.parse_args()
+    tasks = args.tasks.split(",")
+    records = load_records("builtin", tasks=tasks)
+    sample = Path(args.shared) / "sample_5_per_task.json"
+    if sample.is_file():
+        records += load_records(sample, tasks=tasks)
+    roles = RoleLMs.from_models({}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens)
+    settings = ConversationSettings(roles=roles)
+    out = Path(args.out)
+    started = time.perf_counter()
+    evaluate(records, ["full", "sharded", "mediated"], args.runs, out / "base", settings, workers=1)
+    base = TrajectoryLog(out / "base" / "trajectories.jsonl").latest()
+    pairs = build_pairs(base)
+    mining_ids = sorted({p.pair.task_id for p in pairs})[: args.mining]
+    mined = [t for t in base if t.task_id in mining_ids]
+    refiner = Refiner(settings, mode="paper", pairs_per_batch=5)
+    compiled = refiner.compile(MediatedAssistant(), trainset=[], trajectories=mined) if mined else None
+    test = [r for r in records if r.task_id not in mining_ids]
+    if compiled is not None:
+        compiled_settings = ConversationSettings(roles=roles, program=compiled)
+        evaluate(test, ["mediated"], args.runs, out / "compiled", compiled_settings, workers=1)
+    rows_in = [
+        t.model_dump(include={"task_id", "task", "mode", "score", "error"}) for t in base if t.task_id not in mining_ids
+    ]
+    if compiled is not None:
+        for t in TrajectoryLog(out / "compiled" / "trajectories.jsonl").latest():
+            rows_in.append(
+                {**t.model_dump(include={"task_id", "task", "score", "error"}), "mode": "mediated+guidelines"}
+            )
+    summary = summarize(rows_in)
+    overall = summary["overall"]
+    rows = [[mode, cell["P"], cell["A90"], cell["U90_10"], cell["R"], cell["n"]] for mode, cell in overall.items()]
+    full, sharded = overall.get("full", {}).get("P"), overall.get("sharded", {}).get("P")
+    rec = {
+        mode: recovery(full, sharded, overall.get(mode, {}).get("P")) for mode in ("mediated", "mediated+guidelines")
+    }
+    wall = time.perf_counter() - started
+    write(
+        "embedded_multiturn",
+        {
+            "summary": summary,
+            "recovery": rec,
+            "guidelines": compiled.guidelines if compiled else None,
+            "mining_tasks": mining_ids,
+            "test_tasks": [r.task_id for r in test],
+            "runs": args.runs,
+            "temperature": args.temperature,
+            "wall_seconds": wall,
+        },
+        ["mode", "P", "A90", "U90_10", "R", "n"],
+        rows,
+        f"{len(test)} test tasks ({args.tasks}), {args.runs} runs, temperature {args.temperature}, model "
+        f"{args.model}; mining tasks {mining_ids}. Recovery: "
+        + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in rec.items())
+        + f". Wall time {wall / 60:.0f} min. Reproduce: `python benchmarks/embedded_multiturn.py`.",
+    )
+
+
+if __name__ == "__main__":
+    main()
