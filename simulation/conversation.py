@@ -66,6 +66,9 @@ class ConversationSettings:
     def __post_init__(self) -> None:
         if self.user_sim not in ("deterministic", "llm"):
             raise ValueError(f"user_sim must be 'deterministic' or 'llm', got {self.user_sim!r}")
+        if self.program is None:
+            # Built once per run, not per conversation: building a program builds its signature classes.
+            self.program = MediatedAssistant()
 
 
 def concat_message(texts: list[str]) -> str:
@@ -97,7 +100,7 @@ class Conversation:
         self.assistant = Assistant(context=self.system, lm=assistant_lm)
         self.assistant_lm = assistant_lm
         # Shared, never copied: a module's forward only reads its predictors, so threads can share it.
-        self.mediated = settings.program or MediatedAssistant()
+        self.mediated = settings.program
         if settings.user_sim == "llm":
             self.user = SimulatedUser(settings.persona, lm=_sample(roles.user, run))
         else:
