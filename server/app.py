@@ -123,6 +123,13 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
             return _error(413, f"request body over {config.max_body_bytes} bytes")
         return await call_next(request)
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Never a bare 500: the client learns what failed, and the log has the traceback.
+        logger.exception("unexpected error on %s", request.url.path)
+        metrics.observe(500, 0.0)
+        return _error(500, f"internal error: {type(exc).__name__}: {exc}"[:500], "server_error")
+
     @app.get("/healthz")
     def healthz() -> dict:
         return {"status": "ok"}

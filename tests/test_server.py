@@ -182,3 +182,34 @@ def test_feedback_becomes_pairs_for_compile(serve, tmp_path, engine):
     pairs = build_pairs(log.trajectories("alice"))
     assert len(pairs) == 1 and pairs[0].pair.successful_request == "Sum only the even numbers."
     assert pairs[0].pair.failed_transcript[0].content == "sum a list"
+
+
+def test_artifacts_reload_when_their_files_change(serve, tmp_path):
+    import os
+
+    root = tmp_path / "artifacts"
+    folder = save_artifact(MediatedAssistant(["Alice's rule."]), root, user="alice")
+    base = serve()
+    headers = {"X-Mediator-Return-Request": "1"}
+    first = client(base).chat.completions.with_raw_response.create(
+        model="x", messages=TURNS, user="alice", extra_headers=headers
+    )
+    save_artifact(MediatedAssistant(["Bob's rule."]), root, user="alice")
+    stat = (folder / "program.json").stat()
+    os.utime(folder / "program.json", ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    second = client(base).chat.completions.with_raw_response.create(
+        model="x", messages=TURNS, user="alice", extra_headers=headers
+    )
+    requests = [r.http_response.json()["intent_mediator"]["request"] for r in (first, second)]
+    assert requests[0].startswith("[ALICE]") and requests[1].startswith("[BOB]")
+
+
+def test_unexpected_errors_are_500_with_a_reason(serve, engine, monkeypatch):
+    from intent_mediator.server import app as server_app
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("metrics store unavailable")
+
+    monkeypatch.setattr(server_app, "_finish", broken)
+    with pytest.raises(openai.InternalServerError, match="metrics store unavailable"):
+        client(serve()).chat.completions.create(model="x", messages=TURNS)
