@@ -26,11 +26,10 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder; an existing one is resumed")
 
 
-def run_evaluate(args: argparse.Namespace) -> int:
+def _evaluate(args: argparse.Namespace, records: list):
     from intent_mediator.simulation.runner import evaluate
 
-    records = load_run_records(args)
-    result = evaluate(
+    return evaluate(
         records,
         split_list(args.modes),
         args.runs,
@@ -39,6 +38,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.no_progress,
     )
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    result = _evaluate(args, load_run_records(args))
     print(
         f"{result.new} conversations run, {result.skipped} already finished, {result.errors} errors "
         f"-> {Path(args.out) / 'trajectories.jsonl'}"
@@ -80,7 +83,6 @@ def run_demo(args: argparse.Namespace) -> int:
     import time
 
     from intent_mediator.report import write_report
-    from intent_mediator.simulation.runner import evaluate
 
     wanted = split_list(args.task_ids) or []
     records = [r for r in load_run_records(args) if r.task_id in wanted]
@@ -92,15 +94,7 @@ def run_demo(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.perf_counter()
-    result = evaluate(
-        records,
-        split_list(args.modes),
-        args.runs,
-        args.out,
-        conversation_settings(args),
-        workers=args.workers,
-        progress=not args.no_progress,
-    )
+    result = _evaluate(args, records)
     paths = write_report(args.out, "intent-mediator demo")
     print_summary(result.summary)
     print(f"{result.new} conversations in {time.perf_counter() - started:.0f} s; report: {paths['markdown']}")

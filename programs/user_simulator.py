@@ -33,6 +33,14 @@ def shard_texts(record: Instruction, shard_text=None) -> dict[int, str]:
     return {shard.shard_id: render(record, shard) for shard in record.shards}
 
 
+def unrevealed(record: Instruction, texts: dict[int, str], revealed: list[int]) -> list[int]:
+    """Shard ids not yet revealed, in order; an exhausted record is a harness bug worth a clear error."""
+    remaining = [shard_id for shard_id in texts if shard_id not in revealed]
+    if not remaining:
+        raise ValueError(f"{record.task_id}: every shard is already revealed")
+    return remaining
+
+
 class DeterministicUser:
     """Reveals shards in the record's order (the 2602.07338 paper's sequential order), phrased by the persona."""
 
@@ -47,10 +55,7 @@ class DeterministicUser:
         revealed: list[int],
         assistant_was_wrong: bool = False,
     ) -> UserMove:
-        remaining = [shard_id for shard_id in texts if shard_id not in revealed]
-        if not remaining:
-            raise ValueError(f"{record.task_id}: every shard is already revealed")
-        shard_id = remaining[0]
+        shard_id = unrevealed(record, texts, revealed)[0]
         message = self.persona.render(texts[shard_id], first=not revealed, assistant_was_wrong=assistant_was_wrong)
         return UserMove(message=message, shard_id=shard_id)
 
@@ -77,9 +82,7 @@ class SimulatedUser(dspy.Module):
         revealed: list[int],
         assistant_was_wrong: bool = False,
     ) -> UserMove:
-        remaining = [shard_id for shard_id in texts if shard_id not in revealed]
-        if not remaining:
-            raise ValueError(f"{record.task_id}: every shard is already revealed")
+        remaining = unrevealed(record, texts, revealed)
         if not revealed:
             return UserMove(message=texts[remaining[0]], shard_id=remaining[0])
         with lm_scope(self.role_lm):
