@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--mining", type=int, default=3, help="tasks whose pairs train the compiled Mediator")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default="runs/bench-embedded")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="write the results from the conversations already in --out, running nothing new")
     args = parser.parse_args()
     tasks = args.tasks.split(",")
     records = load_records("builtin", tasks=tasks)
@@ -51,13 +53,23 @@ def main() -> None:
     settings = ConversationSettings(roles=roles)
     out = Path(args.out)
     started = time.perf_counter()
-    evaluate(records, ["full", "sharded", "mediated"], args.runs, out / "base", settings, workers=1)
+    if not args.summarize_only:
+        evaluate(records, ["full", "sharded", "mediated"], args.runs, out / "base", settings, workers=1)
     base = TrajectoryLog(out / "base" / "trajectories.jsonl").latest()
+    # Compare modes on the same instructions only: those with every run of every mode finished.
+    done = {(t.task_id, t.mode) for t in base if t.error is None}
+    counts = {key: sum(1 for t in base if (t.task_id, t.mode) == key and t.error is None) for key in done}
+    complete = {r.task_id for r in records
+                if all(counts.get((r.task_id, m), 0) >= args.runs for m in ("full", "sharded", "mediated"))}
+    base = [t for t in base if t.task_id in complete]
+    records = [r for r in records if r.task_id in complete]
     pairs = build_pairs(base)
     mining_ids = sorted({p.pair.task_id for p in pairs})[: args.mining]
     mined = [t for t in base if t.task_id in mining_ids]
     refiner = Refiner(settings, mode="paper", pairs_per_batch=5)
-    compiled = refiner.compile(MediatedAssistant(), trainset=[], trajectories=mined) if mined else None
+    compiled = None
+    if mined and not args.summarize_only:
+        compiled = refiner.compile(MediatedAssistant(), trainset=[], trajectories=mined)
     test = [r for r in records if r.task_id not in mining_ids]
     if compiled is not None:
         compiled_settings = ConversationSettings(roles=roles, program=compiled)
@@ -65,8 +77,9 @@ def main() -> None:
     rows_in = [
         t.model_dump(include={"task_id", "task", "mode", "score", "error"}) for t in base if t.task_id not in mining_ids
     ]
-    if compiled is not None:
-        for t in TrajectoryLog(out / "compiled" / "trajectories.jsonl").latest():
+    compiled_log = TrajectoryLog(out / "compiled" / "trajectories.jsonl")
+    if compiled_log.path.is_file():
+        for t in compiled_log.latest():
             rows_in.append(
                 {**t.model_dump(include={"task_id", "task", "score", "error"}), "mode": "mediated+guidelines"}
             )
