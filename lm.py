@@ -22,6 +22,7 @@ from intent_mediator.errors import ModelConfigError
 ROLES = ("assistant", "mediator", "user", "judge", "refiner")
 EMBEDDED = "embedded"
 
+# litellm otherwise fetches its price list from the network at import; offline machines would stall on it.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 
