@@ -12,6 +12,7 @@ global `dspy.configure`, so worker threads stay independent.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass, fields
 from typing import Any
@@ -165,3 +166,19 @@ class RoleLMs:
     def scripted(cls, engine: Any) -> RoleLMs:
         """Every role answered by one `ScriptedEngine`, each under its own `scripted/<role>` model string."""
         return cls(**{role: engine.lm(role) for role in ROLES})
+
+
+def lm_scope(lm: dspy.LM | None, *, adapter: dspy.Adapter | None = None):
+    """A thread-local `dspy.context` that selects `lm` (when given) and the adapter for this call.
+
+    Engines that can enforce a JSON schema (the embedded model) declare `prefers_json_adapter`; the structured
+    prompt then goes through `dspy.JSONAdapter`, so even a small model returns parseable fields.
+    """
+    settings: dict = {}
+    if lm is not None:
+        settings["lm"] = lm
+    if adapter is not None:
+        settings["adapter"] = adapter
+    elif getattr(getattr(lm or dspy.settings.lm, "engine", None), "prefers_json_adapter", False):
+        settings["adapter"] = dspy.JSONAdapter()
+    return dspy.context(**settings) if settings else contextlib.nullcontext()

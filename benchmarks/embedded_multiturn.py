@@ -41,8 +41,11 @@ def main() -> None:
     parser.add_argument("--mining", type=int, default=3, help="tasks whose pairs train the compiled Mediator")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default="runs/bench-embedded")
-    parser.add_argument("--summarize-only", action="store_true",
-                        help="write the results from the conversations already in --out, running nothing new")
+    parser.add_argument(
+        "--summarize-only",
+        action="store_true",
+        help="write the results from the conversations already in --out, running nothing new",
+    )
     args = parser.parse_args()
     tasks = args.tasks.split(",")
     records = load_records("builtin", tasks=tasks)
@@ -59,8 +62,11 @@ def main() -> None:
     # Compare modes on the same instructions only: those with every run of every mode finished.
     done = {(t.task_id, t.mode) for t in base if t.error is None}
     counts = {key: sum(1 for t in base if (t.task_id, t.mode) == key and t.error is None) for key in done}
-    complete = {r.task_id for r in records
-                if all(counts.get((r.task_id, m), 0) >= args.runs for m in ("full", "sharded", "mediated"))}
+    complete = {
+        r.task_id
+        for r in records
+        if all(counts.get((r.task_id, m), 0) >= args.runs for m in ("full", "sharded", "mediated"))
+    }
     base = [t for t in base if t.task_id in complete]
     records = [r for r in records if r.task_id in complete]
     pairs = build_pairs(base)

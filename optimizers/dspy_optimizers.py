@@ -13,10 +13,9 @@ from typing import Any
 
 import dspy
 from intent_mediator.data.records import Instruction
-from intent_mediator.lm import RoleLMs
+from intent_mediator.lm import RoleLMs, lm_scope
 from intent_mediator.optimizers.pairs import transcript_of
 from intent_mediator.programs import MediatedAssistant, Mediator
-from intent_mediator.programs._scope import lm_scope
 from intent_mediator.simulation.trajectory import Trajectory
 from intent_mediator.tasks import as_metric, get_task
 from intent_mediator.transcript import as_dicts

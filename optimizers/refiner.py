@@ -27,12 +27,12 @@ from dspy.teleprompt import Teleprompter
 from intent_mediator.data.records import Instruction
 from intent_mediator.errors import IntentMediatorError
 from intent_mediator.files import write_json_atomic
+from intent_mediator.lm import lm_scope
 from intent_mediator.optimizers.budget import BudgetExhausted, LMBudget
 from intent_mediator.optimizers.pairs import SourcedPair, build_pairs
 from intent_mediator.optimizers.proxy import record_faithfulness
 from intent_mediator.optimizers.search import CannotWinPruner, candidate_key, load_or_create_study
 from intent_mediator.programs import MediatedAssistant
-from intent_mediator.programs._scope import lm_scope
 from intent_mediator.signatures.refiner import DistillGuidelines
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import simulate

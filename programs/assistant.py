@@ -7,7 +7,7 @@ from typing import Any
 
 import dspy
 from intent_mediator.adapters import PlainChatAdapter
-from intent_mediator.programs._scope import lm_scope
+from intent_mediator.lm import lm_scope
 from intent_mediator.signatures import ReplyInChat
 from intent_mediator.transcript import Turn, normalize_transcript
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import dspy
 from intent_mediator.adapters import PlainChatAdapter
-from intent_mediator.programs._scope import lm_scope
+from intent_mediator.lm import lm_scope
 from intent_mediator.programs.mediator import Mediator
 from intent_mediator.signatures import AnswerRequest
 from intent_mediator.transcript import Turn

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import dspy
-from intent_mediator.programs._scope import lm_scope
+from intent_mediator.lm import lm_scope
 from intent_mediator.signatures import MediateRequest, render_instructions, split_instructions
 from intent_mediator.transcript import Turn, as_dicts, normalize_transcript, user_turns
 

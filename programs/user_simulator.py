@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import dspy
 from intent_mediator.data.personas import Persona
 from intent_mediator.data.records import Instruction
-from intent_mediator.programs._scope import lm_scope
+from intent_mediator.lm import lm_scope
 from intent_mediator.signatures.user import SimulateUserTurn, TaskPiece
 from intent_mediator.transcript import Turn
 

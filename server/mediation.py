@@ -12,8 +12,8 @@ from pathlib import Path
 import dspy
 from dspy.lm15 import Config, Message, Request
 from intent_mediator.artifacts import load_artifact, resolve_artifact
+from intent_mediator.lm import lm_scope
 from intent_mediator.programs import MediatedAssistant
-from intent_mediator.programs._scope import lm_scope
 from intent_mediator.simulation.usage import RoleUsage
 
 logger = logging.getLogger(__name__)

@@ -18,9 +18,8 @@ from typing import Any
 import dspy
 from intent_mediator.data.personas import Persona, get_persona
 from intent_mediator.data.records import Instruction
-from intent_mediator.lm import RoleLMs
+from intent_mediator.lm import RoleLMs, lm_scope
 from intent_mediator.programs import Assistant, MediatedAssistant
-from intent_mediator.programs._scope import lm_scope
 from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, shard_texts
 from intent_mediator.simulation.judging import ReplyJudge
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord

@@ -14,6 +14,7 @@ import threading
 import dspy
 from intent_mediator.data.records import Instruction, Shard
 from intent_mediator.errors import ModelConfigError
+from intent_mediator.lm import lm_scope
 from intent_mediator.signatures.judge import JudgeInsight
 from intent_mediator.tasks.base import Score, Task, register
 
@@ -80,7 +81,7 @@ class SummaryTask(Task):
         judge = dspy.Predict(JudgeInsight)
         values, notes = [], []
         for insight in insights:
-            with dspy.context(lm=lm):
+            with lm_scope(lm):
                 verdict = judge(insight=insight["insight"], summary=answer, config={"temperature": 0.0})
             cited = {int(n) for n in re.findall(r"\d+", " ".join(re.findall(r"\[([\d,\s]+)\]", verdict.covering_text)))}
             f1 = citation_f1(cited, set(wanted[insight["insight_id"]]) & shown)

@@ -131,3 +131,22 @@ def test_instructions_round_trip_and_reject_multiline_rules():
     assert render_instructions("Base.", []) == "Base."
     with pytest.raises(ValueError, match="guideline 2 spans several lines"):
         render_instructions("Base.", ["ok", "two\nlines"])
+
+
+def test_schema_enforcing_engines_get_the_json_adapter():
+    from intent_mediator import ScriptedEngine
+
+    class SchemaEngine(ScriptedEngine):
+        prefers_json_adapter = True
+        supports_response_schema = True
+        supported_params = frozenset({"response_format"})
+
+    engine = SchemaEngine()
+    engine.on(role="mediator", reply=joined_user_turns)
+    engine.on(role="assistant", reply="plain reply")
+    out = MediatedAssistant(["Keep numbers."], mediator_lm=engine.lm("mediator"), assistant_lm=engine.lm("assistant"))(
+        transcript=TRANSCRIPT
+    )
+    mediator_call, assistant_call = engine.requests
+    assert json.loads(mediator_call.response) == {"request": out.request}  # structured output for the Mediator
+    assert assistant_call.response == "plain reply"  # the assistant stays plain chat
