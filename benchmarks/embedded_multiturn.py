@@ -35,6 +35,7 @@ def main() -> None:
         default=str(Path(__file__).resolve().parents[2] / "shared" / "lic"),
         help="folder of the shared sample; its records of the same tasks are added",
     )
+    parser.add_argument("--task-ids", help="comma-separated record ids to keep (default: all records of --tasks)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=320)
@@ -52,6 +53,9 @@ def main() -> None:
     sample = Path(args.shared) / "sample_5_per_task.json"
     if sample.is_file():
         records += load_records(sample, tasks=tasks)
+    if args.task_ids:
+        wanted = set(args.task_ids.split(","))
+        records = [r for r in records if r.task_id in wanted]
     roles = RoleLMs.from_models({}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens)
     settings = ConversationSettings(roles=roles)
     out = Path(args.out)
