@@ -1,1 +1,17 @@
-"""Placeholder."""
+"""Lost-in-Conversation records: validation, loaders (local files, the Hugging Face hub, the built-in set), personas."""
+
+from intent_mediator.data.loaders import load_hf, load_records
+from intent_mediator.data.personas import PERSONAS, Persona, get_persona
+from intent_mediator.data.records import Instruction, RecordError, Shard, validate_record
+
+__all__ = [
+    "PERSONAS",
+    "Instruction",
+    "Persona",
+    "RecordError",
+    "Shard",
+    "get_persona",
+    "load_hf",
+    "load_records",
+    "validate_record",
+]

@@ -45,3 +45,20 @@ def faithfulness(request: str, shards: list[str]) -> float:
 
 def record_faithfulness(request: str, record: Instruction) -> float:
     return faithfulness(request, [shard.shard for shard in record.shards if shard.shard.strip()])
+
+
+def proxy_score(program, records: list[Instruction], mediator_lm=None) -> float:
+    """Mean faithfulness (0-100) of the Mediator's request for each record's shards revealed one per turn, with
+    a non-committal assistant in between."""
+    from intent_mediator.lm import lm_scope
+    from intent_mediator.transcript import Turn
+
+    scores = []
+    for record in records:
+        turns = []
+        for shard in record.shards:
+            turns += [Turn.user(shard.shard), Turn.assistant("Could you tell me more?")]
+        with lm_scope(mediator_lm):
+            request = program.mediator(transcript=turns[:-1]).request
+        scores.append(100.0 * record_faithfulness(request, record))
+    return sum(scores) / len(scores)

@@ -30,15 +30,14 @@ from intent_mediator.files import write_json_atomic
 from intent_mediator.lm import lm_scope
 from intent_mediator.optimizers.budget import BudgetExhausted, LMBudget
 from intent_mediator.optimizers.pairs import SourcedPair, build_pairs
-from intent_mediator.optimizers.proxy import record_faithfulness
-from intent_mediator.optimizers.search import CannotWinPruner, candidate_key, load_or_create_study
+from intent_mediator.optimizers.proxy import proxy_score
+from intent_mediator.optimizers.search import CannotWinPruner, candidate_key, load_or_create_study, study_best
 from intent_mediator.programs import MediatedAssistant
 from intent_mediator.signatures.refiner import DistillGuidelines
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import simulate
 from intent_mediator.simulation.trajectory import Trajectory
 from intent_mediator.simulation.usage import merge_usage
-from intent_mediator.transcript import Turn
 
 logger = logging.getLogger(__name__)
 
@@ -105,11 +104,16 @@ class Refiner(Teleprompter):
         self.pairs_per_batch = pairs_per_batch
         self.candidates_per_round, self.rounds, self.max_guidelines = candidates_per_round, rounds, max_guidelines
         self.trials_per_round, self.selection = trials_per_round, selection
-        self.budget = LMBudget(max_lm_calls, max_tokens)
+        self.max_lm_calls, self.max_tokens = max_lm_calls, max_tokens
         self.storage, self.study_name = storage, study_name
         self.report_dir = Path(report_dir) if report_dir else None
         self.workers, self.seed, self.progress = workers, seed, progress
         self.distill = dspy.Predict(DistillGuidelines)
+        self._reset()
+
+    def _reset(self) -> None:
+        """Each compile gets its own budget and usage counts."""
+        self.budget = LMBudget(self.max_lm_calls, self.max_tokens)
         self._usage: list[dict] = []
         self._refiner_usage = {"calls": 0.0, "prompt_tokens": 0.0, "completion_tokens": 0.0}
 
@@ -131,9 +135,15 @@ class Refiner(Teleprompter):
             trajectories: Logged or earlier-simulated trajectories to mine instead of simulating the trainset.
         """
         started = time.perf_counter()
+        self._reset()
         program = student.deepcopy()
         train = _instructions(trainset)
         val = _instructions(valset) if valset else train
+        if self.mode == "optimize" and not val:
+            raise RefinerError(
+                "mode='optimize' scores candidates on a valset (or the trainset); give one, or use "
+                "mode='paper' to distill from trajectories alone"
+            )
         report: dict[str, Any] = {
             "mode": self.mode,
             "selection": self.selection,
@@ -323,15 +333,8 @@ class Refiner(Teleprompter):
         return total / len(val)
 
     def _proxy_score(self, program: MediatedAssistant, val: list[Instruction]) -> float:
-        scores = []
-        for record in val:
-            turns = []
-            for shard in record.shards:
-                turns += [Turn.user(shard.shard), Turn.assistant("Could you tell me more?")]
-            with lm_scope(self.settings.roles.mediator), dspy.context(callbacks=[self.budget]):
-                request = program.mediator(transcript=turns[:-1]).request
-            scores.append(100.0 * record_faithfulness(request, record))
-        return sum(scores) / len(scores)
+        with dspy.context(callbacks=[self.budget]):
+            return proxy_score(program, val, self.settings.roles.mediator)
 
     # ---- plumbing -------------------------------------------------------------------------------------------
     def _settings(self, program: MediatedAssistant) -> ConversationSettings:
@@ -366,11 +369,6 @@ class Refiner(Teleprompter):
     def _write_report(self, report: dict) -> None:
         if self.report_dir is not None:
             write_json_atomic(self.report_dir / "refiner_report.json", report)
-
-
-def study_best(study: optuna.Study) -> float:
-    values = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    return max(values) if values else float("-inf")
 
 
 def _instructions(items: Iterable) -> list[Instruction]:

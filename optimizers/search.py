@@ -36,3 +36,8 @@ def load_or_create_study(storage: str | None, name: str, seed: int) -> optuna.St
 
 def candidate_key(guidelines: list[str]) -> str:
     return hashlib.sha256(json.dumps(guidelines).encode()).hexdigest()[:16]
+
+
+def study_best(study: optuna.Study) -> float:
+    values = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return max(values) if values else float("-inf")

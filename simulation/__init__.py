@@ -1,1 +1,16 @@
-"""Placeholder."""
+"""Lost-in-Conversation simulation: conversation modes, reply judging, the runner and trajectories."""
+
+from intent_mediator.simulation.conversation import MODES, ConversationSettings, run_conversation
+from intent_mediator.simulation.runner import evaluate, simulate
+from intent_mediator.simulation.trajectory import Trajectory, TrajectoryLog, TurnRecord
+
+__all__ = [
+    "MODES",
+    "ConversationSettings",
+    "Trajectory",
+    "TrajectoryLog",
+    "TurnRecord",
+    "evaluate",
+    "run_conversation",
+    "simulate",
+]

@@ -82,8 +82,18 @@ def test_one_mediated_turn_on_the_embedded_model():
 def test_demo_runs_offline_and_writes_a_report(tmp_path, capsys):
     from intent_mediator import cli
 
-    argv = ["demo", "--task-ids", "im-math-03", "--modes", "full", "--max-tokens", "200", "--out", str(tmp_path),
-            "--no-progress"]
+    argv = [
+        "demo",
+        "--task-ids",
+        "im-math-03",
+        "--modes",
+        "full",
+        "--max-tokens",
+        "200",
+        "--out",
+        str(tmp_path),
+        "--no-progress",
+    ]
     assert cli.main(argv) == 0
     assert (tmp_path / "report.md").is_file() and (tmp_path / "report.html").is_file()
     assert "| full |" in (tmp_path / "report.md").read_text()
