@@ -118,7 +118,7 @@ def main() -> None:
         f"{len(test)} test tasks ({args.tasks}), {args.runs} runs, temperature {args.temperature}, model "
         f"{args.model}; mining tasks {mining_ids}. Recovery: "
         + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in rec.items())
-        + f". Wall time {wall / 60:.0f} min. Reproduce: `python benchmarks/embedded_multiturn.py`.",
+        + f". Wall time of this invocation {wall / 60:.0f} min. Reproduce: `python {' '.join(sys.argv)}`.",
     )
 
 
