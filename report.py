@@ -136,14 +136,24 @@ def _html(markdown_rows: list[list[str]], summary: dict[str, Any], title: str, c
     )
 
 
-def write_report(run_dir: str | Path, title: str | None = None) -> dict[str, Path]:
-    """Write `report.md`, `report.html` and the PNG charts into `run_dir` (summary recomputed from the log)."""
+def write_report(
+    run_dir: str | Path, title: str | None = None, summary: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """Write `report.md`, `report.html` and the PNG charts into `run_dir`.
+
+    Args:
+        run_dir: An evaluate output folder.
+        title: Report title.
+        summary: The folder's summary when the caller just computed it; otherwise it is recomputed from the log
+            and `summary.json` is refreshed.
+    """
     run_dir = Path(run_dir)
     log = TrajectoryLog(run_dir / "trajectories.jsonl")
     if not log.path.is_file():
         raise FileNotFoundError(f"{log.path} does not exist: run `intent-mediator evaluate --out {run_dir}` first")
-    summary = summary_of(log)
-    write_json_atomic(run_dir / "summary.json", summary)
+    if summary is None:
+        summary = summary_of(log)
+        write_json_atomic(run_dir / "summary.json", summary)
     title = title or f"intent-mediator report: {run_dir.name}"
     charts = _charts(summary) if summary["overall"] else {}
     for name, data in charts.items():

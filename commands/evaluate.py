@@ -95,7 +95,7 @@ def run_demo(args: argparse.Namespace) -> int:
     )
     started = time.perf_counter()
     result = _evaluate(args, records)
-    paths = write_report(args.out, "intent-mediator demo")
+    paths = write_report(args.out, "intent-mediator demo", result.summary)
     print_summary(result.summary)
     print(f"{result.new} conversations in {time.perf_counter() - started:.0f} s; report: {paths['markdown']}")
     return 0
