@@ -133,6 +133,7 @@ class RoleLMs:
         api_base: str | None = None,
         environ: dict[str, str] | None = None,
         roles: tuple[str, ...] = ROLES,
+        temperatures: dict[str, float] | None = None,
         **lm_kwargs: Any,
     ) -> RoleLMs:
         """Resolve each role's model string (see the module docstring) and build its LM.
@@ -143,23 +144,28 @@ class RoleLMs:
             api_base: OpenAI-compatible base URL, applied to every `openai/...` role.
             environ: Environment to read (default: `os.environ`).
             roles: The roles to build; the others stay None.
+            temperatures: Per-role sampling temperature, overriding `lm_kwargs["temperature"]` for that role
+                (e.g. sample the assistant for N distinct runs while the Mediator stays deterministic).
             lm_kwargs: Passed to `build_lm` for every role.
         """
         environ = os.environ if environ is None else environ
         models = dict(models or {})
-        unknown = set(models) - set(ROLES)
+        temperatures = dict(temperatures or {})
+        unknown = (set(models) | set(temperatures)) - set(ROLES)
         if unknown:
             raise ModelConfigError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
         fallback = default or environ.get("INTENT_MEDIATOR_MODEL") or EMBEDDED
-        built: dict[str, dspy.LM] = {}
+        built: dict[tuple[str, float | None], dspy.LM] = {}
         lms = {}
         for role in roles:
             model = models.get(role) or environ.get(f"INTENT_MEDIATOR_{role.upper()}_MODEL") or fallback
             base = api_base if model.startswith("openai/") else None
-            if model not in built:
-                built[model] = build_lm(model, api_base=base, **lm_kwargs)
-            # One LM object per distinct model string; per-role usage comes from each call's role, not the LM.
-            lms[role] = built[model]
+            kwargs = {**lm_kwargs, **({"temperature": temperatures[role]} if role in temperatures else {})}
+            key = (model, kwargs.get("temperature"))
+            if key not in built:
+                built[key] = build_lm(model, api_base=base, **kwargs)
+            # One LM object per distinct model and temperature; per-role usage comes from each call's role.
+            lms[role] = built[key]
         return cls(**lms)
 
     @classmethod

@@ -27,6 +27,13 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: tuple[str, ...] = RO
     group.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for the openai/... roles")
     group.add_argument("--temperature", type=float, default=0.0, help="sampling temperature of every role (default 0)")
     group.add_argument("--max-tokens", type=int, help="completion cap of every role (default: the provider's)")
+    group.add_argument(
+        "--role-temperature",
+        action="append",
+        default=[],
+        metavar="ROLE=T",
+        help="temperature of one role, overriding --temperature (repeatable), e.g. mediator=0",
+    )
 
 
 def roles_from_args(args: argparse.Namespace, roles: tuple[str, ...] = ROLES) -> RoleLMs:
@@ -38,7 +45,19 @@ def roles_from_args(args: argparse.Namespace, roles: tuple[str, ...] = ROLES) ->
         roles=roles,
         temperature=args.temperature,
         max_tokens=args.max_tokens,
+        temperatures=_role_temperatures(args.role_temperature),
     )
+
+
+def _role_temperatures(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        role, _, value = item.partition("=")
+        try:
+            out[role.strip()] = float(value)
+        except ValueError:
+            raise IntentMediatorError(f"--role-temperature {item!r}: expected ROLE=NUMBER, e.g. mediator=0") from None
+    return out
 
 
 def read_guidelines(path: str | None) -> list[str]:

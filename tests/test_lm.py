@@ -45,3 +45,18 @@ def test_roles_reject_unknown_role_and_missing_lm(engine):
     with pytest.raises(ModelConfigError, match="no LM is configured for the judge role"):
         RoleLMs(assistant=engine.lm()).get("judge")
     assert RoleLMs.scripted(engine).get("refiner").model == "scripted/refiner"
+
+
+def test_per_role_temperatures():
+    roles = RoleLMs.from_models({}, default="openai/gpt-4o-mini", temperature=0.7, temperatures={"mediator": 0.0})
+    assert roles.assistant.kwargs["temperature"] == 0.7 and roles.mediator.kwargs["temperature"] == 0.0
+    assert roles.assistant is roles.user and roles.mediator is not roles.assistant
+    with pytest.raises(ModelConfigError, match="unknown role"):
+        RoleLMs.from_models({}, default="openai/gpt-4o-mini", temperatures={"critic": 0.0})
+
+
+def test_role_temperature_flag(capsys):
+    from intent_mediator import cli
+
+    assert cli.main(["chat", "--assistant", "openai/x", "--role-temperature", "mediator=zero"]) == 2
+    assert "expected ROLE=NUMBER" in capsys.readouterr().err
