@@ -39,6 +39,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=320)
+    parser.add_argument(
+        "--mediator-temperature",
+        type=float,
+        help="the Mediator's own temperature (default: --temperature, as in the committed results)",
+    )
     parser.add_argument("--mining", type=int, default=3, help="tasks whose pairs train the compiled Mediator")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default="runs/bench-embedded")
@@ -56,7 +61,10 @@ def main() -> None:
     if args.task_ids:
         wanted = set(args.task_ids.split(","))
         records = [r for r in records if r.task_id in wanted]
-    roles = RoleLMs.from_models({}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens)
+    temperatures = {} if args.mediator_temperature is None else {"mediator": args.mediator_temperature}
+    roles = RoleLMs.from_models(
+        {}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens, temperatures=temperatures
+    )
     settings = ConversationSettings(roles=roles)
     out = Path(args.out)
     started = time.perf_counter()
