@@ -127,7 +127,7 @@ class Conversation:
             self.trajectory.outcome = "solved" if solved else "unsolved"
         except Exception as exc:  # one broken conversation must not end the run; it is recorded, not scored 0
             logger.warning("%s/%s/run %d failed: %s", self.record.task_id, self.mode, self.run, exc)
-            self.trajectory.error = f"{type(exc).__name__}: {exc}"[:2000]
+            self.trajectory.error = error_text(exc)
             self.trajectory.score = None
             self.trajectory.outcome = "error"
         self.trajectory.usage = self.usage.as_dict()
@@ -141,8 +141,10 @@ class Conversation:
             self._multi_turn()
 
     def _single_turn(self) -> None:
-        texts = shard_texts(self.record, self.task.shard_text)
-        message = self.task.full_prompt(self.record) if self.mode == "full" else concat_message(list(texts.values()))
+        if self.mode == "full":
+            message = self.task.full_prompt(self.record)
+        else:
+            message = concat_message(list(shard_texts(self.record, self.task.shard_text).values()))
         self._exchange([Turn.user(message)], TurnRecord(index=0, user=message))
 
     def _multi_turn(self) -> None:
@@ -216,6 +218,17 @@ def _sample(lm: dspy.LM | None, run: int) -> dspy.LM | None:
     return lm.copy(rollout_id=run)
 
 
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 def run_conversation(record: Instruction, mode: str, run: int, settings: ConversationSettings) -> Trajectory:
     """Simulate one conversation and return its trajectory (errors are recorded in it, never raised)."""
-    return Conversation(record, mode, run, settings).run_to_end()
+    try:
+        conversation = Conversation(record, mode, run, settings)
+    except Exception as exc:  # set-up failures (e.g. a record its task cannot handle) are recorded like any crash
+        logger.warning("%s/%s/run %d could not start: %s", record.task_id, mode, run, exc)
+        return Trajectory(
+            task_id=record.task_id, task=record.task, mode=mode, run=run, outcome="error", error=error_text(exc)
+        )
+    return conversation.run_to_end()

@@ -16,7 +16,6 @@ from intent_mediator.lm import lm_scope
 from intent_mediator.signatures.judge import ClassifyReply, ExtractAnswer
 from intent_mediator.tasks.base import Task
 
-KINDS = ("answer_attempt", "clarification", "refusal", "hedge", "interrogation", "discussion", "missing")
 _REFUSAL = re.compile(r"\b(I can(?:no|')t help|I(?:'m| am) (?:unable|not able) to|I won't)\b", re.I)
 
 

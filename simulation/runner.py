@@ -35,21 +35,6 @@ class EvaluationResult:
     out_dir: Path
 
 
-def _safe_run(record: Instruction, mode: str, run: int, settings: ConversationSettings) -> Trajectory:
-    try:
-        return run_conversation(record, mode, run, settings)
-    except Exception as exc:  # set-up failures (e.g. a bad record for its task) are recorded like any crash
-        logger.warning("%s/%s/run %d could not start: %s", record.task_id, mode, run, exc)
-        return Trajectory(
-            task_id=record.task_id,
-            task=record.task,
-            mode=mode,
-            run=run,
-            outcome="error",
-            error=f"{type(exc).__name__}: {exc}"[:2000],
-        )
-
-
 def summary_of(log: TrajectoryLog) -> dict[str, Any]:
     latest = log.latest()
     summary = summarize(t.model_dump(include={"task_id", "task", "mode", "score", "error"}) for t in latest)
@@ -87,7 +72,7 @@ def simulate(
 
         bar = tqdm(total=len(jobs), desc=desc, unit="conv", dynamic_ncols=True)
     with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="conversation") as pool:
-        futures = [pool.submit(_safe_run, record, mode, run, settings) for record, mode, run in jobs]
+        futures = [pool.submit(run_conversation, record, mode, run, settings) for record, mode, run in jobs]
         for future in as_completed(futures):
             trajectory = future.result()
             results.append(trajectory)

@@ -135,3 +135,11 @@ def test_runs_are_distinct_samples_and_repeats_hit_the_cache():
         assert {r.temperature for r in engine.requests} == {0.7}
     finally:
         dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+
+
+def test_a_record_that_breaks_set_up_is_recorded_not_raised(engine):
+    record = load_records("builtin", tasks=["actions"])[0]
+    broken = record.model_copy(update={"fields": {**record.fields, "function": "not json"}})
+    t = run_conversation(broken, "full", 0, settings(engine))
+    assert t.outcome == "error" and t.score is None and "JSONDecodeError" in t.error
+    assert engine.requests == []
