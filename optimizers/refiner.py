@@ -29,7 +29,7 @@ from intent_mediator.errors import IntentMediatorError
 from intent_mediator.files import write_json_atomic
 from intent_mediator.lm import lm_scope
 from intent_mediator.optimizers.budget import BudgetExhausted, LMBudget
-from intent_mediator.optimizers.pairs import SourcedPair, build_pairs
+from intent_mediator.optimizers.pairs import SourcedPair, build_pairs, successful_request
 from intent_mediator.optimizers.proxy import proxy_score
 from intent_mediator.optimizers.search import CannotWinPruner, candidate_key, load_or_create_study, study_best
 from intent_mediator.programs import MediatedAssistant
@@ -116,6 +116,7 @@ class Refiner(Teleprompter):
         self.budget = LMBudget(self.max_lm_calls, self.max_tokens)
         self._usage: list[dict] = []
         self._refiner_usage = {"calls": 0.0, "prompt_tokens": 0.0, "completion_tokens": 0.0}
+        self._solved: list[Trajectory] = []
 
     # ---- public API -----------------------------------------------------------------------------------------
     def compile(
@@ -153,7 +154,11 @@ class Refiner(Teleprompter):
         }
         self._report = report
         try:
-            pairs = build_pairs(trajectories if trajectories is not None else self._mine(train, student))
+            mined = trajectories if trajectories is not None else self._mine(train, student)
+            # Explicit requests that solved a task stay valid D+ for every round; revisions re-simulate only
+            # the mediated side.
+            self._solved = [t for t in mined if successful_request(t) is not None]
+            pairs = build_pairs(mined)
             report["pairs_found"] = len(pairs)
             if not pairs:
                 raise RefinerError("no contrastive pairs: no task failed multi-turn while succeeding single-turn")
@@ -304,10 +309,16 @@ class Refiner(Teleprompter):
         }
 
     def _revision_trajectories(self, train, student, guidelines) -> list[Trajectory]:
-        """The current best set's own failures, paired with the explicit requests that solved them."""
+        """The current best set's own failures, with the explicit requests that solved the same tasks."""
         program = student.deepcopy()
         program.set_guidelines(guidelines)
-        return self._simulate(train, ["full", "mediated"], self._settings(program), "finding remaining failures")
+        settings = self._settings(program)
+        failures = self._simulate(train, ["mediated"], settings, "finding remaining failures")
+        solved_ids = {t.task_id for t in self._solved}
+        unsolved = [r for r in train if r.task_id not in solved_ids]
+        # Full runs are simulated once (while mining); only tasks that never had one are run now.
+        extra = self._simulate(unsolved, ["full"], settings, None) if unsolved else []
+        return [*self._solved, *extra, *failures]
 
     # ---- scoring --------------------------------------------------------------------------------------------
     def _score(self, guidelines: list[str], val: list[Instruction], student, *, trial=None, best=None) -> float:
