@@ -87,3 +87,20 @@ def user_turns(turns: Iterable[Turn]) -> list[str]:
 def as_dicts(turns: Iterable[Turn]) -> list[dict[str, str]]:
     """Plain `{"role", "content"}` dicts, for optimizers and JSON logs that cannot hold pydantic objects."""
     return [turn.model_dump() for turn in turns]
+
+
+def compact_transcript(turns: list[Turn], previous_request: str) -> list[Turn]:
+    """The transcript with everything before the assistant's last reply replaced by the request written for it.
+
+    `previous_request` must be the Mediator's rewrite of `turns` up to (not including) the last assistant turn.
+    It already holds what the user meant so far, and in mediated use it is the message that reply answered,
+    so the compacted transcript is the conversation the assistant actually had, plus what the user said since.
+
+    Returns:
+        `[user: previous_request, assistant: last reply, user: ...]`; `turns` unchanged when they hold no
+        assistant turn.
+    """
+    last_reply = max((i for i, turn in enumerate(turns) if turn.role == "assistant"), default=None)
+    if last_reply is None:
+        return list(turns)
+    return [Turn.user(previous_request), *turns[last_reply:]]

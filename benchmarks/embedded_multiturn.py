@@ -48,6 +48,9 @@ def main() -> None:
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default="runs/bench-embedded")
     parser.add_argument(
+        "--result-name", default="embedded_multiturn", help="benchmarks/results/<name>.{json,md} to write"
+    )
+    parser.add_argument(
         "--summarize-only",
         action="store_true",
         help="write the results from the conversations already in --out, running nothing new",
@@ -110,7 +113,7 @@ def main() -> None:
     }
     wall = time.perf_counter() - started
     write(
-        "embedded_multiturn",
+        args.result_name,
         {
             "summary": summary,
             "recovery": rec,
@@ -119,11 +122,13 @@ def main() -> None:
             "test_tasks": [r.task_id for r in test],
             "runs": args.runs,
             "temperature": args.temperature,
+            "mediator_temperature": args.mediator_temperature,
             "wall_seconds": wall,
         },
         ["mode", "P", "A90", "U90_10", "R", "n"],
         rows,
-        f"{len(test)} test tasks ({args.tasks}), {args.runs} runs, temperature {args.temperature}, model "
+        f"{len(test)} test tasks ({args.tasks}), {args.runs} runs, temperature {args.temperature} "
+        f"(Mediator {args.temperature if args.mediator_temperature is None else args.mediator_temperature}), model "
         f"{args.model}; mining tasks {mining_ids}. Recovery: "
         + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in rec.items())
         + f". Wall time of this invocation {wall / 60:.0f} min. Reproduce: `python {' '.join(sys.argv)}`.",

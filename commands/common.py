@@ -104,6 +104,13 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
     parser.add_argument("--guidelines", metavar="FILE", help="Mediator guidelines for mediated mode")
     parser.add_argument("--program", metavar="FILE", help="a saved MediatedAssistant (program.json) for mediated mode")
+    parser.add_argument(
+        "--mediator-history",
+        choices=("full", "incremental"),
+        default="full",
+        help="full: the Mediator rereads the transcript each turn (the paper); incremental: it reads its previous "
+        "request, the reply and the new turn",
+    )
     parser.add_argument("--spider-dir", metavar="DIR", help="folder of Spider databases (<db_id>/<db_id>.sqlite)")
     parser.add_argument("--workers", type=int, default=4, help="conversations in flight at once (default 4)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -157,6 +164,7 @@ def conversation_settings(args: argparse.Namespace):
         llm_extraction=args.llm_extraction,
         max_turns=args.max_turns,
         program=program,
+        mediator_history=args.mediator_history,
     )
 
 

@@ -28,6 +28,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
     parser.add_argument("--max-messages", type=int, default=256)
     parser.add_argument("--upstream-timeout", type=float, default=120.0, help="seconds (504 after)")
+    parser.add_argument(
+        "--mediator-history",
+        choices=("full", "incremental"),
+        default="full",
+        help="incremental: continue from the request written for the conversation's previous call",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         max_messages=args.max_messages,
         upstream_timeout=args.upstream_timeout,
+        mediator_history=args.mediator_history,
     )
     app = create_app(config)
     auth = f"{len(config.api_keys)} API key(s)" if config.api_keys else "no API keys: loopback clients only"

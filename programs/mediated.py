@@ -54,7 +54,13 @@ class MediatedAssistant(dspy.Module):
         with lm_scope(lm or self.assistant_lm, adapter=PlainChatAdapter()):
             return self.answer(request=request, context=context or self.context or "").response
 
-    def forward(self, transcript: list[Turn | dict[str, Any]], context: str | None = None) -> dspy.Prediction:
-        mediated = self.mediator(transcript=transcript)
+    def forward(
+        self,
+        transcript: list[Turn | dict[str, Any]],
+        context: str | None = None,
+        previous_request: str | None = None,
+    ) -> dspy.Prediction:
+        """Mediate `transcript` and answer the request; `previous_request` enables incremental mediation."""
+        mediated = self.mediator(transcript=transcript, previous_request=previous_request)
         response = self.respond(mediated.request, context)
         return dspy.Prediction(response=response, request=mediated.request, mediated=mediated.mediated)

@@ -8,7 +8,7 @@ from typing import Any
 import dspy
 from intent_mediator.lm import lm_scope
 from intent_mediator.signatures import MediateRequest, render_instructions, split_instructions
-from intent_mediator.transcript import Turn, as_dicts, normalize_transcript, user_turns
+from intent_mediator.transcript import Turn, as_dicts, compact_transcript, normalize_transcript, user_turns
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +59,19 @@ class Mediator(dspy.Module):
             render_instructions(base, list(guidelines))
         )
 
-    def forward(self, transcript: list[Turn | dict[str, Any]]) -> dspy.Prediction:
+    def forward(self, transcript: list[Turn | dict[str, Any]], previous_request: str | None = None) -> dspy.Prediction:
+        """Rewrite `transcript` into one explicit request.
+
+        Args:
+            transcript: The conversation so far, ending with the user's turn.
+            previous_request: The request this Mediator wrote for the conversation before the assistant's
+                last reply. Given, the Mediator reads that request, the reply and the user's new turns instead
+                of the whole transcript (incremental mediation: each turn is read once, so a call costs the
+                same at turn 10 as at turn 2).
+        """
         turns = normalize_transcript(transcript)
+        if previous_request:
+            turns = compact_transcript(turns, previous_request)
         if self.passthrough_first_turn and len(turns) == 1 and not self.guidelines:
             return dspy.Prediction(request=turns[0].content, mediated=False)
         with lm_scope(self.role_lm):

@@ -26,7 +26,7 @@ from intent_mediator.artifacts import ArtifactError, validate_id
 from intent_mediator.lm import build_lm
 from intent_mediator.server.config import ServerConfig
 from intent_mediator.server.logs import ConversationLog
-from intent_mediator.server.mediation import ArtifactCache, Upstream, UpstreamTimeout, mediate
+from intent_mediator.server.mediation import ArtifactCache, RequestMemory, Upstream, UpstreamTimeout, mediate
 from intent_mediator.simulation.usage import RoleUsage
 from starlette.concurrency import run_in_threadpool
 
@@ -97,6 +97,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         mediator_lm = build_lm(config.mediator, api_base=config.api_base) if config.mediator else upstream_lm
     upstream = Upstream(upstream_lm, config.upstream_timeout)
     artifacts = ArtifactCache(config.artifacts)
+    memory = RequestMemory() if config.mediator_history == "incremental" else None
     log = ConversationLog(config.log_path) if config.log_path else None
     metrics = Metrics()
     app = FastAPI(title="intent-mediator", version="0.1.0")
@@ -164,7 +165,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         program, artifact = artifacts.get(
             None if user == "_generic" else user, None if domain == "_generic" else domain
         )
-        mediated = await run_in_threadpool(mediate, program, messages, mediator_lm, usage, artifact)
+        mediated = await run_in_threadpool(mediate, program, messages, mediator_lm, usage, artifact, memory)
         conversation_id = f"chatcmpl-{uuid.uuid4().hex}"
         headers = {"X-Mediator-Conversation": conversation_id}
         if mediated.fallback:

@@ -23,6 +23,8 @@ class ServerConfig:
         max_body_bytes, max_messages: Request limits (413 and 400 beyond them).
         upstream_timeout: Seconds before an upstream call fails with 504.
         upstream_retries: Retries of a failed upstream call (litellm-backed models).
+        mediator_history: "full" (the Mediator rereads the whole history each call) or "incremental" (it
+            continues from the request it wrote for the conversation's previous call, when it remembers one).
     """
 
     upstream: str | None = None
@@ -35,6 +37,13 @@ class ServerConfig:
     max_messages: int = 256
     upstream_timeout: float = 120.0
     upstream_retries: int = 2
+    mediator_history: str = "full"
+
+    def __post_init__(self) -> None:
+        if self.mediator_history not in ("full", "incremental"):
+            raise IntentMediatorError(
+                f"mediator_history must be 'full' or 'incremental', got {self.mediator_history!r}"
+            )
 
 
 def load_api_keys(path: str | Path | None = None, environ: dict[str, str] | None = None) -> list[str]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
+import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,18 +58,72 @@ class ArtifactCache:
         return cached[1], str(folder.relative_to(self.root))
 
 
+class RequestMemory:
+    """The requests written for recent conversations, for incremental mediation across stateless API calls.
+
+    Chat clients resend the whole history each turn. The request written for one call is stored under that
+    call's turns; the next call of the same conversation finds it under its turns before the assistant's last
+    reply. Bounded (least recently used entries go first) and keyed by artifact, so a conversation served by
+    another user's or domain's program never continues from a request this one did not write.
+
+    Args:
+        capacity: Conversations remembered.
+    """
+
+    def __init__(self, capacity: int = 10_000):
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._requests: OrderedDict[str, str] = OrderedDict()
+
+    @staticmethod
+    def key(artifact: str | None, turns: list[dict]) -> str:
+        payload = json.dumps([artifact, [[t["role"], t["content"]] for t in turns]], ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()
+
+    def previous(self, artifact: str | None, turns: list[dict]) -> str | None:
+        """The request written for `turns` up to the assistant's last reply, if this server wrote one."""
+        last_reply = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=None)
+        if last_reply is None:
+            return None
+        key = self.key(artifact, turns[:last_reply])
+        with self._lock:
+            if key in self._requests:
+                self._requests.move_to_end(key)
+            return self._requests.get(key)
+
+    def remember(self, artifact: str | None, turns: list[dict], request: str) -> None:
+        with self._lock:
+            key = self.key(artifact, turns)
+            self._requests[key] = request
+            self._requests.move_to_end(key)
+            while len(self._requests) > self.capacity:
+                self._requests.popitem(last=False)
+
+
 def mediate(
-    program: MediatedAssistant, messages: list[dict], mediator_lm: dspy.LM, usage: RoleUsage, artifact: str | None
+    program: MediatedAssistant,
+    messages: list[dict],
+    mediator_lm: dspy.LM,
+    usage: RoleUsage,
+    artifact: str | None,
+    memory: RequestMemory | None = None,
 ) -> Mediated:
-    """System messages stay as the assistant's context; the turns become one mediated user message."""
+    """System messages stay as the assistant's context; the turns become one mediated user message.
+
+    With a `memory`, the Mediator reads its previous request for this conversation instead of the whole
+    history whenever that request is remembered (incremental mediation).
+    """
     system = [m for m in messages if m["role"] == "system"]
-    turns = [m for m in messages if m["role"] in ("user", "assistant")]
+    turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] in ("user", "assistant")]
+    previous = memory.previous(artifact, turns) if memory else None
     try:
         with usage.track("mediator"), lm_scope(mediator_lm):
-            out = program.mediator(transcript=turns)
+            out = program.mediator(transcript=turns, previous_request=previous)
     except Exception as exc:  # the user still gets an answer: the raw conversation goes upstream
         logger.warning("mediator failed (%s): passing the conversation through", exc)
         return Mediated(messages, None, artifact, f"{type(exc).__name__}: {exc}"[:200])
+    if memory is not None and not getattr(out, "fallback", None):
+        memory.remember(artifact, turns, out.request)
     return Mediated(
         [*system, {"role": "user", "content": out.request}], out.request, artifact, getattr(out, "fallback", None)
     )

@@ -31,6 +31,7 @@ from intent_mediator.transcript import Turn
 logger = logging.getLogger(__name__)
 
 MODES = ("full", "concat", "sharded", "recap", "snowball", "mediated")
+MEDIATOR_HISTORIES = ("full", "incremental")
 SINGLE_TURN_MODES = ("full", "concat")
 
 
@@ -50,6 +51,8 @@ class ConversationSettings:
             attempts instead of the task's scorer; `example.record` is the Instruction, `pred.response` the
             reply and `pred.answer` the extracted answer.
         callbacks: DSPy callbacks active for every LM call of the conversation (e.g. a budget).
+        mediator_history: "full" (the Mediator rereads the whole transcript every turn, as in the paper) or
+            "incremental" (it reads its previous request, the reply to it and the user's new turn).
     """
 
     roles: RoleLMs
@@ -61,10 +64,13 @@ class ConversationSettings:
     program: MediatedAssistant | None = None
     metric: Callable[..., Any] | None = None
     callbacks: list[Any] = field(default_factory=list)
+    mediator_history: str = "full"
 
     def __post_init__(self) -> None:
         if self.user_sim not in ("deterministic", "llm"):
             raise ValueError(f"user_sim must be 'deterministic' or 'llm', got {self.user_sim!r}")
+        if self.mediator_history not in MEDIATOR_HISTORIES:
+            raise ValueError(f"mediator_history must be one of {MEDIATOR_HISTORIES}, got {self.mediator_history!r}")
         if self.program is None:
             # Built once per run, not per conversation: building a program builds its signature classes.
             self.program = MediatedAssistant()
@@ -177,10 +183,15 @@ class Conversation:
             transcript.append(Turn.user(message))
             self._exchange(transcript, TurnRecord(index=len(self.trajectory.turns), user=message))
 
+    def _previous_request(self) -> str | None:
+        if self.settings.mediator_history != "incremental" or not self.trajectory.turns:
+            return None
+        return self.trajectory.turns[-1].request
+
     def _exchange(self, transcript: list[Turn], turn: TurnRecord) -> str:
         if self.mode == "mediated":
             with self.usage.track("mediator"), lm_scope(self.settings.roles.mediator):
-                mediated = self.mediated.mediator(transcript=transcript)
+                mediated = self.mediated.mediator(transcript=transcript, previous_request=self._previous_request())
             turn.request = mediated.request
             with self.usage.track("assistant"):
                 reply = self.mediated.respond(mediated.request, self.system, lm=self.assistant_lm)

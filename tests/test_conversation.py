@@ -89,6 +89,26 @@ def test_mediated_sends_one_message_holding_the_request(engine):
     assert t.usage["mediator"]["calls"] == 5 and t.usage["assistant"]["calls"] == 5
 
 
+def test_incremental_mediation_reads_each_turn_once_and_keeps_every_shard(engine):
+    seen = []
+    engine.rules.clear()
+    engine.on(role="mediator", reply=lambda call: seen.append(call.user_turns()) or {"request": " ".join(seen[-1])})
+    engine.on(role="assistant", reply="Noted. " * 100)  # long replies: the full transcript grows by each of them
+    t = run_conversation(RECORD, "mediated", 0, settings(engine, mediator_history="incremental"))
+    assert t.turns[-1].request == " ".join(SHARDS)  # nothing lost though no call read every shard
+    assert seen == [[" ".join(SHARDS[:k]), SHARDS[k]] for k in range(1, len(SHARDS))]
+    incremental = [r.input_tokens for r in engine.requests_for("mediator")]
+    engine.reset()
+    run_conversation(RECORD, "mediated", 0, settings(engine))
+    full = [r.input_tokens for r in engine.requests_for("mediator")]
+    assert incremental[-1] < full[-1] and incremental[-1] - incremental[0] < full[-1] - full[0]
+
+
+def test_unknown_mediator_history_is_refused(engine):
+    with pytest.raises(ValueError, match="mediator_history"):
+        settings(engine, mediator_history="partial")
+
+
 def test_turn_bound_with_a_user_that_never_reveals(engine):
     engine.on(role="assistant", reply="What else?")
     engine.on(role="user", reply={"shard_id": 0, "message": "hmm, not sure"})

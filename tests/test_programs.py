@@ -47,6 +47,16 @@ def test_assistant_sees_only_the_mediated_request(scripted):
     assert out.response == "reply #1"
 
 
+def test_previous_request_stands_in_for_the_turns_before_the_last_reply(scripted):
+    out = Mediator(lm=scripted.lm("mediator"))(
+        transcript=TRANSCRIPT, previous_request="Please write sum_list(xs) returning the sum."
+    )
+    (call,) = scripted.requests
+    assert "Please write sum_list(xs)" in call.prompt and "def f(xs)" in call.prompt
+    assert "Write a function that sums a list." not in call.prompt  # read once, when the first request was written
+    assert out.request == "Please write sum_list(xs) returning the sum. Only count the even numbers."
+
+
 def test_baseline_assistant_sends_real_chat_messages(scripted):
     out = Assistant(context="ctx", lm=scripted.lm("assistant"))(transcript=TRANSCRIPT)
     (call,) = scripted.requests

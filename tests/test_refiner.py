@@ -163,8 +163,7 @@ def test_proxy_selection_needs_no_assistant_calls_after_mining():
 def test_revision_rounds_reuse_the_mined_full_runs():
     engine = world()
     # After round 1 the revision step re-simulates the training tasks in mediated mode only.
-    Refiner(settings(engine), rounds=2, candidates_per_round=1).compile(MediatedAssistant(), trainset=TRAIN,
-                                                                        valset=VAL)
+    Refiner(settings(engine), rounds=2, candidates_per_round=1).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     questions = {r["question"] for r in TRAIN}
     full_prompts = [q for q in engine.requests_for("assistant") if q.messages[-1]["content"] in questions]
     assert len(full_prompts) == len(TRAIN)  # simulated once while mining, never again in the revision round

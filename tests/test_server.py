@@ -11,6 +11,7 @@ import uvicorn
 from intent_mediator import MediatedAssistant, ScriptedEngine
 from intent_mediator.artifacts import save_artifact
 from intent_mediator.server import ServerConfig, create_app
+from intent_mediator.server.mediation import RequestMemory
 
 KEY = "test-key-123"
 
@@ -213,3 +214,31 @@ def test_unexpected_errors_are_500_with_a_reason(serve, engine, monkeypatch):
     monkeypatch.setattr(server_app, "_finish", broken)
     with pytest.raises(openai.InternalServerError, match="metrics store unavailable"):
         client(serve()).chat.completions.create(model="x", messages=TURNS)
+
+
+def test_incremental_history_continues_from_the_request_written_for_the_previous_call(serve, engine):
+    seen = []
+    engine.rules.clear()
+    engine.on(role="mediator", reply=lambda call: seen.append(call.user_turns()) or mediator_reply(call))
+    engine.on(role="assistant", reply=lambda call: f"answer to: {call.last_user}")
+    api = client(serve(mediator_history="incremental"))
+    history = [{"role": "user", "content": "sum a list"}]
+    for follow_up in ("only evens", "as a one-liner"):
+        reply = api.chat.completions.create(model="any", messages=history).choices[0].message.content
+        history += [{"role": "assistant", "content": reply}, {"role": "user", "content": follow_up}]
+    api.chat.completions.create(model="any", messages=history)
+    # The second call found the first call's request (the passthrough "sum a list"), the third the second's.
+    assert seen == [["sum a list", "only evens"], ["[NONE] sum a list | only evens", "as a one-liner"]]
+    edited = [*history[:1], {"role": "assistant", "content": "an answer this server never gave"}, *history[2:]]
+    api.chat.completions.create(model="any", messages=edited)
+    assert seen[-1] == ["sum a list", "only evens", "as a one-liner"]  # unknown history: the whole transcript
+
+
+def test_request_memory_forgets_the_least_recently_used_conversation():
+    memory = RequestMemory(capacity=2)
+    turns = [[{"role": "user", "content": str(i)}] for i in range(3)]
+    for i, t in enumerate(turns):
+        memory.remember(None, t, f"request {i}")
+    follow = [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "more"}]
+    assert [memory.previous(None, t + follow) for t in turns] == [None, "request 1", "request 2"]
+    assert memory.previous("other-artifact", turns[2] + follow) is None
