@@ -31,12 +31,17 @@ def write(name: str, data: dict[str, Any], header: list[str], rows: list[list[An
     """Write `<name>.json` (data + machine) and `<name>.md` (a table); print the table."""
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
-    text = "\n".join(lines) + "\n" + (f"\n{notes}\n" if notes else "")
+    text = table(header, rows) + "\n" + (f"\n{notes}\n" if notes else "")
     (RESULTS / f"{name}.md").write_text(text)
     print(text)
     return RESULTS / f"{name}.md"
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table (floats to 3 significant digits)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
 
 
 def _cell(value: Any) -> str:

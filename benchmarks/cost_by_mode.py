@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write
+from _results import table, write
 from intent_mediator import MediatedAssistant, RoleLMs, ScriptedEngine
 from intent_mediator.data.loaders import load_records
 from intent_mediator.optimizers.pairs import build_pairs
@@ -36,16 +36,38 @@ GUIDELINES = [
 ]
 
 
-def engine() -> ScriptedEngine:
+# Assistant reply lengths for the sweep, in scripted tokens (4 characters each); REPLY is about 65.
+REPLY_LENGTHS = (65, 250, 600)
+
+
+def engine(reply: str = REPLY) -> ScriptedEngine:
     scripted = ScriptedEngine()
     scripted.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
-    scripted.on(role="assistant", reply=REPLY)
+    scripted.on(role="assistant", reply=reply)
     return scripted
 
 
-def run(records, mode: str, program: MediatedAssistant | None = None) -> list:
-    settings = ConversationSettings(roles=RoleLMs.scripted(engine()), program=program)
-    return simulate(records, [mode], 1, settings, workers=2)
+def run(records, mode: str, program: MediatedAssistant | None = None, reply: str = REPLY, **settings) -> list:
+    conversation = ConversationSettings(roles=RoleLMs.scripted(engine(reply)), program=program, **settings)
+    return simulate(records, [mode], 1, conversation, workers=2)
+
+
+def mean_usage(trajectories, role: str, key: str) -> float:
+    return statistics.mean(t.usage.get(role, {}).get(key, 0) for t in trajectories)
+
+
+def reply_length_sweep(records) -> list[list]:
+    """Mediator prompt tokens against the sharded assistant's as assistant replies get longer."""
+    rows = []
+    for tokens in REPLY_LENGTHS:
+        reply = (REPLY + " ") * (tokens // 65)
+        sharded = mean_usage(run(records, "sharded", reply=reply), "assistant", "prompt_tokens")
+        full = mean_usage(run(records, "mediated", reply=reply), "mediator", "prompt_tokens")
+        incremental = mean_usage(
+            run(records, "mediated", reply=reply, mediator_history="incremental"), "mediator", "prompt_tokens"
+        )
+        rows.append([tokens, sharded, full, incremental, full / sharded, incremental / sharded])
+    return rows
 
 
 def main() -> None:
@@ -70,13 +92,21 @@ def main() -> None:
         "recap": ("recap", None),
         "snowball": ("snowball", None),
         "mediated": ("mediated", MediatedAssistant()),
+        "mediated (incremental)": ("mediated", MediatedAssistant()),
         "mediated+guidelines": ("mediated", MediatedAssistant(GUIDELINES)),
         "mediated+raw pairs": ("mediated", _with_mediator(raw_pairs_mediator(pairs))),
         "summarised history": ("mediated", _with_mediator(SummarizingMediator())),
     }
     rows, data = [], {"records": len(records), "variants": {}}
     for name, (mode, program) in variants.items():
-        trajectories = sharded if name == "sharded" else full if name == "full" else run(records, mode, program)
+        history = "incremental" if "incremental" in name else "full"
+        trajectories = (
+            sharded
+            if name == "sharded"
+            else full
+            if name == "full"
+            else run(records, mode, program, mediator_history=history)
+        )
         per = {role: [t.usage.get(role, {}) for t in trajectories] for role in ("assistant", "mediator")}
         turns = statistics.mean(len(t.turns) for t in trajectories)
         cell = {"user_turns": turns}
@@ -101,6 +131,8 @@ def main() -> None:
         "mediator calls per user turn": v["mediated"]["mediator_calls"] / v["mediated"]["user_turns"],
         "mediator prompt / sharded assistant prompt": v["mediated"]["mediator_prompt_tokens"]
         / v["sharded"]["assistant_prompt_tokens"],
+        "incremental mediator prompt / sharded assistant prompt": v["mediated (incremental)"]["mediator_prompt_tokens"]
+        / v["sharded"]["assistant_prompt_tokens"],
         "distilled guidelines / raw pairs (mediator prompt tokens)": v["mediated+guidelines"]["mediator_prompt_tokens"]
         / v["mediated+raw pairs"]["mediator_prompt_tokens"],
         "guideline text / raw pairs text (extra prompt tokens)": (
@@ -109,7 +141,22 @@ def main() -> None:
         / (v["mediated+raw pairs"]["mediator_prompt_tokens"] - v["mediated"]["mediator_prompt_tokens"]),
     }
     data["checks"] = checks
+    sweep_header = [
+        "reply tok",
+        "sharded assistant prompt",
+        "mediator prompt (full)",
+        "mediator prompt (incremental)",
+        "full / sharded",
+        "incremental / sharded",
+    ]
+    sweep = reply_length_sweep(records)
+    data["reply_length_sweep"] = [dict(zip(sweep_header, row, strict=True)) for row in sweep]
     notes = "\n".join(f"- {k}: {value:.2f}" for k, value in checks.items())
+    notes += (
+        "\n\nPrompt tokens per conversation as the scripted assistant's replies get longer (same records):\n\n"
+        + table(sweep_header, sweep)
+        + "\n"
+    )
     write(
         "cost_by_mode",
         data,

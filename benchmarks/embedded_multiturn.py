@@ -11,14 +11,16 @@ mode is reported on the remaining tasks. Resumable: rerunning continues in the s
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _results import write
+from _results import median, write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.data.loaders import load_records
+from intent_mediator.files import write_json_atomic
 from intent_mediator.metrics import recovery, summarize
 from intent_mediator.optimizers.pairs import build_pairs
 from intent_mediator.optimizers.refiner import Refiner
@@ -43,6 +45,11 @@ def main() -> None:
         "--mediator-temperature",
         type=float,
         help="the Mediator's own temperature (default: --temperature, as in the committed results)",
+    )
+    parser.add_argument(
+        "--incremental",
+        action="store_true",
+        help="also run the uncompiled Mediator with incremental history on the test tasks",
     )
     parser.add_argument("--mining", type=int, default=3, help="tasks whose pairs train the compiled Mediator")
     parser.add_argument("--model", default="embedded")
@@ -89,28 +96,42 @@ def main() -> None:
     mined = [t for t in base if t.task_id in mining_ids]
     refiner = Refiner(settings, mode="paper", pairs_per_batch=5)
     compiled = None
-    if mined and not args.summarize_only:
+    saved = out / "compiled" / "guidelines.json"
+    if saved.is_file():  # a resumed run keeps the guidelines its compiled conversations were run with
+        compiled = MediatedAssistant(json.loads(saved.read_text()))
+    elif mined and not args.summarize_only:
         compiled = refiner.compile(MediatedAssistant(), trainset=[], trajectories=mined)
+        write_json_atomic(saved, compiled.guidelines)
     test = [r for r in records if r.task_id not in mining_ids]
-    if compiled is not None:
+    if compiled is not None and not args.summarize_only:
         compiled_settings = ConversationSettings(roles=roles, program=compiled)
         evaluate(test, ["mediated"], args.runs, out / "compiled", compiled_settings, workers=1)
+    if args.incremental and not args.summarize_only:
+        incremental_settings = ConversationSettings(roles=roles, mediator_history="incremental")
+        evaluate(test, ["mediated"], args.runs, out / "incremental", incremental_settings, workers=1)
     rows_in = [
         t.model_dump(include={"task_id", "task", "mode", "score", "error"}) for t in base if t.task_id not in mining_ids
     ]
-    compiled_log = TrajectoryLog(out / "compiled" / "trajectories.jsonl")
-    if compiled_log.path.is_file():
-        for t in compiled_log.latest():
-            rows_in.append(
-                {**t.model_dump(include={"task_id", "task", "score", "error"}), "mode": "mediated+guidelines"}
-            )
+    for folder, mode in (("compiled", "mediated+guidelines"), ("incremental", "mediated (incremental)")):
+        log = TrajectoryLog(out / folder / "trajectories.jsonl")
+        if log.path.is_file():
+            rows_in += [
+                {**t.model_dump(include={"task_id", "task", "score", "error"}), "mode": mode} for t in log.latest()
+            ]
     summary = summarize(rows_in)
     overall = summary["overall"]
     rows = [[mode, cell["P"], cell["A90"], cell["U90_10"], cell["R"], cell["n"]] for mode, cell in overall.items()]
     full, sharded = overall.get("full", {}).get("P"), overall.get("sharded", {}).get("P")
     rec = {
-        mode: recovery(full, sharded, overall.get(mode, {}).get("P")) for mode in ("mediated", "mediated+guidelines")
+        mode: recovery(full, sharded, overall.get(mode, {}).get("P"))
+        for mode in ("mediated", "mediated (incremental)", "mediated+guidelines")
+        if mode in overall
     }
+    reply_tokens = [
+        t.usage["assistant"]["completion_tokens"] / t.usage["assistant"]["calls"]
+        for t in base
+        if t.mode == "sharded" and t.usage.get("assistant", {}).get("calls")
+    ]
     wall = time.perf_counter() - started
     write(
         args.result_name,
@@ -124,6 +145,7 @@ def main() -> None:
             "temperature": args.temperature,
             "mediator_temperature": args.mediator_temperature,
             "wall_seconds": wall,
+            "sharded_reply_tokens_median": median(reply_tokens),
         },
         ["mode", "P", "A90", "U90_10", "R", "n"],
         rows,
@@ -131,7 +153,8 @@ def main() -> None:
         f"(Mediator {args.temperature if args.mediator_temperature is None else args.mediator_temperature}), model "
         f"{args.model}; mining tasks {mining_ids}. Recovery: "
         + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in rec.items())
-        + f". Wall time of this invocation {wall / 60:.0f} min. Reproduce: `python {' '.join(sys.argv)}`.",
+        + f". Median sharded assistant reply {median(reply_tokens):.0f} tokens."
+        + f" Wall time of this invocation {wall / 60:.0f} min. Reproduce: `python {' '.join(sys.argv)}`.",
     )
 
 
