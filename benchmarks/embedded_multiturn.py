@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -109,16 +110,20 @@ def main() -> None:
     if args.incremental and not args.summarize_only:
         incremental_settings = ConversationSettings(roles=roles, mediator_history="incremental")
         evaluate(test, ["mediated"], args.runs, out / "incremental", incremental_settings, workers=1)
-    rows_in = [
-        t.model_dump(include={"task_id", "task", "mode", "score", "error"}) for t in base if t.task_id not in mining_ids
-    ]
+    labelled = [(t.mode, t) for t in base if t.task_id not in mining_ids]
     for folder, mode in (("compiled", "mediated+guidelines"), ("incremental", "mediated (incremental)")):
         log = TrajectoryLog(out / folder / "trajectories.jsonl")
         if log.path.is_file():
-            rows_in += [
-                {**t.model_dump(include={"task_id", "task", "score", "error"}), "mode": mode} for t in log.latest()
-            ]
+            labelled += [(mode, t) for t in log.latest()]
+    rows_in = [{**t.model_dump(include={"task_id", "task", "score", "error"}), "mode": mode} for mode, t in labelled]
     summary = summarize(rows_in)
+    prompt_tokens = {
+        f"{mode} {role}": statistics.mean(
+            t.usage.get(role, {}).get("prompt_tokens", 0) for m, t in labelled if m == mode
+        )
+        for mode, role in (("sharded", "assistant"), ("mediated", "mediator"), ("mediated (incremental)", "mediator"))
+        if any(m == mode and t.usage.get(role) for m, t in labelled)
+    }
     overall = summary["overall"]
     rows = [[mode, cell["P"], cell["A90"], cell["U90_10"], cell["R"], cell["n"]] for mode, cell in overall.items()]
     full, sharded = overall.get("full", {}).get("P"), overall.get("sharded", {}).get("P")
@@ -146,6 +151,7 @@ def main() -> None:
             "mediator_temperature": args.mediator_temperature,
             "wall_seconds": wall,
             "sharded_reply_tokens_median": median(reply_tokens),
+            "prompt_tokens_per_conversation": prompt_tokens,
         },
         ["mode", "P", "A90", "U90_10", "R", "n"],
         rows,
@@ -153,7 +159,9 @@ def main() -> None:
         f"(Mediator {args.temperature if args.mediator_temperature is None else args.mediator_temperature}), model "
         f"{args.model}; mining tasks {mining_ids}. Recovery: "
         + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in rec.items())
-        + f". Median sharded assistant reply {median(reply_tokens):.0f} tokens."
+        + f". Median sharded assistant reply {median(reply_tokens):.0f} tokens; prompt tokens per conversation "
+        + ", ".join(f"{k} {v:.0f}" for k, v in prompt_tokens.items())
+        + "."
         + f" Wall time of this invocation {wall / 60:.0f} min. Reproduce: `python {' '.join(sys.argv)}`.",
     )
 
