@@ -10,6 +10,8 @@ from intent_mediator.errors import TranscriptError
 
 Role = Literal["user", "assistant"]
 ROLES: tuple[str, ...] = ("user", "assistant")
+# How much of a transcript the Mediator reads per call: all of it, or its previous request and what came after.
+MEDIATOR_HISTORIES: tuple[str, ...] = ("full", "incremental")
 
 
 class Turn(pydantic.BaseModel):

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from intent_mediator.errors import IntentMediatorError
 from intent_mediator.lm import ROLES, RoleLMs
+from intent_mediator.transcript import MEDIATOR_HISTORIES
 
 
 def add_model_flags(parser: argparse.ArgumentParser, roles: tuple[str, ...] = ROLES) -> None:
@@ -106,7 +107,7 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--program", metavar="FILE", help="a saved MediatedAssistant (program.json) for mediated mode")
     parser.add_argument(
         "--mediator-history",
-        choices=("full", "incremental"),
+        choices=MEDIATOR_HISTORIES,
         default="full",
         help="full: the Mediator rereads the transcript each turn (the paper); incremental: it reads its previous "
         "request, the reply and the new turn",

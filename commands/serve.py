@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from intent_mediator.errors import IntentMediatorError
+from intent_mediator.transcript import MEDIATOR_HISTORIES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +31,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstream-timeout", type=float, default=120.0, help="seconds (504 after)")
     parser.add_argument(
         "--mediator-history",
-        choices=("full", "incremental"),
+        choices=MEDIATOR_HISTORIES,
         default="full",
         help="incremental: continue from the request written for the conversation's previous call",
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from intent_mediator.errors import IntentMediatorError
+from intent_mediator.transcript import MEDIATOR_HISTORIES
 
 
 @dataclass
@@ -40,9 +41,9 @@ class ServerConfig:
     mediator_history: str = "full"
 
     def __post_init__(self) -> None:
-        if self.mediator_history not in ("full", "incremental"):
+        if self.mediator_history not in MEDIATOR_HISTORIES:
             raise IntentMediatorError(
-                f"mediator_history must be 'full' or 'incremental', got {self.mediator_history!r}"
+                f"mediator_history must be one of {MEDIATOR_HISTORIES}, got {self.mediator_history!r}"
             )
 
 

@@ -26,12 +26,11 @@ from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.simulation.usage import RoleUsage
 from intent_mediator.tasks import get_task
 from intent_mediator.tasks.base import Task
-from intent_mediator.transcript import Turn
+from intent_mediator.transcript import MEDIATOR_HISTORIES, Turn
 
 logger = logging.getLogger(__name__)
 
 MODES = ("full", "concat", "sharded", "recap", "snowball", "mediated")
-MEDIATOR_HISTORIES = ("full", "incremental")
 SINGLE_TURN_MODES = ("full", "concat")
 
 
