@@ -8,6 +8,7 @@ from typing import TextIO
 
 from intent_mediator.commands import common
 from intent_mediator.commands.common import add_model_flags, read_guidelines
+from intent_mediator.transcript import MEDIATOR_HISTORIES
 
 
 def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
@@ -23,6 +24,7 @@ def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         chain_of_thought=args.cot,
     )
     transcript: list[Turn] = []
+    previous_request = None
     print("intent-mediator chat: type your message; /reset starts over, /quit or Ctrl-D leaves.", file=stdout)
     for line in stdin:
         text = line.strip()
@@ -32,10 +34,13 @@ def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sy
             break
         if text == "/reset":
             transcript.clear()
+            previous_request = None
             print("(conversation reset)", file=stdout)
             continue
         transcript.append(Turn.user(text))
-        out = program(transcript=transcript)
+        out = program(transcript=transcript, previous_request=previous_request)
+        if args.mediator_history == "incremental":
+            previous_request = out.request
         if args.show_request:
             print(f"[mediated request] {out.request}", file=stdout)
         print(f"assistant> {out.response}", file=stdout, flush=True)
@@ -47,5 +52,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidelines", metavar="FILE", help="guidelines file: one rule per line, or a JSON list")
     parser.add_argument("--show-request", action="store_true", help="print the mediated request of every turn")
     parser.add_argument("--system", metavar="TEXT", help="system prompt (task context) for the assistant")
+    parser.add_argument(
+        "--mediator-history",
+        choices=MEDIATOR_HISTORIES,
+        default="full",
+        help="incremental: the Mediator reads its previous request, the reply and your new message",
+    )
     parser.add_argument("--cot", action="store_true", help="let the Mediator reason before writing the request")
     add_model_flags(parser, ("assistant", "mediator"))

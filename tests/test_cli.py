@@ -32,6 +32,21 @@ def test_chat_loop_shows_mediated_requests_and_resets(monkeypatch, tmp_path, eng
     assert "1. Keep numbers." in system and "2. Ignore guesses." in system
 
 
+def test_incremental_chat_continues_from_the_last_request(monkeypatch, engine):
+    seen = []
+    engine.on(role="mediator", reply=lambda call: seen.append(call.user_turns()) or {"request": " + ".join(seen[-1])})
+    engine.on(role="assistant", reply="ok")
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles: RoleLMs.scripted(engine))
+    args = cli.build_parser().parse_args(["chat", "--mediator-history", "incremental"])
+    typed = "sum a list\nonly evens\nas a one-liner\n/reset\nhi\nthere\n"
+    chat.run(args, stdin=io.StringIO(typed), stdout=io.StringIO())
+    assert seen == [
+        ["sum a list", "only evens"],
+        ["sum a list + only evens", "as a one-liner"],
+        ["hi", "there"],  # the reset forgot the previous request too
+    ]
+
+
 def test_bad_model_flag_exits_2_with_message(capsys):
     assert cli.main(["chat", "--assistant", "nope/x"]) == 2
     assert "unknown model string 'nope/x'" in capsys.readouterr().err
