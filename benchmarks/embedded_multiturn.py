@@ -43,6 +43,9 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--max-tokens", type=int, default=320)
     parser.add_argument(
+        "--refiner-max-tokens", type=int, default=1024, help="the Refiner writes several rules: give it room"
+    )
+    parser.add_argument(
         "--mediator-temperature",
         type=float,
         help="the Mediator's own temperature (default: --temperature, as in the committed results)",
@@ -76,6 +79,7 @@ def main() -> None:
     roles = RoleLMs.from_models(
         {}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens, temperatures=temperatures
     )
+    roles.refiner = roles.refiner.copy(max_tokens=args.refiner_max_tokens)
     settings = ConversationSettings(roles=roles)
     out = Path(args.out)
     started = time.perf_counter()
@@ -108,29 +112,36 @@ def main() -> None:
         compiled_settings = ConversationSettings(roles=roles, program=compiled)
         evaluate(test, ["mediated"], args.runs, out / "compiled", compiled_settings, workers=1)
     if args.incremental and not args.summarize_only:
+        # Uncompiled, so no task was used to train it: every task is a test task.
         incremental_settings = ConversationSettings(roles=roles, mediator_history="incremental")
-        evaluate(test, ["mediated"], args.runs, out / "incremental", incremental_settings, workers=1)
-    labelled = [(t.mode, t) for t in base if t.task_id not in mining_ids]
+        evaluate(records, ["mediated"], args.runs, out / "incremental", incremental_settings, workers=1)
+    labelled = [(t.mode, t) for t in base]
     for folder, mode in (("compiled", "mediated+guidelines"), ("incremental", "mediated (incremental)")):
         log = TrajectoryLog(out / folder / "trajectories.jsonl")
         if log.path.is_file():
-            labelled += [(mode, t) for t in log.latest()]
-    rows_in = [{**t.model_dump(include={"task_id", "task", "score", "error"}), "mode": mode} for mode, t in labelled]
-    summary = summarize(rows_in)
+            labelled += [(mode, t) for t in log.latest() if t.task_id in complete]
+    scopes = {
+        # The uncompiled modes need no held-out tasks; the compiled Mediator is judged only on unseen ones.
+        "all tasks": [(m, t) for m, t in labelled if m != "mediated+guidelines"],
+        "test tasks": [(m, t) for m, t in labelled if t.task_id not in mining_ids],
+    }
+    summaries, rows, recoveries = {}, [], {}
+    for scope, items in scopes.items():
+        summary = summarize(
+            [{**t.model_dump(include={"task_id", "task", "score", "error"}), "mode": m} for m, t in items]
+        )
+        overall = summaries[scope] = summary["overall"]
+        rows += [[scope, mode, c["P"], c["A90"], c["U90_10"], c["R"], c["n"]] for mode, c in overall.items()]
+        full, sharded = overall.get("full", {}).get("P"), overall.get("sharded", {}).get("P")
+        recoveries[scope] = {
+            mode: recovery(full, sharded, overall[mode]["P"]) for mode in overall if mode.startswith("mediated")
+        }
     prompt_tokens = {
         f"{mode} {role}": statistics.mean(
             t.usage.get(role, {}).get("prompt_tokens", 0) for m, t in labelled if m == mode
         )
         for mode, role in (("sharded", "assistant"), ("mediated", "mediator"), ("mediated (incremental)", "mediator"))
-        if any(m == mode and t.usage.get(role) for m, t in labelled)
-    }
-    overall = summary["overall"]
-    rows = [[mode, cell["P"], cell["A90"], cell["U90_10"], cell["R"], cell["n"]] for mode, cell in overall.items()]
-    full, sharded = overall.get("full", {}).get("P"), overall.get("sharded", {}).get("P")
-    rec = {
-        mode: recovery(full, sharded, overall.get(mode, {}).get("P"))
-        for mode in ("mediated", "mediated (incremental)", "mediated+guidelines")
-        if mode in overall
+        if any(m == mode for m, _ in labelled)
     }
     reply_tokens = [
         t.usage["assistant"]["completion_tokens"] / t.usage["assistant"]["calls"]
@@ -138,11 +149,15 @@ def main() -> None:
         if t.mode == "sharded" and t.usage.get("assistant", {}).get("calls")
     ]
     wall = time.perf_counter() - started
+    recovery_text = "; ".join(
+        f"{scope}: " + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in rec.items())
+        for scope, rec in recoveries.items()
+    )
     write(
         args.result_name,
         {
-            "summary": summary,
-            "recovery": rec,
+            "summary": summaries,
+            "recovery": recoveries,
             "guidelines": compiled.guidelines if compiled else None,
             "mining_tasks": mining_ids,
             "test_tasks": [r.task_id for r in test],
@@ -150,19 +165,19 @@ def main() -> None:
             "temperature": args.temperature,
             "mediator_temperature": args.mediator_temperature,
             "wall_seconds": wall,
+            "conversation_seconds": sum(t.seconds or 0 for _, t in labelled),
             "sharded_reply_tokens_median": median(reply_tokens),
             "prompt_tokens_per_conversation": prompt_tokens,
         },
-        ["mode", "P", "A90", "U90_10", "R", "n"],
+        ["tasks", "mode", "P", "A90", "U90_10", "R", "n"],
         rows,
-        f"{len(test)} test tasks ({args.tasks}), {args.runs} runs, temperature {args.temperature} "
+        f"{len(records)} tasks ({args.tasks}), {args.runs} runs, temperature {args.temperature} "
         f"(Mediator {args.temperature if args.mediator_temperature is None else args.mediator_temperature}), model "
-        f"{args.model}; mining tasks {mining_ids}. Recovery: "
-        + ", ".join(f"{k} {v:.2f}" if v is not None else f"{k} n/a" for k, v in rec.items())
-        + f". Median sharded assistant reply {median(reply_tokens):.0f} tokens; prompt tokens per conversation "
+        f"{args.model}; mining tasks {mining_ids} (test tasks: the others). Recovery: {recovery_text}. "
+        f"Median sharded assistant reply {median(reply_tokens):.0f} tokens; mean prompt tokens per conversation: "
         + ", ".join(f"{k} {v:.0f}" for k, v in prompt_tokens.items())
-        + "."
-        + f" Wall time of this invocation {wall / 60:.0f} min. Reproduce: `python {' '.join(sys.argv)}`.",
+        + f". Conversations took {sum(t.seconds or 0 for _, t in labelled) / 60:.0f} min in all (one at a time);"
+        + f" this invocation {wall / 60:.0f} min. Reproduce: `python {' '.join(sys.argv)}`.",
     )
 
 
