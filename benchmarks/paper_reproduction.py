@@ -44,9 +44,10 @@ def reproduce(
     mining: int = 5,
     workers: int = 8,
     refiner_kwargs: dict | None = None,
+    mediator_history: str = "full",
 ) -> dict:
     """Run the whole protocol; returns the summary over test instructions (modes as in the paper's table)."""
-    settings = ConversationSettings(roles=roles)
+    settings = ConversationSettings(roles=roles, mediator_history=mediator_history)
     evaluate(records, ["full", "sharded", "mediated"], runs, out / "base", settings, workers=workers)
     base = TrajectoryLog(out / "base" / "trajectories.jsonl").latest()
     pairs = build_pairs(base)
@@ -70,7 +71,12 @@ def reproduce(
             guidelines[f"{task}/{mode}"] = program.guidelines
             folder = out / f"{task}-{mode}"
             evaluate(
-                test, ["mediated"], runs, folder, ConversationSettings(roles=roles, program=program), workers=workers
+                test,
+                ["mediated"],
+                runs,
+                folder,
+                ConversationSettings(roles=roles, program=program, mediator_history=mediator_history),
+                workers=workers,
             )
             for t in TrajectoryLog(folder / "trajectories.jsonl").latest():
                 row = t.model_dump(include={"task_id", "task", "score", "error"})
@@ -91,6 +97,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--mining", type=int, default=5)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument(
+        "--temperature",
+        type=float,
+        default=1.0,
+        help="sampling temperature of the assistant and the Mediator (> 0, or the N runs are one cached sample)",
+    )
+    parser.add_argument("--mediator-history", choices=("full", "incremental"), default="full")
     parser.add_argument("--out", default="runs/paper")
     args = parser.parse_args()
     records = load_records(args.data, tasks=TASKS)
@@ -105,8 +118,17 @@ def main() -> None:
             "user": args.assistant,
         },
         api_base=args.api_base,
+        temperatures={"assistant": args.temperature, "mediator": args.temperature},
     )
-    summary = reproduce(records, roles, Path(args.out), runs=args.runs, mining=args.mining, workers=args.workers)
+    summary = reproduce(
+        records,
+        roles,
+        Path(args.out),
+        runs=args.runs,
+        mining=args.mining,
+        workers=args.workers,
+        mediator_history=args.mediator_history,
+    )
     paper = PAPER.get(args.assistant.split("/")[-1], {})
     rows = []
     for mode, cell in summary["overall"].items():
@@ -116,7 +138,8 @@ def main() -> None:
         {"assistant": args.assistant, "summary": summary, "paper": paper},
         ["mode", "P (measured)", "P (paper)", "A90", "U90_10", "R", "n"],
         rows,
-        f"{args.assistant}, tasks {', '.join(TASKS)}, {args.runs} runs, {args.mining} mining tasks per task "
+        f"{args.assistant}, tasks {', '.join(TASKS)}, {args.runs} runs at temperature {args.temperature}, "
+        f"Mediator history {args.mediator_history}, {args.mining} mining tasks per task "
         "removed from the test set. The paper reports averages over the four tasks (Table 1).",
     )
 
