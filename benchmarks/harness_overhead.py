@@ -96,12 +96,14 @@ def profile_by_package(records) -> dict[str, float]:
 
 
 def package_of(filename: str) -> str:
-    """'intent_mediator (engine)', 'intent_mediator', a site-packages top-level name, or 'stdlib'."""
+    """'intent_mediator (engine)', 'intent_mediator', a site-packages top-level name, 'stdlib' or 'C builtins'."""
     path = Path(filename)
     if "site-packages" in path.parts:
         return path.parts[path.parts.index("site-packages") + 1].removesuffix(".py")
     if str(path).startswith(str(REPO)):
         return "intent_mediator (engine)" if path.parent.name == "engines" else "intent_mediator"
+    if filename == "~":  # cProfile's name for C functions (isinstance, str methods, ...) called from anywhere
+        return "C builtins"
     return "stdlib" if "python3" in str(path) or filename.startswith("<") else "other"
 
 
