@@ -2,10 +2,12 @@
 
 N runs per instruction at temperature > 0 (distinct samples through rollout ids). The compiled Mediator gets
 its guidelines from the Refiner in the paper's mode (one refiner call over pairs mined from the first tasks'
-own full/sharded runs); as in the paper, those mining tasks are then removed from the test set, and every
-mode is reported on the remaining tasks. Resumable: rerunning continues in the same folder.
+own full/sharded runs); as in the paper, those mining tasks are then removed from the test set. The
+uncompiled modes (full- and, with --incremental, incremental-history Mediators) are reported on every task
+too. Resumable: rerunning continues in the same folder.
 
-    python benchmarks/embedded_multiturn.py [--tasks math,code] [--shared ../shared/lic] [--runs 3]
+    python benchmarks/embedded_multiturn.py [--tasks math,code] [--task-ids ...] [--runs 3]
+        [--mediator-temperature 0] [--incremental] [--out DIR] [--result-name NAME] [--summarize-only]
 """
 
 from __future__ import annotations
@@ -48,12 +50,12 @@ def main() -> None:
     parser.add_argument(
         "--mediator-temperature",
         type=float,
-        help="the Mediator's own temperature (default: --temperature, as in the committed results)",
+        help="the Mediator's own temperature (default: --temperature; the committed results use 0)",
     )
     parser.add_argument(
         "--incremental",
         action="store_true",
-        help="also run the uncompiled Mediator with incremental history on the test tasks",
+        help="also run the uncompiled Mediator with incremental history, on every task",
     )
     parser.add_argument("--mining", type=int, default=3, help="tasks whose pairs train the compiled Mediator")
     parser.add_argument("--model", default="embedded")
@@ -115,6 +117,11 @@ def main() -> None:
         # Uncompiled, so no task was used to train it: every task is a test task.
         incremental_settings = ConversationSettings(roles=roles, mediator_history="incremental")
         evaluate(records, ["mediated"], args.runs, out / "incremental", incremental_settings, workers=1)
+    report(args, out, base, complete, mining_ids, records, test, compiled, started)
+
+
+def report(args, out: Path, base, complete, mining_ids, records, test, compiled, started: float) -> None:
+    """Summarise every finished conversation in `out` per scope and write the benchmark result."""
     labelled = [(t.mode, t) for t in base]
     for folder, mode in (("compiled", "mediated+guidelines"), ("incremental", "mediated (incremental)")):
         log = TrajectoryLog(out / folder / "trajectories.jsonl")
