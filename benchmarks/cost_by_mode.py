@@ -60,7 +60,8 @@ def reply_length_sweep(records) -> list[list]:
     """Mediator prompt tokens against the sharded assistant's as assistant replies get longer."""
     rows = []
     for tokens in REPLY_LENGTHS:
-        reply = (REPLY + " ") * (tokens // 65)
+        # `tokens` scripted tokens long; the shortest is REPLY itself, as in the table above.
+        reply = ((REPLY + " ") * (tokens // 60 + 1))[: max(len(REPLY), tokens * 4)]
         sharded = mean_usage(run(records, "sharded", reply=reply), "assistant", "prompt_tokens")
         full = mean_usage(run(records, "mediated", reply=reply), "mediator", "prompt_tokens")
         incremental = mean_usage(
@@ -99,14 +100,11 @@ def main() -> None:
     }
     rows, data = [], {"records": len(records), "variants": {}}
     for name, (mode, program) in variants.items():
-        history = "incremental" if "incremental" in name else "full"
-        trajectories = (
-            sharded
-            if name == "sharded"
-            else full
-            if name == "full"
-            else run(records, mode, program, mediator_history=history)
-        )
+        if name in ("sharded", "full"):
+            trajectories = sharded if name == "sharded" else full  # already run for the pairs above
+        else:
+            history = "incremental" if "incremental" in name else "full"
+            trajectories = run(records, mode, program, mediator_history=history)
         per = {role: [t.usage.get(role, {}) for t in trajectories] for role in ("assistant", "mediator")}
         turns = statistics.mean(len(t.turns) for t in trajectories)
         cell = {"user_turns": turns}
