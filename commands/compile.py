@@ -131,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         "metric": args.metric,
         "optimizer": args.optimizer,
         "mode": args.mode,
+        # The validation score holds for this history only: serve the artifact with the same one.
+        "mediator_history": settings.mediator_history,
         "validation_score": report.get("best", {}).get("score"),
         "baseline_score": report.get("baseline_score"),
         "models": settings.roles.models(),
