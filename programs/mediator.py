@@ -66,8 +66,8 @@ class Mediator(dspy.Module):
             transcript: The conversation so far, ending with the user's turn.
             previous_request: The request this Mediator wrote for the conversation before the assistant's
                 last reply. Given, the Mediator reads that request, the reply and the user's new turns instead
-                of the whole transcript (incremental mediation: each turn is read once, so a call costs the
-                same at turn 10 as at turn 2).
+                of the whole transcript (incremental mediation: each turn is read once, so a call does not
+                grow with the assistant's earlier replies).
         """
         turns = normalize_transcript(transcript)
         if previous_request:
