@@ -91,6 +91,11 @@ def as_dicts(turns: Iterable[Turn]) -> list[dict[str, str]]:
     return [turn.model_dump() for turn in turns]
 
 
+def last_reply_index(roles: Iterable[str]) -> int | None:
+    """Position of the last assistant turn among the turns' `roles`; None when the assistant never replied."""
+    return max((i for i, role in enumerate(roles) if role == "assistant"), default=None)
+
+
 def compact_transcript(turns: list[Turn], previous_request: str) -> list[Turn]:
     """The transcript with everything before the assistant's last reply replaced by the request written for it.
 
@@ -102,7 +107,7 @@ def compact_transcript(turns: list[Turn], previous_request: str) -> list[Turn]:
         `[user: previous_request, assistant: last reply, user: ...]`; `turns` unchanged when they hold no
         assistant turn.
     """
-    last_reply = max((i for i, turn in enumerate(turns) if turn.role == "assistant"), default=None)
+    last_reply = last_reply_index(turn.role for turn in turns)
     if last_reply is None:
         return list(turns)
     return [Turn.user(previous_request), *turns[last_reply:]]

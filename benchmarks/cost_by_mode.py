@@ -105,13 +105,11 @@ def main() -> None:
         else:
             history = "incremental" if "incremental" in name else "full"
             trajectories = run(records, mode, program, mediator_history=history)
-        per = {role: [t.usage.get(role, {}) for t in trajectories] for role in ("assistant", "mediator")}
         turns = statistics.mean(len(t.turns) for t in trajectories)
         cell = {"user_turns": turns}
-        for role, usages in per.items():
-            cell[f"{role}_calls"] = statistics.mean(u.get("calls", 0) for u in usages)
-            cell[f"{role}_prompt_tokens"] = statistics.mean(u.get("prompt_tokens", 0) for u in usages)
-            cell[f"{role}_completion_tokens"] = statistics.mean(u.get("completion_tokens", 0) for u in usages)
+        for role in ("assistant", "mediator"):
+            for key in ("calls", "prompt_tokens", "completion_tokens"):
+                cell[f"{role}_{key}"] = mean_usage(trajectories, role, key)
         data["variants"][name] = cell
         rows.append(
             [

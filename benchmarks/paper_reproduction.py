@@ -26,6 +26,7 @@ from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
 from intent_mediator.tasks import get_task
+from intent_mediator.transcript import MEDIATOR_HISTORIES
 
 TASKS = ("code", "database", "actions", "math")
 PAPER = {
@@ -103,7 +104,7 @@ def main() -> None:
         default=1.0,
         help="sampling temperature of the assistant and the Mediator (> 0, or the N runs are one cached sample)",
     )
-    parser.add_argument("--mediator-history", choices=("full", "incremental"), default="full")
+    parser.add_argument("--mediator-history", choices=MEDIATOR_HISTORIES, default="full")
     parser.add_argument("--out", default="runs/paper")
     args = parser.parse_args()
     records = load_records(args.data, tasks=TASKS)

@@ -7,8 +7,7 @@ import sys
 from typing import TextIO
 
 from intent_mediator.commands import common
-from intent_mediator.commands.common import add_model_flags, read_guidelines
-from intent_mediator.transcript import MEDIATOR_HISTORIES
+from intent_mediator.commands.common import add_mediator_history_flag, add_model_flags, read_guidelines
 
 
 def run(args: argparse.Namespace, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> int:
@@ -52,11 +51,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--guidelines", metavar="FILE", help="guidelines file: one rule per line, or a JSON list")
     parser.add_argument("--show-request", action="store_true", help="print the mediated request of every turn")
     parser.add_argument("--system", metavar="TEXT", help="system prompt (task context) for the assistant")
-    parser.add_argument(
-        "--mediator-history",
-        choices=MEDIATOR_HISTORIES,
-        default="full",
-        help="incremental: the Mediator reads its previous request, the reply and your new message",
+    add_mediator_history_flag(
+        parser, "incremental: the Mediator reads its previous request, the reply and your new message"
     )
     parser.add_argument("--cot", action="store_true", help="let the Mediator reason before writing the request")
     add_model_flags(parser, ("assistant", "mediator"))

@@ -84,6 +84,10 @@ def read_guidelines(path: str | None) -> list[str]:
     return split_instructions(render_instructions("", lines))[1]
 
 
+def add_mediator_history_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--mediator-history", choices=MEDIATOR_HISTORIES, default="full", help=help_text)
+
+
 def run_flags(parser: argparse.ArgumentParser) -> None:
     """Flags shared by every command that simulates conversations (evaluate, demo, compile)."""
     parser.add_argument(
@@ -105,11 +109,9 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
     parser.add_argument("--guidelines", metavar="FILE", help="Mediator guidelines for mediated mode")
     parser.add_argument("--program", metavar="FILE", help="a saved MediatedAssistant (program.json) for mediated mode")
-    parser.add_argument(
-        "--mediator-history",
-        choices=MEDIATOR_HISTORIES,
-        default="full",
-        help="full: the Mediator rereads the transcript each turn (the paper); incremental: it reads its previous "
+    add_mediator_history_flag(
+        parser,
+        "full: the Mediator rereads the transcript each turn (the paper); incremental: it reads its previous "
         "request, the reply and the new turn",
     )
     parser.add_argument("--spider-dir", metavar="DIR", help="folder of Spider databases (<db_id>/<db_id>.sqlite)")

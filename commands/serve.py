@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from intent_mediator.commands.common import add_mediator_history_flag
 from intent_mediator.errors import IntentMediatorError
-from intent_mediator.transcript import MEDIATOR_HISTORIES
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -29,11 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
     parser.add_argument("--max-messages", type=int, default=256)
     parser.add_argument("--upstream-timeout", type=float, default=120.0, help="seconds (504 after)")
-    parser.add_argument(
-        "--mediator-history",
-        choices=MEDIATOR_HISTORIES,
-        default="full",
-        help="incremental: continue from the request written for the conversation's previous call",
+    add_mediator_history_flag(
+        parser, "incremental: continue from the request written for the conversation's previous call"
     )
 
 

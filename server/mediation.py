@@ -18,6 +18,7 @@ from intent_mediator.artifacts import load_artifact, resolve_artifact
 from intent_mediator.lm import lm_scope
 from intent_mediator.programs import MediatedAssistant
 from intent_mediator.simulation.usage import RoleUsage
+from intent_mediator.transcript import last_reply_index
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ class RequestMemory:
 
     def previous(self, artifact: str | None, turns: list[dict]) -> str | None:
         """The request written for `turns` up to the assistant's last reply, if this server wrote one."""
-        last_reply = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=None)
+        last_reply = last_reply_index(t["role"] for t in turns)
         if last_reply is None:
             return None
         key = self.key(artifact, turns[:last_reply])
