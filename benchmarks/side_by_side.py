@@ -46,12 +46,8 @@ class ConfigMismatch(ValueError):
 
 
 def revision_records(records: list) -> list:
-    """Records carrying which shard revises which (a `revises` field on a shard or on the record)."""
-    return [
-        r
-        for r in records
-        if r.get("revises") is not None or any(getattr(s, "revises", None) is not None for s in r.shards)
-    ]
+    """Records with shards that revise earlier ones (`Shard.revises`): concatenation is wrong on them."""
+    return [r for r in records if r.revisions]
 
 
 def check_config(out_dir: Path, config: dict[str, Any]) -> None:

@@ -116,14 +116,15 @@ def test_mode_table_bootstraps_recovery_over_instructions():
 
 
 def test_revision_records_are_the_ones_that_say_what_they_revise():
-    from intent_mediator.data.records import Instruction
+    from intent_mediator.data.records import Shard
     from side_by_side import revision_records
 
     plain = RECORDS[0]
-    data = plain.to_record()
-    data["shards"][-1]["revises"] = 1
-    revising = Instruction.model_validate(data)
+    last = Shard(**{**plain.shards[-1].model_dump(), "revises": [1], "kind": "change"})
+    revising = plain.model_copy(update={"shards": [*plain.shards[:-1], last]})
     assert revision_records([plain, revising]) == [revising]
+    builtin = revision_records(load_records("builtin", tasks=["math"]))
+    assert builtin and all(any(s.revises for s in r.shards) for r in builtin)
 
 
 def test_unknown_mode_is_a_one_line_error(capsys):
