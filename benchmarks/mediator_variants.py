@@ -130,7 +130,16 @@ def report(args, out: Path, records: list, seconds: float) -> None:
     write(
         "mediator_variants",
         data,
-        ["variant", "P", "recovery", "fact loss %", "withdrawn kept", "invented numbers", "mediator calls / turns", "n"],
+        [
+            "variant",
+            "P",
+            "recovery",
+            "fact loss %",
+            "withdrawn kept",
+            "invented numbers",
+            "mediator calls / turns",
+            "n",
+        ],
         rows,
         f"Held-out tasks {', '.join(sorted(by_id))} (first ordinary and first revision task of the "
         f"{args.domains} test splits), {args.runs} runs, {args.model} model, assistant T={args.temperature}, "
