@@ -310,7 +310,8 @@ def hedges(text: str) -> bool:
     """The reply offers several candidate answers under different assumptions instead of committing to one."""
     marked = marked_numbers(text)
     values = {round(n.value, 9) for n in marked}
-    conditional = [s for s in sentences(text) if _CONDITIONAL_START.match(s)]
+    pieces = re.split(r"(?<=[.!?;])\s+|\n+", text)
+    conditional = [s for s in pieces if _CONDITIONAL_START.match(s)]
     if len(values) >= 2 and (conditional or _EITHER_OR.search(text) or re.search(r"\bdepend", text, re.I)):
         return True
     if _EITHER_OR.search(_PARENS.sub(" ", text)) and not marked:
