@@ -115,5 +115,6 @@ def test_llm_extract_not_in_the_reply_is_ignored_and_the_parser_answer_kept(engi
 
 def test_long_answers_come_back_as_prefix_and_suffix():
     reply = "Here:\n```sql\nSELECT name\nFROM author\nWHERE country = 'Japan';\n```\nDone."
-    assert locate_verbatim("SELECT name [...] = 'Japan';", reply) == "SELECT name\nFROM author\nWHERE country = 'Japan';"
+    span = locate_verbatim("SELECT name [...] = 'Japan';", reply)
+    assert span == "SELECT name\nFROM author\nWHERE country = 'Japan';"
     assert locate_verbatim("NONE", reply) is None and locate_verbatim("SELECT x [...] y", reply) is None
