@@ -39,6 +39,7 @@ _PARENS = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
 _REMARK = re.compile(
     r"(?:,|;|\s[—–-]{1,2})\s*(?:which|that is|that's|i\.e\.|e\.g\.|or|about|roughly|since|because)\b.*$", re.I
 )
+_PARENS_KEEP_NUMBERS = re.compile(r"[()]")
 _ALTERNATIVE_LABEL = re.compile(r"(?:^|\n)\W*((?:option|case|scenario|interpretation)\s*\w+)", re.I)
 _TRAILING_PREP = re.compile(
     r"\s+(?:over|in|for|per|across|after|within|during|each|every|from|at|by|on|a|an|of)\s+"
@@ -86,6 +87,11 @@ _CONDITIONAL_START = re.compile(
 )
 _EITHER_OR = re.compile(
     r"\b(?:either|could\s+be|might\s+be|may\s+be|depending)\b[^.?!\n]*?\d[^.?!\n]*?\bor\b\s*[$€£]?\d",
+    re.I,
+)
+_AMBIGUITY = re.compile(
+    r"\b(?:two|several|multiple|different|both)\s+(?:ways|readings|interpretations|possibilities|scenarios|cases)\b|"
+    r"\balternatively\b|\bon\s+the\s+other\s+hand\b|\bambiguous\b|\bdepends?\s+on\s+(?:whether|if|how|which|the\s+order)\b",
     re.I,
 )
 _STOPWORDS = frozenset(
@@ -323,6 +329,13 @@ def hedges(text: str) -> bool:
             branch_values.add(round(found.value, 9))
     if len(conditional) >= 2 and len(branch_values) >= 2:
         return True
+    if _AMBIGUITY.search(text):
+        results = set()
+        for clause in re.split(r"[.;\n]\s|,\s*but\b|\bbut\b", _PARENS_KEEP_NUMBERS.sub(" ", text)):
+            if "=" in clause and (found := first_number(clause.rsplit("=", 1)[1])) is not None:
+                results.add(round(found.value, 9))
+        if len(results) >= 2:
+            return True
     labels = {m.group(1).lower() for m in _ALTERNATIVE_LABEL.finditer(text)}
     return len(labels) >= 2 and text.count("```") >= 4
 
