@@ -1,6 +1,7 @@
 """Lost-in-Conversation simulation: conversation modes, reply judging, the runner and trajectories."""
 
 from intent_mediator.simulation.conversation import MODES, ConversationSettings, run_conversation
+from intent_mediator.simulation.ergo import ErgoConfig, calibrate_threshold
 from intent_mediator.simulation.judging import (
     Judgement,
     LLMClassifier,
@@ -14,6 +15,7 @@ from intent_mediator.simulation.trajectory import Trajectory, TrajectoryLog, Tur
 __all__ = [
     "MODES",
     "ConversationSettings",
+    "ErgoConfig",
     "Judgement",
     "LLMClassifier",
     "LLMExtractor",
@@ -21,6 +23,7 @@ __all__ = [
     "Trajectory",
     "TrajectoryLog",
     "TurnRecord",
+    "calibrate_threshold",
     "classify_by_rules",
     "evaluate",
     "run_conversation",
