@@ -11,7 +11,7 @@ import re
 import zlib
 
 from intent_mediator.data.records import Instruction
-from intent_mediator.tasks.base import Score, Task, register
+from intent_mediator.tasks.base import Score, Task, TaskConfig, register
 from intent_mediator.tasks.sandbox import run_python_tests
 
 _FENCE = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.S | re.I)
@@ -84,7 +84,7 @@ class CodeTask(Task):
     def extract(self, response: str, record: Instruction) -> str | None:
         return extract_code(response)
 
-    def score(self, record: Instruction, answer: str) -> Score:
+    def score(self, record: Instruction, answer: str, config: TaskConfig | None = None) -> Score:
         func_name = record["metadata"]["func_name"]
         code = bind_function_name(answer, func_name)
         if code is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from intent_mediator.data.records import Instruction
-from intent_mediator.tasks.base import Score, Task, register
+from intent_mediator.tasks.base import Score, Task, TaskConfig, register
 
 _NUMBER = re.compile(r"-?\$?\d[\d,]*(?:\.\d+)?")
 
@@ -38,7 +38,7 @@ class MathTask(Task):
     def extract(self, response: str, record: Instruction) -> str | None:
         return last_number(response)
 
-    def score(self, record: Instruction, answer: str) -> Score:
+    def score(self, record: Instruction, answer: str, config: TaskConfig | None = None) -> Score:
         gold, got = normalize_number(gold_number(record)), normalize_number(last_number(answer) or "")
         if got is None:
             return Score(0.0, f"no number in the answer (gold {gold_number(record)})")
