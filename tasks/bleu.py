@@ -86,7 +86,14 @@ def answer_text(reply: str) -> str:
     first = re.sub(r"^(?:description|translation|english|answer|summary)\s*:\s*", "", first, flags=re.I)
     lines[0] = first
     lines[-1] = _trim_closers(_plain(lines[-1]) if len(lines) > 1 else lines[0])
-    return "\n".join(_unquote(line) for line in lines if line.strip())
+    lines = [line for line in lines if line.strip()]
+    return _unquote(lines[0]) if len(lines) == 1 else "\n".join(lines)
+
+
+def only_questions(text: str) -> bool:
+    """True when every sentence of the text is a question: a request for input, not a description or translation."""
+    sentences = [sentence.strip() for sentence in _SENTENCE.findall(text) if sentence.strip()]
+    return bool(sentences) and all(sentence.rstrip("\"')\u201d").endswith("?") for sentence in sentences)
 
 
 def _unquote(line: str) -> str:

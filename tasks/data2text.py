@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from intent_mediator.data.records import Instruction, Shard
 from intent_mediator.tasks.base import Score, Task, TaskConfig, register
-from intent_mediator.tasks.bleu import answer_text, bleu_score
+from intent_mediator.tasks.bleu import answer_text, bleu_score, only_questions
 
 
 def _metadata(record: Instruction) -> str:
@@ -50,7 +50,8 @@ class Data2TextTask(Task):
         )
 
     def extract(self, response: str, record: Instruction) -> str | None:
-        return answer_text(response) or None
+        text = answer_text(response)
+        return None if not text or only_questions(text) else text
 
     def score(self, record: Instruction, answer: str, config: TaskConfig | None = None) -> Score:
         return bleu_score(answer, list(record["references"]))

@@ -22,6 +22,7 @@ from intent_mediator.errors import ModelConfigError
 from intent_mediator.lm import lm_scope
 from intent_mediator.signatures.judge import JudgeInsight
 from intent_mediator.tasks.base import Score, Task, TaskConfig, register
+from intent_mediator.tasks.bleu import only_questions
 
 WORD_LIMIT = 300
 PARTIAL = 0.5
@@ -124,6 +125,12 @@ class SummaryTask(Task):
         return self._prompt(record, note + batches)
 
     # ---- scoring --------------------------------------------------------------------------------------------
+    def extract(self, response: str, record: Instruction) -> str | None:
+        """The whole reply, as the reference scores it (the trim and the judge see every line); None when the
+        reply only asks questions."""
+        text = response.strip()
+        return None if not text or only_questions(text) else text
+
     def score(self, record: Instruction, answer: str, config: TaskConfig | None = None) -> Score:
         lm = (config.judge_lm if config else None) or dspy.settings.lm
         if lm is None:

@@ -3,6 +3,7 @@ reference protocol, and the per-run TaskConfig."""
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from intent_mediator import RoleLMs
@@ -302,3 +303,55 @@ def test_task_config_is_json_free_and_frozen():
     with pytest.raises(AttributeError):
         config.spider_dir = "y"  # type: ignore[misc]
     assert json.dumps({"spider_dir": str(config.spider_dir)})
+
+
+# ---- the labelled agreement items of these four families --------------------------------------------------------
+AGREEMENT = Path(__file__).resolve().parents[1] / "data" / "agreement"
+FAMILIES = ("actions", "data2text", "summary", "translation")
+
+
+def agreement_items():
+    for family in FAMILIES:
+        for line in (AGREEMENT / f"{family}.jsonl").read_text(encoding="utf-8").splitlines():
+            item = json.loads(line)
+            yield pytest.param(family, item, id=item["id"])
+
+
+def scripted_judge(engine, record, verdicts):
+    """The human's coverage verdicts as the judge: the covering bullet is the numbered line holding the snippet."""
+    texts = {i["insight"]: i["insight_id"] for i in record["insights"]}
+
+    def verdict(call):
+        wanted = verdicts.get(texts[call.inputs["insight"]])
+        if not wanted:
+            return {"coverage": "none", "bullet": 0}
+        lines = call.inputs["bullets"].splitlines()
+        (number,) = [int(line.split(".", 1)[0]) for line in lines if wanted["bullet_text"] in line]
+        return {"coverage": wanted["coverage"], "bullet": number}
+
+    engine.on(role="judge", signature=JudgeInsight, reply=verdict)
+    return TaskConfig(judge_lm=engine.lm("judge"))
+
+
+@pytest.mark.parametrize(("family", "item"), list(agreement_items()))
+def test_agreement_items_extract_and_score_as_labelled(shared_lic, engine, family, item):
+    """The task's own part of the pipeline: an attempt's answer is found and scored as the human scored it; a
+    reply that is not an attempt has no answer for the task's parser (classification itself is judging's)."""
+    task_id = item["record"].split(":", 1)[1]
+    file = "sharded_translation.json" if family == "translation" else "sample_5_per_task.json"
+    (record,) = [r for r in load_records(shared_lic / file, tasks=[family]) if r.task_id == task_id]
+    task = get_task(family)
+    answer = task.extract(item["reply"], record)
+    if item["kind"] != "answer_attempt":
+        assert answer is None
+        return
+    assert answer is not None
+    config = scripted_judge(engine, record, item["judge"]) if family == "summary" else None
+    assert task.score(record, answer, config).value == pytest.approx(item["score"], abs=item.get("tolerance", 0))
+
+
+def test_agreement_files_are_complete():
+    for family in FAMILIES:
+        items = [json.loads(line) for line in (AGREEMENT / f"{family}.jsonl").read_text().splitlines()]
+        assert len(items) >= 12, family
+        assert all(item["kind"] == "answer_attempt" or item["score"] == 0 for item in items)
