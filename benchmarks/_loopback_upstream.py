@@ -127,3 +127,24 @@ class LoopbackUpstream:
                 await asyncio.sleep(3600)
         yield chunk({}, "stop")
         yield "data: [DONE]\n\n"
+
+
+def main() -> None:
+    """Run the upstream in the foreground; prints its base URL on the first line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds the `slow` model takes")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    upstream = LoopbackUpstream(latency=args.latency).start(args.port)
+    print(upstream.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        upstream.stop()
+
+
+if __name__ == "__main__":
+    main()
