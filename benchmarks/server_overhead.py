@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import write
 from intent_mediator import ScriptedEngine
 from intent_mediator.server import ServerConfig, create_app
+from intent_mediator.server.auth import ApiKey, KeyRing
 
 MESSAGES = [
     {"role": "user", "content": "sum a list"},
@@ -48,7 +49,9 @@ def start(latency: float):
     upstream = ScriptedEngine(default="fine", latency=latency)
     mediator = ScriptedEngine(default={"request": "sum the even numbers of a list"})
     app = create_app(
-        ServerConfig(api_keys=["k"]), upstream_lm=upstream.lm("assistant"), mediator_lm=mediator.lm("mediator")
+        ServerConfig(keys=KeyRing([ApiKey.from_secret("k", "bench")])),
+        upstream_lm=upstream.lm("assistant"),
+        mediator_lm=mediator.lm("mediator"),
     )
     sock = socket.socket()
     # Accepted connections inherit this; without it, delayed ACKs add ~40 ms per keep-alive request.
