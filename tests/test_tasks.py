@@ -23,10 +23,11 @@ def reference_calls(record) -> str:
 def test_math_gold_scores_1_and_wrong_scores_0(shared_lic):
     task = get_task("math")
     for record in records(shared_lic, "math"):
-        gold = gold_number(record)
-        reply = f"Let me work it out... so the total is ${int(gold):,}."
+        gold = float(gold_number(record))
+        written = f"{int(gold):,}" if gold.is_integer() else f"{gold:,.2f}"
+        reply = f"Let me work it out... so the total is ${written}."
         assert task.score(record, task.extract(reply, record)).value == 1.0, record.task_id
-        assert task.score(record, str(int(gold) + 1)).value == 0.0
+        assert task.score(record, str(gold + 1)).value == 0.0
 
 
 def test_actions_reference_calls_score_1_in_any_order(shared_lic):
