@@ -104,7 +104,8 @@ class LoopbackUpstream:
             return "I cannot help with that.\r\nX-Injected: yes\n\n{not json"
         if "Your output fields are:" in system:  # a DSPy program's call (the Mediator): its fields, ChatAdapter style
             outputs = _FIELD.findall(system.split("Your output fields are:", 1)[1].split("\n\n", 1)[0])
-            sections = [f"[[ ## {name} ## ]]\nmediated request #{len(messages)}" for name in outputs]
+            # No digits: the Mediator's check would flag a number the user never gave and call its repair step.
+            sections = [f"[[ ## {name} ## ]]\nthe mediated request" for name in outputs]
             return "\n\n".join([*sections, "[[ ## completed ## ]]"])
         return f"answer: {last[-80:]}"
 

@@ -41,10 +41,12 @@ def test_full_sends_the_original_instruction_once(engine):
     assert (t.score, t.outcome, len(t.turns)) == (100.0, "solved", 1)
 
 
-def test_concat_sends_every_shard_as_a_bullet(engine):
+def test_concat_sends_the_tasks_one_message_with_every_shard(engine):
     engine.on(role="assistant", reply=solver("60 cookies"))
     run_conversation(RECORD, "concat", 0, settings(engine))
-    assert user_messages(engine) == ["\n".join(f"- {s}" for s in SHARDS)]
+    (message,) = user_messages(engine)
+    assert message.startswith("How much did the bakery take in on monday? Muffins go for $3 apiece.")
+    assert message.endswith("And 60 cookies were sold.") and "- " not in message
 
 
 def test_sharded_reveals_shards_in_order_as_real_chat_and_stops_when_solved(engine):
