@@ -39,6 +39,19 @@ def performance_table(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def turn_cap_line(summary: dict[str, Any]) -> str | None:
+    """How many conversations per mode ended at the turn bound with shards unrevealed (None when none did)."""
+    capped = summary.get("turn_capped") or {}
+    if not any(capped.values()):
+        return None
+    counts = ", ".join(
+        f"{mode} {capped[mode]}/{summary['overall'].get(mode, {}).get('n', '?')}"
+        for mode in _ordered_modes(summary)
+        if capped.get(mode)
+    )
+    return f"Ended by the turn cap with shards unrevealed: {counts} (scored on their last answer)."
+
+
 def _charts(summary: dict[str, Any]) -> dict[str, bytes]:
     import matplotlib
 
@@ -92,6 +105,9 @@ def _markdown(summary: dict[str, Any], title: str, charts: list[str]) -> str:
     lines.append("| " + " | ".join(rows[0]) + " |")
     lines.append("|" + "---|" * len(rows[0]))
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    capped = turn_cap_line(summary)
+    if capped:
+        lines += ["", capped]
     recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
     if recovery:
         lines += [
@@ -127,12 +143,15 @@ def _html(markdown_rows: list[list[str]], summary: dict[str, Any], title: str, c
         for name, data in charts.items()
     )
     recovery = ", ".join(f"{k} {v:.2f}" for k, v in summary["recovery"].items() if v is not None) or "n/a"
+    capped = turn_cap_line(summary)
+    capped_html = f"<p>{html.escape(capped)}</p>" if capped else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
         "body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:48%;margin:1em 1% 0 0}"
         f"</style></head><body><h1>{html.escape(title)}</h1><p>{summary['conversations']} conversations; scores 0-100."
-        f" Recovery: {html.escape(recovery)}.</p><table><tr>{head}</tr>{body}</table>{images}</body></html>\n"
+        f" Recovery: {html.escape(recovery)}.</p><table><tr>{head}</tr>{body}</table>{capped_html}{images}"
+        "</body></html>\n"
     )
 
 

@@ -1,7 +1,8 @@
 """Run one Lost-in-Conversation conversation in one mode and record its `Trajectory`.
 
 Modes: `full` (the original instruction, one turn), `concat` (every shard as a bullet line, one turn),
-`sharded` (one shard per turn), `recap` (sharded plus a final turn restating every shard), `snowball` (each
+`sharded` (one shard per turn), `recap` (sharded plus a final turn restating every shard, added even when the
+sharded part already solved the task, and scored on that turn alone, as in the reference), `snowball` (each
 turn restates the earlier shards before the new one) and `mediated` (sharded, answered through a
 `MediatedAssistant`). The assistant model, system prompt and sampling are the same in every mode; the baseline
 assistant gets the conversation as real chat messages, the mediated assistant one message holding the request.
@@ -20,7 +21,7 @@ from intent_mediator.data.personas import Persona, get_persona
 from intent_mediator.data.records import Instruction
 from intent_mediator.lm import RoleLMs, lm_scope
 from intent_mediator.programs import Assistant, MediatedAssistant
-from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, shard_texts
+from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, VerbatimUser, shard_texts
 from intent_mediator.simulation.judging import ReplyJudge
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.simulation.usage import RoleUsage
@@ -86,7 +87,11 @@ def snowball_message(earlier: list[str], new: str) -> str:
 
 
 def recap_message(texts: list[str]) -> str:
-    return "To recap everything I need:\n" + concat_message(texts)
+    return (
+        "To sum up, this is the whole task:\n\n"
+        + concat_message(texts)
+        + "\n\nPlease solve it now, taking every detail above into account."
+    )
 
 
 class Conversation:
@@ -105,7 +110,10 @@ class Conversation:
         self.assistant_lm = assistant_lm
         # Shared, never copied: a module's forward only reads its predictors, so threads can share it.
         self.mediated = settings.program
-        if settings.user_sim == "llm":
+        if self.task.reveal_verbatim:
+            # The reference reveals document shards (translation, summary, data2text) as they are, in order.
+            self.user = VerbatimUser()
+        elif settings.user_sim == "llm":
             self.user = SimulatedUser(settings.persona, lm=_sample(roles.user, run))
         else:
             self.user = DeterministicUser(settings.persona)
@@ -126,7 +134,12 @@ class Conversation:
         try:
             with dspy.context(callbacks=[*dspy.settings.callbacks, *self.settings.callbacks]):
                 self._run()
-            attempts = [t.score for t in self.trajectory.turns if t.score is not None]
+            if self.mode == "recap":
+                # As the reference: recap is judged on its recap turn alone (0 when that reply is no answer).
+                last = self.trajectory.turns[-1].score if self.trajectory.turns else None
+                attempts = [] if last is None else [last]
+            else:
+                attempts = [t.score for t in self.trajectory.turns if t.score is not None]
             self.trajectory.score = 100.0 * attempts[-1] if attempts else 0.0
             solved = bool(attempts) and attempts[-1] >= 1.0
             self.trajectory.outcome = "solved" if solved else "unsolved"
@@ -171,12 +184,20 @@ class Conversation:
             reply = self._exchange(transcript, turn)
             transcript.append(Turn.assistant(reply))
             if turn.score is not None and turn.score >= 1.0 and self.task.binary:
-                return
+                break  # solved; a recap conversation still gets its recap turn, as in the reference
             last_wrong = turn.kind == "answer_attempt"
             if len(revealed) == len(texts):
                 break
         else:
-            logger.info("%s/%s: stopped at the %d-turn bound", self.record.task_id, self.mode, max_turns)
+            self.trajectory.turn_capped = True
+            logger.info(
+                "%s/%s: stopped at the %d-turn bound with %d of %d shards revealed",
+                self.record.task_id,
+                self.mode,
+                max_turns,
+                len(revealed),
+                len(texts),
+            )
         if self.mode == "recap":
             message = recap_message(list(texts.values()))
             transcript.append(Turn.user(message))
@@ -222,8 +243,9 @@ def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, a
 
 
 def _sample(lm: dspy.LM | None, run: int) -> dspy.LM | None:
-    """Run k samples with `rollout_id=k` when sampling is on: distinct samples, each cached on its own."""
-    if lm is None or not lm.kwargs.get("temperature"):
+    """Run k samples with `rollout_id=k` when sampling is on (temperature > 0, or None: the provider's default,
+    usually 1.0): distinct samples, each cached on its own. At temperature 0 every run asks the same question."""
+    if lm is None or lm.kwargs.get("temperature") == 0:
         return lm
     return lm.copy(rollout_id=run)
 

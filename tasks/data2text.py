@@ -11,6 +11,7 @@ from intent_mediator.tasks.bleu import bleu_score
 class Data2TextTask(Task):
     name = "data2text"
     binary = False
+    reveal_verbatim = True
 
     def full_prompt(self, record: Instruction) -> str:
         meta = record.get("metadata") or {}

@@ -40,6 +40,7 @@ def citation_f1(cited: set[int], reference: set[int]) -> float:
 class SummaryTask(Task):
     name = "summary"
     binary = False
+    reveal_verbatim = True
     judge_lm: dspy.LM | None = None
 
     def __init__(self) -> None:

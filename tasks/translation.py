@@ -11,6 +11,7 @@ from intent_mediator.tasks.bleu import bleu_score
 class TranslationTask(Task):
     name = "translation"
     binary = False
+    reveal_verbatim = True
 
     def system_prompt(self, record: Instruction) -> str:
         return (

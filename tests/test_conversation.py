@@ -65,10 +65,10 @@ def test_sharded_failure_scores_the_last_attempt_and_stops_after_the_last_shard(
 
 
 def test_recap_adds_a_turn_restating_every_shard(engine):
-    engine.on(role="assistant", reply=lambda call: "The total is 255." if "To recap" in call.last_user else "Hmm?")
+    engine.on(role="assistant", reply=lambda call: "The total is 255." if "To sum up" in call.last_user else "Hmm?")
     t = run_conversation(RECORD, "recap", 0, settings(engine))
     assert len(t.turns) == 6 and t.score == 100.0
-    assert t.turns[-1].user == "To recap everything I need:\n" + "\n".join(f"- {s}" for s in SHARDS)
+    assert t.turns[-1].user.startswith("To sum up, this is the whole task:\n\n" + "\n".join(f"- {s}" for s in SHARDS))
 
 
 def test_snowball_restates_earlier_shards(engine):
