@@ -117,7 +117,9 @@ class Conversation:
             self.user = SimulatedUser(settings.persona, lm=_sample(roles.user, run))
         else:
             self.user = DeterministicUser(settings.persona)
-        self.judge = ReplyJudge(settings.classifier, roles.judge, settings.llm_extraction)
+        # Every role is sampled per run; at the default temperature 0 (judge, Mediator) that is the LM itself.
+        self.mediator_lm = _sample(roles.mediator, run)
+        self.judge = ReplyJudge(settings.classifier, _sample(roles.judge, run), settings.llm_extraction)
         self.trajectory = Trajectory(
             task_id=record.task_id,
             task=record.task,
@@ -210,7 +212,7 @@ class Conversation:
 
     def _exchange(self, transcript: list[Turn], turn: TurnRecord) -> str:
         if self.mode == "mediated":
-            with self.usage.track("mediator"), lm_scope(self.settings.roles.mediator):
+            with self.usage.track("mediator"), lm_scope(self.mediator_lm):
                 mediated = self.mediated.mediator(transcript=transcript, previous_request=self._previous_request())
             turn.request = mediated.request
             with self.usage.track("assistant"):

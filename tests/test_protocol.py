@@ -94,6 +94,22 @@ def test_at_temperature_zero_runs_collapse_into_one_sample(memory_cache):
     assert len(engine.requests_for("assistant")) == 5
 
 
+@pytest.mark.parametrize(("temperature", "factor"), [(0.0, 1), (1.0, 2)])
+def test_the_mediator_is_deterministic_by_default_and_sampled_per_run_when_asked(memory_cache, temperature, factor):
+    engine = ScriptedEngine()
+    engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
+    engine.on(role="assistant", reply="Could you tell me more?")
+    roles = default_roles(engine, cache=True)
+    roles.mediator = engine.lm("mediator", cache=True, temperature=temperature)
+    simulate([RECORD], ["mediated"], 1, ConversationSettings(roles=roles), workers=1)
+    once = len(engine.requests_for("mediator"))
+    simulate(
+        [RECORD], ["mediated"], 2, ConversationSettings(roles=roles), workers=1, skip={(RECORD.task_id, "mediated", 0)}
+    )
+    assert len(engine.requests_for("mediator")) == once * factor
+    assert len(engine.requests_for("assistant")) == 2 * 5  # the assistant samples every run either way
+
+
 # --- the simulated user -------------------------------------------------------------------------------------
 def test_llm_user_sees_revealed_and_unrevealed_shards():
     engine = ScriptedEngine()
@@ -141,6 +157,19 @@ def test_recap_runs_after_a_solved_sharded_part_and_is_scored_on_the_recap_turn(
     t = run_conversation(RECORD, "recap", 0, ConversationSettings(roles=default_roles(engine)))
     assert t.turns[0].score == 1.0 and t.turns[-1].user.startswith("To sum up")
     assert len(t.turns) == 2 and t.score == 0.0 and t.outcome == "unsolved"
+
+
+def test_with_the_cache_recap_run_k_replays_sharded_run_k_and_adds_its_turn(memory_cache):
+    engine = ScriptedEngine()
+    engine.on(role="assistant", reply="Could you tell me more?")
+    engine.on(role="user", signature=SimulateUserTurn, reply=revealing_user)
+    settings = ConversationSettings(roles=default_roles(engine, cache=True), user_sim="llm")
+    sharded = {t.run: t for t in simulate([RECORD], ["sharded"], 2, settings, workers=1)}
+    engine.reset()
+    recap = {t.run: t for t in simulate([RECORD], ["recap"], 2, settings, workers=1)}
+    assert len(engine.requests) == 2 and {r.role for r in engine.requests} == {"assistant"}  # the recap turns
+    for run in (0, 1):
+        assert recap[run].turns[:-1] == sharded[run].turns
 
 
 def test_turn_capped_conversations_are_recorded_and_counted_in_the_report(tmp_path):
