@@ -7,7 +7,7 @@ assistant sees only that request. See README.md.
 from intent_mediator.engines import EmbeddedEngine, RecordedRequest, ScriptedCall, ScriptedEngine
 from intent_mediator.errors import IntentMediatorError, ModelConfigError, ModelNotFoundError, TranscriptError
 from intent_mediator.lm import ROLES, RoleLMs, build_lm
-from intent_mediator.programs import Assistant, MediatedAssistant, Mediator
+from intent_mediator.programs import Assistant, ErgoAssistant, MediatedAssistant, Mediator
 from intent_mediator.signatures import AnswerRequest, ContrastivePair, DistillGuidelines, MediateRequest, ReplyInChat
 from intent_mediator.transcript import Turn
 
@@ -20,6 +20,7 @@ __all__ = [
     "ContrastivePair",
     "DistillGuidelines",
     "EmbeddedEngine",
+    "ErgoAssistant",
     "IntentMediatorError",
     "MediateRequest",
     "MediatedAssistant",

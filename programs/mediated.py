@@ -22,6 +22,7 @@ class MediatedAssistant(dspy.Module):
         assistant_lm: The assistant role's LM (None: the surrounding context's LM).
         chain_of_thought: Let the Mediator reason before writing the request.
         passthrough_first_turn: Skip the Mediator on a one-turn transcript when there are no guidelines.
+        check: Check every request against the user's turns and repair it (see `Mediator`).
     """
 
     def __init__(
@@ -33,10 +34,15 @@ class MediatedAssistant(dspy.Module):
         assistant_lm: dspy.LM | None = None,
         chain_of_thought: bool = False,
         passthrough_first_turn: bool = True,
+        check: bool = True,
     ):
         super().__init__()
         self.mediator = Mediator(
-            guidelines, chain_of_thought=chain_of_thought, passthrough_first_turn=passthrough_first_turn, lm=mediator_lm
+            guidelines,
+            chain_of_thought=chain_of_thought,
+            passthrough_first_turn=passthrough_first_turn,
+            check=check,
+            lm=mediator_lm,
         )
         self.answer = dspy.Predict(AnswerRequest)
         self.context = context
@@ -48,6 +54,15 @@ class MediatedAssistant(dspy.Module):
 
     def set_guidelines(self, guidelines: list[str]) -> None:
         self.mediator.set_guidelines(guidelines)
+
+    def load_state(self, state: dict[str, Any], **kwargs: Any) -> MediatedAssistant:
+        """DSPy's `load_state`; programs saved before the repair step existed have no state for its predictor,
+        whose prompt is fixed, so it keeps its current state."""
+        state = dict(state)
+        for name, predictor in self.named_predictors():
+            if name not in state and name.rsplit(".", 1)[-1] == "repair":
+                state[name] = predictor.dump_state()
+        return super().load_state(state, **kwargs)
 
     def respond(self, request: str, context: str | None = None, *, lm: dspy.LM | None = None) -> str:
         """The assistant's reply to an explicit request, sent as plain chat (`lm` overrides `assistant_lm`)."""

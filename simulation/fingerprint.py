@@ -64,36 +64,37 @@ def _plain(value: Any) -> Any:
     return _callable_name(value) if callable(value) else repr(value)
 
 
+# Settings fields recorded in their own way below, or not at all (callbacks observe a run, they do not change it).
+_SPECIAL = {"roles", "persona", "program", "metric", "callbacks"}
+
+
 def settings_fingerprint(settings: Any) -> dict[str, Any]:
-    """The configuration of a `ConversationSettings`, as recorded in run.json and in each trajectory."""
+    """The configuration of a `ConversationSettings`, as recorded in run.json and in each trajectory.
+
+    Every settings field is recorded (fields added later, such as per-run task configuration, included), with
+    LMs as model and temperature, the persona by name and content hash, and the program by content hash.
+    """
     from intent_mediator import __version__
 
     program = settings.program
     guidelines = list(program.guidelines) if program is not None else []
-    state = program.dump_state() if program is not None else None
     roles = settings.roles
+    lms = {f.name: getattr(roles, f.name) for f in dataclasses.fields(roles)}
     fingerprint = {
         "package_version": __version__,
         "dspy_version": dspy.__version__,
         "models": roles.models(),
         "temperatures": roles.temperatures(),
-        "max_tokens": {
-            role: (lm.kwargs.get("max_tokens") if lm is not None else None) for role, lm in vars(roles).items()
-        },
-        "user_sim": settings.user_sim,
+        "max_tokens": {role: (lm.kwargs.get("max_tokens") if lm is not None else None) for role, lm in lms.items()},
         "persona": settings.persona.name,
         "persona_hash": digest(dataclasses.asdict(settings.persona)),
-        "classifier": settings.classifier,
-        "llm_extraction": settings.llm_extraction,
-        "max_turns": settings.max_turns,
-        "mediator_history": settings.mediator_history,
         "guidelines_hash": digest(guidelines),
-        "program_hash": digest(state),
+        "program_hash": digest(program.dump_state() if program is not None else None),
         "metric": _callable_name(settings.metric),
     }
-    task_config = getattr(settings, "task_config", None)
-    if task_config is not None:
-        fingerprint["task_config"] = _plain(task_config)
+    for item in dataclasses.fields(settings):
+        if item.name not in _SPECIAL:
+            fingerprint[item.name] = _plain(getattr(settings, item.name))
     return fingerprint
 
 
