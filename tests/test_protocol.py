@@ -183,7 +183,9 @@ def test_turn_capped_conversations_are_recorded_and_counted_in_the_report(tmp_pa
     assert all(len(t.turns) == 3 for t in rows if t.mode == "sharded")
     assert result.summary["turn_capped"] == {"sharded": 4}
     write_report(tmp_path)
-    assert "Ended by the turn cap with shards unrevealed: sharded 4/4" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert "Ended by the turn cap with shards unrevealed: sharded 4/4" in report
+    assert "assistant scripted/assistant at 1.0" in report and "user simulator llm" in report
 
 
 # --- run fingerprints and resume ----------------------------------------------------------------------------
