@@ -100,8 +100,9 @@ class LoopbackUpstream:
         last = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
         if model == "garbage":
             return "I cannot help with that.\r\nX-Injected: yes\n\n{not json"
-        if "[[ ## request ## ]]" in system:  # a Mediator call through DSPy's ChatAdapter
-            return f"[[ ## request ## ]]\nmediated request #{len(messages)}\n\n[[ ## completed ## ]]"
+        if "[[ ## request ## ]]" in system or "output fields are:\n1. `request`" in system:  # a Mediator call
+            # No digits: the Mediator's check would flag a number the user never gave and call its repair step.
+            return "[[ ## request ## ]]\nthe mediated request\n\n[[ ## completed ## ]]"
         return f"answer: {last[-80:]}"
 
     async def _stream(self, model: str, text: str):
