@@ -164,16 +164,13 @@ def conversation_settings(args: argparse.Namespace):
     from intent_mediator.data.personas import get_persona
     from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.conversation import ConversationSettings
-    from intent_mediator.tasks import get_task
+    from intent_mediator.tasks import TaskConfig
 
     try:
         persona = get_persona(args.persona)
     except KeyError as exc:
         raise IntentMediatorError(str(exc.args[0])) from None
-    if args.spider_dir:
-        get_task("database").spider_dir = args.spider_dir
     roles = roles_from_args(args)
-    get_task("summary").judge_lm = roles.judge
     program = MediatedAssistant(read_guidelines(args.guidelines))
     if args.program:
         if not Path(args.program).is_file():
@@ -188,6 +185,7 @@ def conversation_settings(args: argparse.Namespace):
         max_turns=args.max_turns,
         program=program,
         mediator_history=args.mediator_history,
+        task_config=TaskConfig(judge_lm=roles.judge, spider_dir=args.spider_dir),
     )
 
 

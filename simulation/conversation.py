@@ -1,6 +1,6 @@
 """Run one Lost-in-Conversation conversation in one mode and record its `Trajectory`.
 
-Modes: `full` (the original instruction, one turn), `concat` (every shard as a bullet line, one turn),
+Modes: `full` (the original instruction, one turn), `concat` (every shard in one message, one turn),
 `sharded` (one shard per turn), `recap` (sharded plus a final turn restating every shard, added even when the
 sharded part already solved the task, and scored on that turn alone, as in the reference), `snowball` (each
 turn restates the earlier shards before the new one), `drop-assistant` (sharded, but the assistant's context
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dspy
@@ -30,7 +30,7 @@ from intent_mediator.simulation.judging import ReplyJudge
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.simulation.usage import RoleUsage
 from intent_mediator.tasks import get_task
-from intent_mediator.tasks.base import Task
+from intent_mediator.tasks.base import Task, TaskConfig
 from intent_mediator.transcript import MEDIATOR_HISTORIES, Turn
 
 logger = logging.getLogger(__name__)
@@ -57,6 +57,8 @@ class ConversationSettings:
         callbacks: DSPy callbacks active for every LM call of the conversation (e.g. a budget).
         mediator_history: "full" (the Mediator rereads the whole transcript every turn, as in the paper) or
             "incremental" (it reads its previous request, the reply to it and the user's new turn).
+        task_config: The scorers' per-run settings (summary judge LM, Spider folder); its judge LM defaults to
+            the judge role's LM.
         ergo: Threshold and log-probability settings of `ergo` mode.
     """
 
@@ -70,6 +72,7 @@ class ConversationSettings:
     metric: Callable[..., Any] | None = None
     callbacks: list[Any] = field(default_factory=list)
     mediator_history: str = "full"
+    task_config: TaskConfig = field(default_factory=TaskConfig)
     ergo: ErgoConfig = field(default_factory=ErgoConfig)
 
     def __post_init__(self) -> None:
@@ -80,6 +83,8 @@ class ConversationSettings:
         if self.program is None:
             # Built once per run, not per conversation: building a program builds its signature classes.
             self.program = MediatedAssistant()
+        if self.task_config.judge_lm is None and self.roles.judge is not None:
+            self.task_config = replace(self.task_config, judge_lm=self.roles.judge)
 
 
 def concat_message(texts: list[str]) -> str:
@@ -92,12 +97,10 @@ def snowball_message(earlier: list[str], new: str) -> str:
     return "To restate what I have said so far:\n" + concat_message(earlier) + f"\n\nAnd now: {new}"
 
 
-def recap_message(texts: list[str]) -> str:
-    return (
-        "To sum up, this is the whole task:\n\n"
-        + concat_message(texts)
-        + "\n\nPlease solve it now, taking every detail above into account."
-    )
+def recap_message(concat: str) -> str:
+    """The recap turn: the task's concat message (every shard at once), framed as a summary of the chat."""
+    ending = "Please solve it now, taking every detail above into account."
+    return f"To sum up, this is the whole task:\n\n{concat}\n\n{ending}"
 
 
 class Conversation:
@@ -179,7 +182,7 @@ class Conversation:
         if self.mode == "full":
             message = self.task.full_prompt(self.record)
         else:
-            message = concat_message(list(shard_texts(self.record, self.task.shard_text).values()))
+            message = self.task.concat_prompt(self.record)
         self._exchange([Turn.user(message)], TurnRecord(index=0, user=message))
 
     def _multi_turn(self) -> None:
@@ -216,7 +219,7 @@ class Conversation:
                 len(texts),
             )
         if self.mode == "recap":
-            message = recap_message(list(texts.values()))
+            message = recap_message(self.task.concat_prompt(self.record))
             transcript.append(Turn.user(message))
             self._exchange(transcript, TurnRecord(index=len(self.trajectory.turns), user=message))
 
@@ -252,7 +255,7 @@ class Conversation:
                 elif self.settings.metric is not None:
                     turn.score, turn.reason = _metric_score(self.settings.metric, self.record, reply, judged.answer)
                 else:
-                    scored = self.task.score(self.record, judged.answer)
+                    scored = self.task.score(self.record, judged.answer, self.settings.task_config)
                     turn.score, turn.reason = scored.value, scored.reason
         self.trajectory.turns.append(turn)
         return reply
