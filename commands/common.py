@@ -26,7 +26,12 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: tuple[str, ...] = RO
             help=f"model of the {role} role (env INTENT_MEDIATOR_{role.upper()}_MODEL)",
         )
     group.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for the openai/... roles")
-    group.add_argument("--temperature", type=float, default=0.0, help="sampling temperature of every role (default 0)")
+    group.add_argument(
+        "--temperature",
+        type=float,
+        help="sampling temperature of the assistant and the simulated user (default 1.0, as the reference); "
+        "the judge stays at 0 and the Mediator at its default 0 unless --role-temperature names them",
+    )
     group.add_argument("--max-tokens", type=int, help="completion cap of every role (default: the provider's)")
     group.add_argument(
         "--role-temperature",
@@ -44,7 +49,7 @@ def roles_from_args(args: argparse.Namespace, roles: tuple[str, ...] = ROLES) ->
         default=args.model,
         api_base=args.api_base,
         roles=roles,
-        temperature=args.temperature,
+        temperature=getattr(args, "temperature", None),
         max_tokens=args.max_tokens,
         temperatures=_role_temperatures(args.role_temperature),
     )
@@ -185,7 +190,7 @@ def conversation_settings(args: argparse.Namespace):
 
 
 def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
-    from intent_mediator.report import performance_table
+    from intent_mediator.report import performance_table, turn_cap_line
 
     rows = performance_table(summary)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -194,6 +199,9 @@ def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
     recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
     if recovery:
         print("recovery: " + ", ".join(f"{k} {v:.2f}" for k, v in recovery.items()), file=stdout)
+    capped = turn_cap_line(summary)
+    if capped:
+        print(capped, file=stdout)
 
 
 def add_artifact_flags(parser: argparse.ArgumentParser) -> None:

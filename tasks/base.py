@@ -50,10 +50,13 @@ class TaskConfig:
 
 
 class Task:
-    """Base class: override what differs. `binary` tasks stop a conversation at the first correct answer."""
+    """Base class: override what differs. `binary` tasks stop a conversation at the first correct answer;
+    `reveal_verbatim` tasks have every user turn be the shard's own text, in order, with no simulator rewording
+    (as the reference does for translation, summary and data2text, whose shards are documents or table parts)."""
 
     name: str = ""
     binary: bool = True
+    reveal_verbatim: bool = False
 
     def system_prompt(self, record: Instruction) -> str:
         return ""

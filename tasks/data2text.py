@@ -23,6 +23,7 @@ def _metadata(record: Instruction) -> str:
 class Data2TextTask(Task):
     name = "data2text"
     binary = False
+    reveal_verbatim = True
 
     def system_prompt(self, record: Instruction) -> str:
         return "You are a meticulous analyst: you read tables closely and describe exactly what they show."

@@ -67,6 +67,7 @@ def _documents(record: Instruction, indices: Sequence[int]) -> str:
 class SummaryTask(Task):
     name = "summary"
     binary = False
+    reveal_verbatim = True
 
     def __init__(self) -> None:
         self._cache: dict[str, Score] = {}

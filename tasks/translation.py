@@ -19,6 +19,7 @@ from intent_mediator.tasks.bleu import answer_text, bleu_score, only_questions
 class TranslationTask(Task):
     name = "translation"
     binary = False
+    reveal_verbatim = True
 
     def system_prompt(self, record: Instruction) -> str:
         return (
