@@ -140,8 +140,9 @@ DEMO_TASKS = "im-math-02,im-math-03,im-math-09"
 
 def configure_demo(parser: argparse.ArgumentParser) -> None:
     run_flags(parser)
-    # One llama.cpp slot answers at a time; a reply cap keeps a 2-core demo within minutes.
-    parser.set_defaults(workers=1, max_tokens=320)
+    # One llama.cpp slot answers at a time; a reply cap keeps a 2-core demo within minutes. A demo is one
+    # repeatable run (temperature 0), not a measurement: `evaluate` samples at 1.0 as the reference does.
+    parser.set_defaults(workers=1, max_tokens=320, temperature=0.0)
     parser.add_argument("--task-ids", default=DEMO_TASKS, help=f"records to run (default {DEMO_TASKS})")
     parser.add_argument("--modes", default="full,sharded,mediated", help="conversation modes")
     parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode")
