@@ -202,3 +202,47 @@ def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
     capped = turn_cap_line(summary)
     if capped:
         print(capped, file=stdout)
+
+
+def add_artifact_flags(parser: argparse.ArgumentParser) -> None:
+    """`--compiled` (the artifacts shipped with the package) and `--artifacts DIR` (your own), for mediated mode."""
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="mediated mode uses the compiled domain artifact shipped with the package for the Mediator's model "
+        "(data/artifacts/<model>/_generic/<domain>); a domain without one keeps the generic Mediator",
+    )
+    parser.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="your compiled artifacts root (<user>/<domain>/program.json): mediated mode uses each record's "
+        "domain artifact (_generic/<domain>, before a shipped one), else _generic/_generic",
+    )
+
+
+def compiled_programs(args: argparse.Namespace, domains, mediator_model: str | None, stdout: TextIO | None = None):
+    """Per-domain programs for mediated mode from `--artifacts` / `--compiled`, and the choice made per domain.
+
+    Returns:
+        ({domain: program}, {domain: ArtifactChoice}); domains where nothing compiled applies are left out of
+        the programs (they keep the generic or --program Mediator) and printed as such.
+    """
+    from intent_mediator.artifacts import ArtifactError, choose_artifact, load_artifact
+
+    root = getattr(args, "artifacts", None)
+    compiled = getattr(args, "compiled", False)
+    if not root and not compiled:
+        return {}, {}
+    if root and not Path(root).is_dir():
+        raise IntentMediatorError(f"--artifacts: no such folder {root}")
+    programs, choices = {}, {}
+    for domain in sorted(set(domains)):
+        try:
+            choice = choose_artifact(root, None, domain, shipped=mediator_model if compiled else None)
+            if choice.folder is not None:
+                programs[domain] = load_artifact(choice.folder)
+        except ArtifactError as exc:
+            raise IntentMediatorError(f"--{'artifacts' if root else 'compiled'}: {exc}") from None
+        choices[domain] = choice
+        print(f"mediated {domain}: {choice.describe()}", file=stdout or sys.stdout, flush=True)
+    return programs, choices

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from intent_mediator.commands.common import (
+    add_artifact_flags,
+    compiled_programs,
     conversation_settings,
     load_run_records,
     print_summary,
@@ -24,6 +27,7 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode (default 1)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder; an existing one is resumed")
+    add_artifact_flags(parser)
     add_ergo_flags(parser)
 
 
@@ -96,6 +100,9 @@ def _evaluate(args: argparse.Namespace, records: list):
 
     modes = split_list(args.modes) or []
     settings = conversation_settings(args)
+    if "mediated" in modes:
+        programs, _ = compiled_programs(args, {r.task for r in records}, settings.roles.models()["mediator"])
+        settings = replace(settings, programs=programs)
     if "ergo" in modes and hasattr(args, "ergo_threshold"):
         settings = ergo_settings(args, settings, args.out)
     return evaluate(

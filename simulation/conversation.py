@@ -51,6 +51,8 @@ class ConversationSettings:
         llm_extraction: Let the judge extract answers the task's parser misses.
         max_turns: Bound on user turns (default: shards + 2; the recap turn comes on top).
         program: The MediatedAssistant to evaluate in mediated mode (default: uncompiled).
+        programs: Per-domain programs for mediated mode (e.g. compiled artifacts): a record whose task is a key
+            uses that program instead of `program`.
         metric: A DSPy metric `metric(example, pred) -> float | Prediction(score=...)` that scores answer
             attempts instead of the task's scorer; `example.record` is the Instruction, `pred.response` the
             reply and `pred.answer` the extracted answer.
@@ -69,6 +71,7 @@ class ConversationSettings:
     llm_extraction: bool = False
     max_turns: int | None = None
     program: MediatedAssistant | None = None
+    programs: dict[str, MediatedAssistant] = field(default_factory=dict)
     metric: Callable[..., Any] | None = None
     callbacks: list[Any] = field(default_factory=list)
     mediator_history: str = "full"
@@ -127,7 +130,7 @@ class Conversation:
                 )
             )
         # Shared, never copied: a module's forward only reads its predictors, so threads can share it.
-        self.mediated = settings.program
+        self.mediated = settings.programs.get(record.task, settings.program)
         if self.task.reveal_verbatim:
             # The reference reveals document shards (translation, summary, data2text) as they are, in order.
             self.user = VerbatimUser()
