@@ -108,3 +108,14 @@ def test_bad_demo_flags_are_one_line_errors(scripted, capsys):
     assert "--domain poetry: no split for domain 'poetry'" in capsys.readouterr().err
     assert cli.main(["demo", "--modes", "full,nope"]) == 2
     assert "unknown mode(s) ['nope']" in capsys.readouterr().err
+
+
+def test_demo_runs_are_distinct_samples_of_the_assistant_with_a_deterministic_mediator(monkeypatch, tmp_path):
+    """Two runs per mode only measure spread (A90, U90_10) if the assistant samples; the Mediator and the judge
+    stay at temperature 0."""
+    monkeypatch.setattr(artifacts, "SHIPPED_ROOT", tmp_path)
+    args = cli.build_parser().parse_args(["demo", "--model", "openai/gpt-4o-mini"])
+    settings, mediator = demo.settings_for(args, "math", io.StringIO())
+    temperatures = settings.roles.temperatures()
+    assert temperatures["assistant"] == 1.0 and temperatures["mediator"] == temperatures["judge"] == 0.0
+    assert mediator == "the generic Mediator" and args.runs == 2 and settings.mediator_history == "incremental"
