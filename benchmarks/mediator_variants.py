@@ -13,6 +13,7 @@ Resumable: rerunning continues in the same folder; --summarize-only rewrites the
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import time
@@ -29,6 +30,7 @@ from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
 from intent_mediator.tasks import get_task
 
+logger = logging.getLogger("mediator_variants")
 VARIANTS = {
     "full history": {"mediator_history": "full", "check": False},
     "full history + repair": {"mediator_history": "full", "check": True},
@@ -60,6 +62,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/bench-mediator-variants")
     parser.add_argument("--summarize-only", action="store_true")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     records = held_out(args.domains.split(","))
     roles = RoleLMs.from_models(
         {}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens, temperatures={"mediator": 0}
@@ -67,14 +70,19 @@ def main() -> None:
     out = Path(args.out)
     started = time.perf_counter()
     if not args.summarize_only:
-        evaluate(records, ["full", "sharded"], args.runs, out / "base", ConversationSettings(roles=roles), workers=1)
-        for name, variant in VARIANTS.items():
-            settings = ConversationSettings(
-                roles=roles,
-                program=MediatedAssistant(check=variant["check"]),
-                mediator_history=variant["mediator_history"],
+        base = ConversationSettings(roles=roles)
+        variants = {
+            name: ConversationSettings(
+                roles=roles, program=MediatedAssistant(check=v["check"]), mediator_history=v["mediator_history"]
             )
-            evaluate(records, ["mediated"], args.runs, out / folder(name), settings, workers=1)
+            for name, v in VARIANTS.items()
+        }
+        # Task by task, every variant on it, so a run cut short still compares all variants on the same tasks.
+        for record in records:
+            evaluate([record], ["full", "sharded"], args.runs, out / "base", base, workers=1, progress=False)
+            for name, settings in variants.items():
+                evaluate([record], ["mediated"], args.runs, out / folder(name), settings, workers=1, progress=False)
+            logger.info("%s done after %.0f s", record.task_id, time.perf_counter() - started)
     report(args, out, records, time.perf_counter() - started)
 
 
