@@ -108,7 +108,9 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
         default="deterministic",
         help="deterministic: shards in order (the paper's setting); llm: the user role's model",
     )
-    parser.add_argument("--persona", default="lazy", help="simulated user persona: lazy, corrective, explicit or revising")
+    parser.add_argument(
+        "--persona", default="lazy", help="simulated user persona: lazy, corrective, explicit or revising"
+    )
     parser.add_argument("--classifier", choices=("rules", "llm"), default="rules", help="how replies are classified")
     parser.add_argument(
         "--llm-extraction",
