@@ -95,11 +95,11 @@ def run(args: argparse.Namespace) -> int:
     if args.trajectories:
         trajectories = [t for path in args.trajectories for t in TrajectoryLog(path).latest()]
     if args.from_logs:
-        from intent_mediator.server.logs import ConversationLog
+        from intent_mediator.stores import open_log_store
 
-        if not Path(args.from_logs).is_file():
+        if "://" not in args.from_logs and not Path(args.from_logs).is_file():
             raise IntentMediatorError(f"--from-logs: no such file {args.from_logs}")
-        logged = ConversationLog(args.from_logs).trajectories(
+        logged = open_log_store(args.from_logs).trajectories(
             validate_id(args.user_id, "user"), validate_id(args.domain, "domain")
         )
         print(f"{len(logged)} logged trajectories with feedback for user {args.user_id or 'generic'}")

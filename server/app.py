@@ -17,32 +17,33 @@ import concurrent.futures
 import json
 import logging
 import re
-import threading
 import time
 import uuid
-from collections import Counter
 from typing import Any
 
 import pydantic
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from intent_mediator.artifacts import ArtifactError, validate_id
 from intent_mediator.lm import build_lm
 from intent_mediator.server.config import ServerConfig
 from intent_mediator.server.guard import Guard, caller_key
-from intent_mediator.server.logs import ConversationLog
 from intent_mediator.server.mediation import (
     ArtifactCache,
-    RequestMemory,
     Upstream,
     UpstreamTimeout,
     describe_failure,
     mediate_within,
 )
+from intent_mediator.server.metrics import MetricsMiddleware, ServerMetrics
 from intent_mediator.simulation.usage import RoleUsage
+from intent_mediator.stores import StoreError, open_log_store, open_request_memory
 from starlette.concurrency import run_in_threadpool
 
 logger = logging.getLogger(__name__)
+
+CHAT_ROUTE = "/v1/chat/completions"
+ROUTES = (CHAT_ROUTE, "/v1/feedback", "/v1/models", "/healthz", "/metrics")
 
 
 class ChatMessage(pydantic.BaseModel):
@@ -66,32 +67,6 @@ class Feedback(pydantic.BaseModel):
     success: bool
     final_request: str | None = None
     user: str | None = None
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: Counter = Counter()
-        self.tokens: Counter = Counter()
-        self.latency_sum = 0.0
-
-    def observe(self, status: int, seconds: float, usage: dict | None = None, fallback: bool = False) -> None:
-        with self._lock:
-            self.counts[f'intent_mediator_requests_total{{status="{status}"}}'] += 1
-            self.counts["intent_mediator_fallbacks_total"] += int(fallback)
-            self.latency_sum += seconds
-            for role, values in (usage or {}).items():
-                for kind in ("prompt_tokens", "completion_tokens"):
-                    self.tokens[f'intent_mediator_tokens_total{{role="{role}",kind="{kind}"}}'] += values.get(kind, 0)
-
-    def render(self) -> str:
-        with self._lock:
-            total = sum(v for k, v in self.counts.items() if k.startswith("intent_mediator_requests_total"))
-            lines = [f"{k} {v}" for k, v in sorted(self.counts.items())]
-            lines += [f"{k} {v:g}" for k, v in sorted(self.tokens.items())]
-            lines.append(f"intent_mediator_request_seconds_sum {self.latency_sum:.6f}")
-            lines.append(f"intent_mediator_request_seconds_count {total}")
-        return "\n".join(lines) + "\n"
 
 
 def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> JSONResponse:
@@ -156,9 +131,14 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="model-call")
     upstream = Upstream(upstream_lm, pool)
     artifacts = ArtifactCache(config.artifacts)
-    memory = RequestMemory() if config.mediator_history == "incremental" else None
-    log = ConversationLog(config.log_path) if config.log_path else None
-    metrics = Metrics()
+    memory = None
+    if config.mediator_history == "incremental":
+        options = {"capacity": config.memory_capacity}
+        if config.memory and not config.memory.startswith("memory:"):
+            options["ttl"] = config.memory_ttl
+        memory = open_request_memory(config.memory, **options)
+    log = open_log_store(config.store) if config.store else None
+    metrics = ServerMetrics()
     app = FastAPI(title="intent-mediator", version="0.1.0")
     app.state.config, app.state.metrics = config, metrics
     if config.keys is None:
@@ -169,25 +149,39 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         # Never a bare 500, and never the exception's text (it can hold paths or provider messages).
         incident = uuid.uuid4().hex[:12]
         logger.exception("unexpected error %s on %s", incident, request.url.path)
-        metrics.observe(500, 0.0)
+        metrics.error("internal")
         return _error(500, f"internal error {incident} ({type(exc).__name__}); see the server log", "server_error")
 
     @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok"}
+    def healthz() -> JSONResponse:
+        """200 when every store this replica uses answers; 503 (naming the failing one, without secrets) if not."""
+        checks = {}
+        for name, store in (("store", log), ("memory", memory)):
+            if store is None:
+                continue
+            try:
+                store.ping()
+                checks[name] = "ok"
+            except StoreError as exc:
+                checks[name] = str(exc)
+        healthy = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503
+        )
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics_endpoint() -> str:
-        return metrics.render()
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        text, content_type = metrics.render()
+        return Response(text, media_type=content_type)
 
     @app.get("/v1/models")
     def models() -> dict:
         return {"object": "list", "data": [{"id": upstream_lm.model, "object": "model", "owned_by": "intent-mediator"}]}
 
-    @app.post("/v1/chat/completions")
+    @app.post(CHAT_ROUTE)
     async def chat(request: Request):
         loop = asyncio.get_running_loop()
-        started, deadline = time.perf_counter(), loop.time() + config.upstream_timeout
+        deadline = loop.time() + config.upstream_timeout
         try:
             body = ChatRequest.model_validate_json(await request.body())
         except pydantic.ValidationError as exc:
@@ -209,6 +203,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         program, artifact, artifact_problem = artifacts.get(
             None if user == "_generic" else user, None if domain == "_generic" else domain
         )
+        mediation_started = time.perf_counter()
         mediated = await mediate_within(
             min(config.mediator_seconds(), config.upstream_timeout),
             pool,
@@ -219,10 +214,18 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
             artifact,
             memory,
         )
+        metrics.observe_upstream(
+            "mediator", time.perf_counter() - mediation_started, "fallback" if mediated.fallback else "ok"
+        )
         conversation_id = f"chatcmpl-{uuid.uuid4().hex}"
         headers = {"X-Mediator-Conversation": conversation_id}
         if mediated.fallback:
             headers["X-Mediator-Fallback"] = _header(mediated.fallback)
+            metrics.fallback(mediated.fallback.split(":", 1)[0].replace(" ", "_"))
+        if mediated.memory:
+            headers["X-Mediator-Memory"] = mediated.memory
+            if mediated.memory == "miss":
+                metrics.fallback("no_memory")
         if artifact_problem:
             headers["X-Mediator-Artifact-Fallback"] = _header(artifact_problem)
         extra = None
@@ -236,12 +239,16 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         params = {"temperature": body.temperature, "max_tokens": body.max_tokens}
 
         def finish(text: str) -> None:
-            _finish(log, metrics, started, usage, conversation_id, user, domain, messages, mediated, text)
+            metrics.observe_upstream("upstream", time.perf_counter() - upstream_started)
+            _finish(log, metrics, usage, conversation_id, user, domain, messages, mediated, text)
+
+        upstream_started = time.perf_counter()
 
         def failed(exc: Exception) -> tuple[int, str, str]:
             status, message, kind = _failure(exc, config.upstream_timeout)
             logger.warning("%s: upstream call failed: %s", conversation_id, describe_failure(exc))
-            metrics.observe(status, time.perf_counter() - started)
+            metrics.observe_upstream("upstream", time.perf_counter() - upstream_started, kind)
+            metrics.error(kind)
             return status, message, kind
 
         if body.stream:
@@ -259,7 +266,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         except Exception as exc:
             status, message, kind = failed(exc)
             return _error(status, message, kind, headers)
-        finish(text)
+        await run_in_threadpool(finish, text)  # the log store may be a network call: off the event loop
         payload = _completion(conversation_id, upstream_lm.model, text, usage)
         if extra:
             payload["intent_mediator"] = extra
@@ -281,6 +288,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         return {"status": "recorded", "conversation_id": body.conversation_id}
 
     app.add_middleware(Guard, keys=config.keys, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=ROUTES)  # outermost: sees the guard's refusals
     return app
 
 
@@ -319,8 +327,8 @@ def _completion(conversation_id: str, model: str, text: str, usage: RoleUsage) -
     }
 
 
-def _finish(log, metrics, started, usage, conversation_id, user, domain, messages, mediated, text) -> None:
-    metrics.observe(200, time.perf_counter() - started, usage.as_dict(), fallback=mediated.fallback is not None)
+def _finish(log, metrics, usage, conversation_id, user, domain, messages, mediated, text) -> None:
+    metrics.observe_usage(usage.as_dict())
     if log is not None:
         log.record(conversation_id, user, domain, messages, mediated.request, text)
 
@@ -353,6 +361,6 @@ async def _sse(first, deltas, conversation_id, model, extra, finish, failed):
         return
     finally:
         await deltas.aclose()
-    finish("".join(parts))
+    await run_in_threadpool(finish, "".join(parts))
     yield chunk({}, "stop", **({"intent_mediator": extra} if extra else {}))
     yield "data: [DONE]\n\n"

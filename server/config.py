@@ -21,7 +21,12 @@ class ServerConfig:
         artifacts: Root of compiled artifacts (`<user>/<domain>/program.json`); None serves the uncompiled Mediator.
         keys: The API keys and the user each belongs to (`KeyRing.from_file`); None serves loopback clients
             only, and trusts the user they name.
-        log_path: SQLite file for conversation logs and feedback (None: no logging).
+        store: Where conversation logs and feedback go (None: no logging): a SQLite path or `sqlite:///...`
+            (one replica), or `postgresql://...` (shared by replicas); see `intent_mediator.stores`.
+        memory: Where incremental mediation remembers its requests: `memory://` (this process; the default)
+            or `redis://...` (shared by replicas, so a conversation's next turn may land on any of them).
+        memory_ttl: Seconds a remembered request lives in Redis.
+        memory_capacity: Requests remembered (least recently used go first).
         max_body_bytes, max_messages: Request limits (413 and 400 beyond them).
         upstream_timeout: Seconds a request may wait on models in all (the Mediator, then the upstream); a
             request whose upstream has not answered by then fails with 504.
@@ -37,7 +42,10 @@ class ServerConfig:
     api_base: str | None = None
     artifacts: Path | None = None
     keys: KeyRing | None = None
-    log_path: Path | None = None
+    store: str | None = None
+    memory: str | None = None
+    memory_ttl: int = 24 * 3600
+    memory_capacity: int = 100_000
     max_body_bytes: int = 1_000_000
     max_messages: int = 256
     upstream_timeout: float = 120.0

@@ -5,11 +5,8 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import hashlib
-import json
 import logging
 import threading
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +17,7 @@ from intent_mediator.artifacts import artifact_dir, load_artifact
 from intent_mediator.lm import lm_scope
 from intent_mediator.programs import MediatedAssistant
 from intent_mediator.simulation.usage import RoleUsage
+from intent_mediator.stores import RequestMemory
 from intent_mediator.transcript import last_reply_index
 
 logger = logging.getLogger(__name__)
@@ -31,6 +29,7 @@ class Mediated:
     request: str | None  # the mediated request (None on fallback)
     artifact: str | None
     fallback: str | None  # why the raw conversation went upstream instead
+    memory: str | None = None  # incremental mediation of a follow-up: "hit" (continued) or "miss" (full transcript)
 
 
 class ArtifactCache:
@@ -85,48 +84,6 @@ class ArtifactCache:
         return cached[1], cached[2]
 
 
-class RequestMemory:
-    """The requests written for recent conversations, for incremental mediation across stateless API calls.
-
-    Chat clients resend the whole history each turn. The request written for one call is stored under that
-    call's turns; the next call of the same conversation finds it under its turns before the assistant's last
-    reply. Bounded (least recently used entries go first) and keyed by artifact, so a conversation served by
-    another user's or domain's program never continues from a request this one did not write.
-
-    Args:
-        capacity: Conversations remembered.
-    """
-
-    def __init__(self, capacity: int = 10_000):
-        self.capacity = capacity
-        self._lock = threading.Lock()
-        self._requests: OrderedDict[str, str] = OrderedDict()
-
-    @staticmethod
-    def key(artifact: str | None, turns: list[dict]) -> str:
-        payload = json.dumps([artifact, [[t["role"], t["content"]] for t in turns]], ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()
-
-    def previous(self, artifact: str | None, turns: list[dict]) -> str | None:
-        """The request written for `turns` up to the assistant's last reply, if this server wrote one."""
-        last_reply = last_reply_index(t["role"] for t in turns)
-        if last_reply is None:
-            return None
-        key = self.key(artifact, turns[:last_reply])
-        with self._lock:
-            if key in self._requests:
-                self._requests.move_to_end(key)
-            return self._requests.get(key)
-
-    def remember(self, artifact: str | None, turns: list[dict], request: str) -> None:
-        with self._lock:
-            key = self.key(artifact, turns)
-            self._requests[key] = request
-            self._requests.move_to_end(key)
-            while len(self._requests) > self.capacity:
-                self._requests.popitem(last=False)
-
-
 def mediate(
     program: MediatedAssistant,
     messages: list[dict],
@@ -145,16 +102,22 @@ def mediate(
     system = [m for m in messages if m["role"] == "system"]
     turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] in ("user", "assistant")]
     previous = memory.previous(artifact, turns) if memory else None
+    follow_up = memory is not None and last_reply_index(t["role"] for t in turns) is not None
+    remembered = ("hit" if previous is not None else "miss") if follow_up else None
     try:
         with usage.track("mediator"), lm_scope(mediator_lm):
             out = program.mediator(transcript=turns, previous_request=previous)
     except Exception as exc:  # the user still gets an answer: the raw conversation goes upstream
         logger.warning("mediator failed (%s): passing the conversation through", describe_failure(exc))
-        return Mediated(messages, None, artifact, f"mediator error: {describe_failure(exc)}")
+        return Mediated(messages, None, artifact, f"mediator error: {describe_failure(exc)}", remembered)
     if memory is not None and not getattr(out, "fallback", None):
         memory.remember(artifact, turns, out.request)
     return Mediated(
-        [*system, {"role": "user", "content": out.request}], out.request, artifact, getattr(out, "fallback", None)
+        [*system, {"role": "user", "content": out.request}],
+        out.request,
+        artifact,
+        getattr(out, "fallback", None),
+        remembered,
     )
 
 

@@ -22,7 +22,7 @@ from intent_mediator import MediatedAssistant, cli
 from intent_mediator.artifacts import save_artifact
 from intent_mediator.server import ServerConfig, create_app
 from intent_mediator.server.auth import ApiKey, KeyFileError, KeyRing, digest
-from intent_mediator.server.logs import ConversationLog
+from intent_mediator.stores import open_log_store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _loopback_upstream import SECRET, LoopbackUpstream
@@ -57,7 +57,7 @@ def serve(tmp_path, upstream):
             api_base=upstream.url,
             artifacts=tmp_path / "artifacts",
             keys=KEYS,
-            log_path=tmp_path / "log.sqlite",
+            store=str(tmp_path / "log.sqlite"),
             upstream_retries=0,
             upstream_timeout=10,
         )
@@ -201,7 +201,7 @@ def test_feedback_only_on_the_callers_own_conversations(serve, tmp_path):
     forged = {"conversation_id": conversation, "success": False, "final_request": "poisoned"}
     assert post(base, "/v1/feedback", forged, key=BOB).status_code == 404  # bob's own conversations only
     assert post(base, "/v1/feedback", {**forged, "user": "alice"}, key=BOB).status_code == 403
-    log = ConversationLog(tmp_path / "log.sqlite")
+    log = open_log_store(tmp_path / "log.sqlite")
     assert log.trajectories("alice") == []
     good = {"conversation_id": conversation, "success": False, "final_request": "Sum the even numbers."}
     assert post(base, "/v1/feedback", good, key=ALICE).status_code == 200
