@@ -91,9 +91,14 @@ def report(args, out: Path, records: list, seconds: float) -> None:
     base = TrajectoryLog(out / "base" / "trajectories.jsonl").latest() if (out / "base").is_dir() else []
     base_summary = summarize(_rows(base))["overall"] if base else {}
     rows, data = [], {"records": sorted(by_id), "runs": args.runs, "variants": {}}
+    sharded = [t for t in base if t.mode == "sharded" and t.error is None]
+    sharded_prompt = (
+        statistics.mean(t.usage.get("assistant", {}).get("prompt_tokens", 0) for t in sharded) if sharded else None
+    )
+    sharded_turns = statistics.mean(len(t.turns) for t in sharded) if sharded else None
     for mode in ("full", "sharded"):
         cell = base_summary.get(mode) or {}
-        rows.append([mode, _fmt(cell.get("P")), "", "", "", "", "", cell.get("n", 0)])
+        rows.append([mode, _fmt(cell.get("P")), "", "", "", "", "", "", cell.get("n", 0)])
         data["variants"][mode] = cell
     for name in VARIANTS:
         path = out / folder(name) / "trajectories.jsonl"
@@ -121,6 +126,10 @@ def report(args, out: Path, records: list, seconds: float) -> None:
             "mediator_calls": calls,
             "mediator_prompt_tokens": prompt,
             "user_turns": turns,
+            # Per user turn, against the sharded assistant's prompt per user turn on the same tasks.
+            "mediator_prompt_per_turn_over_sharded": (prompt / turns) / (sharded_prompt / sharded_turns)
+            if sharded_prompt
+            else None,
         }
         rows.append(
             [
@@ -131,6 +140,7 @@ def report(args, out: Path, records: list, seconds: float) -> None:
                 facts["withdrawn_kept"],
                 facts["invented_numbers"],
                 f"{calls:.2f} / {turns:.2f}",
+                _fmt(data["variants"][name]["mediator_prompt_per_turn_over_sharded"], 2),
                 summary.get("n", 0),
             ]
         )
@@ -146,6 +156,7 @@ def report(args, out: Path, records: list, seconds: float) -> None:
             "withdrawn kept",
             "invented numbers",
             "mediator calls / turns",
+            "mediator prompt / sharded prompt (per turn)",
             "n",
         ],
         rows,
