@@ -81,7 +81,7 @@ def main() -> None:
     roles = RoleLMs.from_models(
         {}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens, temperatures={"mediator": 0}
     )
-    if args.model == "embedded":
+    if args.model == "embedded" and not args.summarize_only:
         from intent_mediator.engines.embedded import shared_engine
 
         shared_engine().threads = args.threads  # read when the model loads, on the first call
@@ -212,7 +212,7 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
             logger.info("%s / %s done after %.0f s", record.task_id, name, time.perf_counter() - started)
     rows, data = [], {"records": [r.task_id for r in records], "reply": REPLY, "variants": {}}
     for name in VARIANTS:
-        checks, calls, prompt, repairs, turns_seen, per = {}, [], [], 0, 0, {}
+        checks, calls, real_calls, prompt, repairs, turns_seen, per = {}, [], [], [], 0, 0, {}
         for record in records:
             path = out / "requests" / folder(name) / f"{record.task_id}.json"
             if not path.is_file():
@@ -223,10 +223,14 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
             check = record_fact_check(record, done["turns"][-1]["request"], get_task(record.task).full_prompt(record))
             checks[record.task_id] = check
             per[record.task_id] = {**check.as_dict(), "request": done["turns"][-1]["request"]}
+            # Calls answered from DSPy's cache (a variant repeating another's call) report no usage: count calls
+            # from the turns (every turn after the first is mediated, plus one per repair), tokens per real call.
             mediator_usage = done["usage"].get("mediator", {})
-            calls.append(mediator_usage.get("calls", 0))
+            task_repairs = sum(1 for turn in done["turns"] if turn["problems"])
+            calls.append(len(done["turns"]) - 1 + task_repairs)
+            real_calls.append(mediator_usage.get("calls", 0))
             prompt.append(mediator_usage.get("prompt_tokens", 0))
-            repairs += sum(1 for turn in done["turns"] if turn["problems"])
+            repairs += task_repairs
             turns_seen += len(done["turns"])
         if not checks:
             continue
@@ -235,7 +239,7 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
             "fact_loss": facts,
             "per_task": per,
             "mediator_calls_per_task": statistics.mean(calls),
-            "mediator_prompt_tokens_per_call": sum(prompt) / max(1, sum(calls)),
+            "mediator_prompt_tokens_per_call": sum(prompt) / max(1, sum(real_calls)),
             "repairs": repairs,
             "user_turns": turns_seen,
         }
@@ -248,7 +252,7 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
                 facts["invented_numbers"],
                 f"{repairs}/{turns_seen}",
                 f"{statistics.mean(calls):.2f}",
-                f"{sum(prompt) / max(1, sum(calls)):.0f}",
+                f"{sum(prompt) / max(1, sum(real_calls)):.0f}",
             ]
         )
     write(
