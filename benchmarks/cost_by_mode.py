@@ -63,7 +63,7 @@ def reply_length_sweep(records) -> list[list]:
         # `tokens` scripted tokens long; the shortest is REPLY itself, as in the table above.
         reply = ((REPLY + " ") * (tokens // 60 + 1))[: max(len(REPLY), tokens * 4)]
         sharded = mean_usage(run(records, "sharded", reply=reply), "assistant", "prompt_tokens")
-        full = mean_usage(run(records, "mediated", reply=reply), "mediator", "prompt_tokens")
+        full = mean_usage(run(records, "mediated", reply=reply, mediator_history="full"), "mediator", "prompt_tokens")
         incremental = mean_usage(
             run(records, "mediated", reply=reply, mediator_history="incremental"), "mediator", "prompt_tokens"
         )
