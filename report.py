@@ -39,6 +39,45 @@ def performance_table(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def turn_cap_line(summary: dict[str, Any]) -> str | None:
+    """How many conversations per mode ended at the turn bound with shards unrevealed (None when none did)."""
+    capped = summary.get("turn_capped") or {}
+    if not any(capped.values()):
+        return None
+    counts = ", ".join(
+        f"{mode} {capped[mode]}/{summary['overall'].get(mode, {}).get('n', '?')}"
+        for mode in _ordered_modes(summary)
+        if capped.get(mode)
+    )
+    return f"Ended by the turn cap with shards unrevealed: {counts} (scored on their last answer)."
+
+
+def configuration_line(run_dir: Path) -> str | None:
+    """What the run was made with, from its run.json (None for a folder without one)."""
+    import json
+
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))["config"]
+        roles = ", ".join(
+            f"{role} {model} at {config['temperatures'].get(role)}"
+            for role, model in config["models"].items()
+            if model is not None
+        )
+        return (
+            f"Run configuration ({path.name}): {roles}; user simulator {config.get('user_sim')}, persona "
+            f"{config.get('persona')}, classifier {config.get('classifier')}, LLM extraction "
+            f"{config.get('llm_extraction')}, Mediator history {config.get('mediator_history')}, guidelines "
+            f"{config.get('guidelines_hash')}, intent-mediator {config.get('package_version')}, DSPy "
+            f"{config.get('dspy_version')}."
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        logger.warning("%s: unreadable (%s); the report omits the configuration", path, exc)
+        return None
+
+
 def _charts(summary: dict[str, Any]) -> dict[str, bytes]:
     import matplotlib
 
@@ -86,12 +125,17 @@ def _png(fig, plt) -> bytes:
     return buffer.getvalue()
 
 
-def _markdown(summary: dict[str, Any], title: str, charts: list[str]) -> str:
+def _markdown(summary: dict[str, Any], title: str, charts: list[str], configuration: str | None = None) -> str:
     rows = performance_table(summary)
     lines = [f"# {title}", "", f"{summary['conversations']} conversations. Scores are 0-100.", ""]
     lines.append("| " + " | ".join(rows[0]) + " |")
     lines.append("|" + "---|" * len(rows[0]))
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    capped = turn_cap_line(summary)
+    if capped:
+        lines += ["", capped]
+    if configuration:
+        lines += ["", configuration]
     recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
     if recovery:
         lines += [
@@ -127,12 +171,15 @@ def _html(markdown_rows: list[list[str]], summary: dict[str, Any], title: str, c
         for name, data in charts.items()
     )
     recovery = ", ".join(f"{k} {v:.2f}" for k, v in summary["recovery"].items() if v is not None) or "n/a"
+    capped = turn_cap_line(summary)
+    capped_html = f"<p>{html.escape(capped)}</p>" if capped else ""
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
         "body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:48%;margin:1em 1% 0 0}"
         f"</style></head><body><h1>{html.escape(title)}</h1><p>{summary['conversations']} conversations; scores 0-100."
-        f" Recovery: {html.escape(recovery)}.</p><table><tr>{head}</tr>{body}</table>{images}</body></html>\n"
+        f" Recovery: {html.escape(recovery)}.</p><table><tr>{head}</tr>{body}</table>{capped_html}{images}"
+        "</body></html>\n"
     )
 
 
@@ -159,7 +206,7 @@ def write_report(
     for name, data in charts.items():
         (run_dir / name).write_bytes(data)
     markdown = run_dir / "report.md"
-    markdown.write_text(_markdown(summary, title, list(charts)), encoding="utf-8")
+    markdown.write_text(_markdown(summary, title, list(charts), configuration_line(run_dir)), encoding="utf-8")
     page = run_dir / "report.html"
     page.write_text(_html(performance_table(summary), summary, title, charts), encoding="utf-8")
     return {"markdown": markdown, "html": page, **{name: run_dir / name for name in charts}}

@@ -26,7 +26,12 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: tuple[str, ...] = RO
             help=f"model of the {role} role (env INTENT_MEDIATOR_{role.upper()}_MODEL)",
         )
     group.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for the openai/... roles")
-    group.add_argument("--temperature", type=float, default=0.0, help="sampling temperature of every role (default 0)")
+    group.add_argument(
+        "--temperature",
+        type=float,
+        help="sampling temperature of the assistant and the simulated user (default 1.0, as the reference); "
+        "the judge stays at 0 and the Mediator at its default 0 unless --role-temperature names them",
+    )
     group.add_argument("--max-tokens", type=int, help="completion cap of every role (default: the provider's)")
     group.add_argument(
         "--role-temperature",
@@ -44,7 +49,7 @@ def roles_from_args(args: argparse.Namespace, roles: tuple[str, ...] = ROLES) ->
         default=args.model,
         api_base=args.api_base,
         roles=roles,
-        temperature=args.temperature,
+        temperature=getattr(args, "temperature", None),
         max_tokens=args.max_tokens,
         temperatures=_role_temperatures(args.role_temperature),
     )
@@ -159,16 +164,13 @@ def conversation_settings(args: argparse.Namespace):
     from intent_mediator.data.personas import get_persona
     from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.conversation import ConversationSettings
-    from intent_mediator.tasks import get_task
+    from intent_mediator.tasks import TaskConfig
 
     try:
         persona = get_persona(args.persona)
     except KeyError as exc:
         raise IntentMediatorError(str(exc.args[0])) from None
-    if args.spider_dir:
-        get_task("database").spider_dir = args.spider_dir
     roles = roles_from_args(args)
-    get_task("summary").judge_lm = roles.judge
     program = MediatedAssistant(read_guidelines(args.guidelines))
     if args.program:
         if not Path(args.program).is_file():
@@ -183,11 +185,12 @@ def conversation_settings(args: argparse.Namespace):
         max_turns=args.max_turns,
         program=program,
         mediator_history=args.mediator_history,
+        task_config=TaskConfig(judge_lm=roles.judge, spider_dir=args.spider_dir),
     )
 
 
 def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
-    from intent_mediator.report import performance_table
+    from intent_mediator.report import performance_table, turn_cap_line
 
     rows = performance_table(summary)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -196,3 +199,50 @@ def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
     recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
     if recovery:
         print("recovery: " + ", ".join(f"{k} {v:.2f}" for k, v in recovery.items()), file=stdout)
+    capped = turn_cap_line(summary)
+    if capped:
+        print(capped, file=stdout)
+
+
+def add_artifact_flags(parser: argparse.ArgumentParser) -> None:
+    """`--compiled` (the artifacts shipped with the package) and `--artifacts DIR` (your own), for mediated mode."""
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="mediated mode uses the compiled domain artifact shipped with the package for the Mediator's model "
+        "(data/artifacts/<model>/_generic/<domain>); a domain without one keeps the generic Mediator",
+    )
+    parser.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="your compiled artifacts root (<user>/<domain>/program.json): mediated mode uses each record's "
+        "domain artifact (_generic/<domain>, before a shipped one), else _generic/_generic",
+    )
+
+
+def compiled_programs(args: argparse.Namespace, domains, mediator_model: str | None, stdout: TextIO | None = None):
+    """Per-domain programs for mediated mode from `--artifacts` / `--compiled`, and the choice made per domain.
+
+    Returns:
+        ({domain: program}, {domain: ArtifactChoice}); domains where nothing compiled applies are left out of
+        the programs (they keep the generic or --program Mediator) and printed as such.
+    """
+    from intent_mediator.artifacts import ArtifactError, choose_artifact, load_artifact
+
+    root = getattr(args, "artifacts", None)
+    compiled = getattr(args, "compiled", False)
+    if not root and not compiled:
+        return {}, {}
+    if root and not Path(root).is_dir():
+        raise IntentMediatorError(f"--artifacts: no such folder {root}")
+    programs, choices = {}, {}
+    for domain in sorted(set(domains)):
+        try:
+            choice = choose_artifact(root, None, domain, shipped=mediator_model if compiled else None)
+            if choice.folder is not None:
+                programs[domain] = load_artifact(choice.folder)
+        except ArtifactError as exc:
+            raise IntentMediatorError(f"--{'artifacts' if root else 'compiled'}: {exc}") from None
+        choices[domain] = choice
+        print(f"mediated {domain}: {choice.describe()}", file=stdout or sys.stdout, flush=True)
+    return programs, choices

@@ -360,6 +360,7 @@ class Refiner(Teleprompter):
             program=program,
             metric=s.metric,
             callbacks=[*s.callbacks, self.budget],
+            task_config=s.task_config,
         )
 
     def _simulate(self, records, modes, settings, desc) -> list[Trajectory]:

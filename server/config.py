@@ -19,6 +19,8 @@ class ServerConfig:
         mediator: Model string of the Mediator (None: the upstream model).
         api_base: OpenAI-compatible base URL for `openai/...` models.
         artifacts: Root of compiled artifacts (`<user>/<domain>/program.json`); None serves the uncompiled Mediator.
+        compiled: Also serve the compiled domain artifacts shipped with the package for the Mediator's model
+            (after the root's own domain artifact, before its generic one).
         keys: The API keys and the user each belongs to (`KeyRing.from_file`); None serves loopback clients
             only, and trusts the user they name.
         store: Where conversation logs and feedback go (None: no logging): a SQLite path or `sqlite:///...`
@@ -41,6 +43,7 @@ class ServerConfig:
     mediator: str | None = None
     api_base: str | None = None
     artifacts: Path | None = None
+    compiled: bool = False
     keys: KeyRing | None = None
     store: str | None = None
     memory: str | None = None
@@ -65,3 +68,7 @@ class ServerConfig:
 
     def mediator_seconds(self) -> float:
         return self.mediator_timeout if self.mediator_timeout is not None else self.upstream_timeout / 2
+
+    def mediator_model(self) -> str:
+        """The Mediator's model string (whose shipped artifacts `compiled` serves)."""
+        return self.mediator or self.upstream or "embedded"
