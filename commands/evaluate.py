@@ -1,4 +1,4 @@
-"""`intent-mediator evaluate`, `report` and `demo`: simulate, score and report Lost-in-Conversation runs."""
+"""`intent-mediator evaluate` and `report`: simulate, score and report Lost-in-Conversation runs."""
 
 from __future__ import annotations
 
@@ -139,40 +139,4 @@ def run_report(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise IntentMediatorError(str(exc)) from None
     print(f"wrote {paths['markdown']} and {paths['html']}")
-    return 0
-
-
-DEMO_TASKS = "im-math-02,im-math-03,im-math-09"
-
-
-def configure_demo(parser: argparse.ArgumentParser) -> None:
-    run_flags(parser)
-    # One llama.cpp slot answers at a time; a reply cap keeps a 2-core demo within minutes. A demo is one
-    # repeatable run (temperature 0), not a measurement: `evaluate` samples at 1.0 as the reference does.
-    parser.set_defaults(workers=1, max_tokens=320, temperature=0.0)
-    parser.add_argument("--task-ids", default=DEMO_TASKS, help=f"records to run (default {DEMO_TASKS})")
-    parser.add_argument("--modes", default="full,sharded,mediated", help="conversation modes")
-    parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode")
-    parser.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder (default runs/demo)")
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    import time
-
-    from intent_mediator.report import write_report
-
-    wanted = split_list(args.task_ids) or []
-    records = [r for r in load_run_records(args) if r.task_id in wanted]
-    if not records:
-        raise IntentMediatorError(f"--task-ids matched no record in {args.data}")
-    print(
-        f"demo: {len(records)} tasks x modes {args.modes} on {args.assistant or args.model or 'the embedded model'}"
-        f" -> {args.out}",
-        flush=True,
-    )
-    started = time.perf_counter()
-    result = _evaluate(args, records)
-    paths = write_report(args.out, "intent-mediator demo", result.summary)
-    print_summary(result.summary)
-    print(f"{result.new} conversations in {time.perf_counter() - started:.0f} s; report: {paths['markdown']}")
     return 0

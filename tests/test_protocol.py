@@ -293,14 +293,3 @@ def test_compile_writes_its_fingerprint_and_refuses_a_changed_storage_resume(mon
     # Without --storage nothing is resumed: a new compile replaces the artifact and its run.json.
     fresh = [a for a in argv if a not in ("--storage", f"sqlite:///{tmp_path}/s.db")]
     assert cli.main([*fresh, "--persona", "explicit"]) == 0
-
-
-def test_demo_is_one_repeatable_run_at_temperature_zero():
-    import argparse
-
-    from intent_mediator.commands.evaluate import configure_demo
-
-    parser = argparse.ArgumentParser()
-    configure_demo(parser)
-    args = parser.parse_args(["--model", "openai/gpt-4o-mini"])
-    assert set(common.roles_from_args(args).temperatures().values()) == {0.0}
