@@ -15,8 +15,10 @@ GOLD = {r.task_id: r["answer"].split("####")[-1].strip() for r in RECORDS}
 
 
 def holds_task(message: str):
+    """The record whose every shard the message holds (concat writes shards as capitalised sentences)."""
+    text = message.lower()
     for record in RECORDS:
-        if record["question"] == message or all(s.shard in message for s in record.shards):
+        if record["question"] == message or all(s.shard.lower().rstrip(".?!") in text for s in record.shards):
             return record
     return None
 
