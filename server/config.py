@@ -36,7 +36,8 @@ class ServerConfig:
             (default: half of `upstream_timeout`); counted inside `upstream_timeout`.
         upstream_retries: Retries of a failed upstream call (litellm-backed models).
         mediator_history: "full" (the Mediator rereads the whole history each call) or "incremental" (it
-            continues from the request it wrote for the conversation's previous call, when it remembers one).
+            continues from the request it wrote for the conversation's previous call, when it remembers one;
+            the default).
     """
 
     upstream: str | None = None
@@ -54,7 +55,7 @@ class ServerConfig:
     upstream_timeout: float = 120.0
     mediator_timeout: float | None = None
     upstream_retries: int = 2
-    mediator_history: str = "full"
+    mediator_history: str = "incremental"
 
     def __post_init__(self) -> None:
         if self.mediator_history not in MEDIATOR_HISTORIES:

@@ -21,6 +21,7 @@ from typing import Any
 import dspy
 from intent_mediator.data.personas import Persona, get_persona
 from intent_mediator.data.records import Instruction
+from intent_mediator.facts import trajectory_fact_check
 from intent_mediator.lm import RoleLMs, lm_scope
 from intent_mediator.programs import Assistant, MediatedAssistant
 from intent_mediator.programs.ergo import ErgoAssistant
@@ -58,7 +59,7 @@ class ConversationSettings:
             reply and `pred.answer` the extracted answer.
         callbacks: DSPy callbacks active for every LM call of the conversation (e.g. a budget).
         mediator_history: "full" (the Mediator rereads the whole transcript every turn, as in the paper) or
-            "incremental" (it reads its previous request, the reply to it and the user's new turn).
+            "incremental" (the default: it reads its previous request, the reply to it and the user's new turn).
         task_config: The scorers' per-run settings (summary judge LM, Spider folder); its judge LM defaults to
             the judge role's LM.
         ergo: Threshold and log-probability settings of `ergo` mode.
@@ -74,7 +75,7 @@ class ConversationSettings:
     programs: dict[str, MediatedAssistant] = field(default_factory=dict)
     metric: Callable[..., Any] | None = None
     callbacks: list[Any] = field(default_factory=list)
-    mediator_history: str = "full"
+    mediator_history: str = "incremental"
     task_config: TaskConfig = field(default_factory=TaskConfig)
     ergo: ErgoConfig = field(default_factory=ErgoConfig)
 
@@ -226,6 +227,16 @@ class Conversation:
             transcript.append(Turn.user(message))
             self._exchange(transcript, TurnRecord(index=len(self.trajectory.turns), user=message))
 
+    def _fact_loss(self, turn: TurnRecord) -> float | None:
+        """Values the user gave so far, still in force, that `turn.request` lost (see `facts`)."""
+        try:
+            prompt = self.task.full_prompt(self.record)
+        except Exception:  # a task without a fully specified prompt only loses the names it would give
+            prompt = None
+        partial = self.trajectory.model_copy(update={"turns": [*self.trajectory.turns, turn]})
+        check = trajectory_fact_check(partial, self.record, prompt)
+        return None if check is None else check.loss
+
     def _previous_request(self) -> str | None:
         if self.settings.mediator_history != "incremental" or not self.trajectory.turns:
             return None
@@ -236,6 +247,7 @@ class Conversation:
             with self.usage.track("mediator"), lm_scope(self.mediator_lm):
                 mediated = self.mediated.mediator(transcript=transcript, previous_request=self._previous_request())
             turn.request = mediated.request
+            turn.fact_loss = self._fact_loss(turn)
             with self.usage.track("assistant"):
                 reply = self.mediated.respond(mediated.request, self.system, lm=self.assistant_lm)
         elif self.mode == "ergo":
