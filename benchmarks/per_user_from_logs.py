@@ -286,13 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         # 1. Serve and log.
         store = f"sqlite:///{out / 'logs.sqlite'}"
-        app = create_app(
-            ServerConfig(artifacts=root, store=store), upstream_lm=roles.assistant, mediator_lm=roles.mediator
-        )
+        settings = ConversationSettings(roles=roles)  # the Mediator history the artifacts were compiled with
+        served = ServerConfig(artifacts=root, store=store, mediator_history=settings.mediator_history)
+        app = create_app(served, upstream_lm=roles.assistant, mediator_lm=roles.mediator)
         judge = ReplyJudge("rules", roles.judge)
         logged = log_conversations(app, users, train, args.domain, judge, out / "logged.jsonl")
         # 2. Recompile per user.
-        settings = ConversationSettings(roles=roles)
         options = {"rounds": args.rounds, "candidates_per_round": args.candidates, "max_lm_calls": args.max_lm_calls}
         compile_one = make_compile_one(settings, dict(users), val, root, options)
         results = recompile_users(

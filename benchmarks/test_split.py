@@ -107,7 +107,7 @@ def run_test_split(
     runs: int = 3,
     workers: int = 1,
     max_turns: int | None = None,
-    mediator_history: str = "full",
+    mediator_history: str = "incremental",
     progress: bool = True,
     extra_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -235,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=str(Path(__file__).parent / "results"), metavar="DIR")
     parser.add_argument("--name", default="test_split", help="results file name (default test_split)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    add_mediator_history_flag(parser, "how the Mediator reads the conversation (default full, as compiled)")
+    add_mediator_history_flag(parser, "how the Mediator reads the conversation (default: as compile_domains compiles)")
     add_model_flags(parser)
     parser.set_defaults(temperature=1.0, max_tokens=320, role_temperature=["judge=0", "mediator=0"])
     return parser
