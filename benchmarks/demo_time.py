@@ -20,6 +20,27 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import write
 
 
+def _conversations(path: Path) -> list[dict]:
+    """Per conversation: mode, run, score, seconds, turns and tokens (the run folder is temporary)."""
+    import json
+
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        t = json.loads(line)
+        usage = t.get("usage") or {}
+        out.append(
+            {
+                **{k: t.get(k) for k in ("task_id", "mode", "run", "score", "seconds")},
+                "turns": len(t.get("turns") or []),
+                "prompt_tokens": sum(u.get("prompt_tokens", 0) for u in usage.values()),
+                "completion_tokens": sum(u.get("completion_tokens", 0) for u in usage.values()),
+            }
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     extra = argv if argv is not None else [a for a in sys.argv[1:] if a != "--"]
     with tempfile.TemporaryDirectory() as work:
@@ -31,6 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         result = subprocess.run(command, capture_output=True, text=True, env=env)
         wall = time.perf_counter() - begin
         load_after = os.getloadavg()
+        conversations = _conversations(out / "trajectories.jsonl")
     output = result.stdout.strip().splitlines()
     data = {
         "command": "intent-mediator demo " + " ".join(extra),
@@ -40,6 +62,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_average_after": load_after,
         "cpus": os.cpu_count(),
         "output": output,
+        "conversations": conversations,
         "stderr_tail": result.stderr.strip().splitlines()[-5:],
     }
     write(

@@ -7,7 +7,8 @@ What it runs (every choice fixed before any result is seen):
 - mediated: the compiled artifact shipped with the package for the Mediator's model and the domain when there is
   one, else the generic (uncompiled) Mediator; the demo says which;
 - sampling: the assistant samples at `--temperature` (default 1.0, so runs are distinct samples; `rollout_id`
-  per run), the Mediator and the judge at 0; replies are capped at `--max-tokens` (default 256) and the Mediator
+  per run), the Mediator and the judge at 0; replies are capped at `--max-tokens` (default 320, the cap the
+  shipped artifacts are compiled with; at 256 the 1.5B model's worked answers were cut off) and the Mediator
   reads its previous request, the last reply and the new turn (`--mediator-history incremental`).
 
 What it prints, in order: one conversation end to end (the first task in id order, and the first run, where
@@ -49,7 +50,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         parser, "incremental (default here): the Mediator reads its previous request, the reply and the new turn"
     )
     add_model_flags(parser)
-    parser.set_defaults(temperature=1.0, max_tokens=256, role_temperature=[], mediator_history="incremental")
+    parser.set_defaults(temperature=1.0, max_tokens=320, role_temperature=[], mediator_history="incremental")
 
 
 def demo_records(domain: str, first: int) -> list:
