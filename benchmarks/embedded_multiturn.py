@@ -24,12 +24,12 @@ from _results import median, write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.data.loaders import load_records
 from intent_mediator.files import write_json_atomic
-from intent_mediator.metrics import recovery, summarize
 from intent_mediator.optimizers.pairs import build_pairs
 from intent_mediator.optimizers.refiner import Refiner
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
+from intent_mediator.stats import recovery, summarize
 
 
 def main() -> None:

@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.data.loaders import load_records
-from intent_mediator.metrics import summarize
 from intent_mediator.optimizers.pairs import build_pairs
 from intent_mediator.optimizers.refiner import Refiner
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
+from intent_mediator.stats import summarize
 from intent_mediator.tasks import get_task
 from intent_mediator.transcript import MEDIATOR_HISTORIES
 

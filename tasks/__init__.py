@@ -1,10 +1,10 @@
 """One module per Lost-in-Conversation task: prompts, deterministic answer parsing and scoring.
 
 get_task("math").score(record, "The answer is 42") -> Score(value, reason)
-as_metric("code")  # a DSPy metric returning dspy.Prediction(score=..., feedback=...)
+get_task("code").score(record, answer)  # Score(value, reason); DSPy metrics: intent_mediator.metrics
 """
 
 from intent_mediator.tasks import actions, code, data2text, database, math, summary, translation  # noqa: F401
-from intent_mediator.tasks.base import TASKS, Score, Task, as_metric, get_task
+from intent_mediator.tasks.base import TASKS, Score, Task, get_task
 
-__all__ = ["TASKS", "Score", "Task", "as_metric", "get_task"]
+__all__ = ["TASKS", "Score", "Task", "get_task"]

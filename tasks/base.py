@@ -7,11 +7,9 @@ how to score that answer. Scores are 0-1 here; reports show 0-100.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import dspy
 from intent_mediator.data.records import Instruction, Shard
 
 
@@ -66,26 +64,3 @@ def get_task(name: str) -> Task:
         return TASKS[name]
     except KeyError:
         raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
-
-
-def as_metric(task_name: str | None = None) -> Callable[..., dspy.Prediction]:
-    """A DSPy metric: `metric(example, pred, trace=None, ...) -> Prediction(score=..., feedback=...)`.
-
-    `example.record` holds the `Instruction` (or its JSON record); `pred.response` the assistant's reply. Extra
-    positional arguments (GEPA passes five) are accepted and ignored.
-    """
-    from intent_mediator.data.records import validate_record
-
-    def metric(example: Any, pred: Any, trace: Any = None, *args: Any, **kwargs: Any) -> dspy.Prediction:
-        record = example["record"] if isinstance(example, dict) else example.record
-        if not isinstance(record, Instruction):
-            record = validate_record(record)
-        task = get_task(task_name or record.task)
-        response = pred["response"] if isinstance(pred, dict) else pred.response
-        answer = task.extract(response or "", record)
-        if answer is None:
-            return dspy.Prediction(score=0.0, feedback="no answer could be extracted from the response")
-        result = task.score(record, answer)
-        return dspy.Prediction(score=result.value, feedback=result.reason)
-
-    return metric

@@ -54,8 +54,7 @@ def test_bad_model_flag_exits_2_with_message(capsys):
 
 def test_compile_writes_an_artifact_per_user_and_domain(monkeypatch, tmp_path, capsys):
     from intent_mediator.artifacts import load_mediator, read_meta
-
-    from .refiner_world import KEEP_ALL, world
+    from intent_mediator.testing.refiner_world import KEEP_ALL, world
 
     engine = world()
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))

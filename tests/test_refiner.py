@@ -10,8 +10,7 @@ from intent_mediator.artifacts import load_mediator, save_artifact
 from intent_mediator.optimizers.refiner import Refiner, RefinerError
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import simulate
-
-from .refiner_world import ANNOUNCED, EXPLICIT, KEEP_ALL, LAZY, RECORDS, roles, world
+from intent_mediator.testing.refiner_world import ANNOUNCED, EXPLICIT, KEEP_ALL, LAZY, RECORDS, roles, world
 
 TRAIN, VAL = RECORDS[:5], RECORDS[5:10]
 
@@ -77,7 +76,7 @@ def test_killed_compile_resumes_without_repeating_finished_trials(tmp_path):
         calls["n"] += 1
         if calls["n"] > 95:  # mining (30 calls), the baseline (25) and a trial or so finish, then it "dies"
             raise Killed()
-        from .refiner_world import assistant_reply
+        from intent_mediator.testing.refiner_world import assistant_reply
 
         return assistant_reply(call)
 
@@ -138,9 +137,8 @@ def test_compiled_artifact_gives_identical_requests_in_a_new_process(tmp_path):
     here = load_mediator("alice", "math", root=tmp_path, mediator_lm=engine.lm("mediator"))
     local = here.mediator(transcript=transcript).request
     script = f"""
-import json, sys
-sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
-from refiner_world import world
+import json
+from intent_mediator.testing.refiner_world import world
 from intent_mediator.artifacts import load_mediator
 engine = world()
 program = load_mediator("alice", "math", root={str(tmp_path)!r}, mediator_lm=engine.lm("mediator"))

@@ -2,13 +2,12 @@
 
 import pytest
 from intent_mediator.data.loaders import load_records
-from intent_mediator.tasks import as_metric, get_task
+from intent_mediator.tasks import get_task
 from intent_mediator.tasks.actions import parse_calls
 from intent_mediator.tasks.code import bind_function_name, decode_test_cases, extract_code
 from intent_mediator.tasks.database import DatabaseNotFoundError, extract_sql
 from intent_mediator.tasks.math import gold_number
-
-from .solutions import SOLUTIONS
+from intent_mediator.testing.solutions import SOLUTIONS
 
 
 def records(shared_lic, task):
@@ -162,14 +161,3 @@ def test_summary_judge_is_called_once_per_answer(shared_lic, engine):
     n = len(record["insights"])
     assert first == second and len(engine.requests) == n  # the second score came from the cache
     assert first.value == pytest.approx(1.0 / n)
-
-
-def test_metric_returns_prediction_with_feedback():
-    import dspy
-
-    record = load_records("builtin", tasks=["math"])[0]
-    metric = as_metric()
-    good = metric(dspy.Example(record=record), dspy.Prediction(response="It comes to 255."))
-    bad = metric(dspy.Example(record=record), dspy.Prediction(response="Which bakery?"), None, "pred", None)
-    assert (good.score, bad.score) == (1.0, 0.0)
-    assert "matches" in good.feedback and "no answer" in bad.feedback
