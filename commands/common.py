@@ -96,6 +96,11 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
         help="records: 'builtin', 'hf:<dataset>', a JSON/JSONL file or a folder (default builtin)",
     )
     parser.add_argument("--tasks", help="comma-separated tasks to keep, e.g. math,code")
+    parser.add_argument(
+        "--split",
+        choices=("train", "validation", "test"),
+        help="with --data builtin: keep only this fixed split of each domain (data/splits.json)",
+    )
     parser.add_argument("--limit", type=int, help="at most this many records per task")
     parser.add_argument(
         "--user-sim",
@@ -128,6 +133,12 @@ def load_run_records(args: argparse.Namespace):
     from intent_mediator.data.loaders import load_records
 
     records = load_records(args.data, tasks=split_list(args.tasks))
+    if getattr(args, "split", None):
+        from intent_mediator.data.splits import select_split
+
+        if args.data != "builtin":
+            raise IntentMediatorError(f"--split {args.split}: the fixed splits are of --data builtin, not {args.data}")
+        records = select_split(records, args.split)
     if args.limit:
         kept, per_task = [], {}
         for record in records:

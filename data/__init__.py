@@ -3,6 +3,7 @@
 from intent_mediator.data.loaders import load_hf, load_records
 from intent_mediator.data.personas import PERSONAS, Persona, get_persona
 from intent_mediator.data.records import Instruction, RecordError, Shard, validate_record
+from intent_mediator.data.splits import load_split
 
 __all__ = [
     "PERSONAS",
@@ -13,5 +14,6 @@ __all__ = [
     "get_persona",
     "load_hf",
     "load_records",
+    "load_split",
     "validate_record",
 ]

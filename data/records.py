@@ -3,6 +3,12 @@
 Schema facts (checked against the benchmark's data): every record has `task_id`, `task` and `shards`, a list
 of `{"shard_id": int, "shard": str}` (the key is `shard`, not `shard_text`). Ids start at 1, except summary
 records, whose shards start at 0, carry `doc_idxs` and have an empty `shard`. Each task adds its own keys.
+
+Revision conversations (the project's own extension): a shard may revise earlier ones. It then carries
+`revises` (the ids of the earlier shards it acts on) and `kind`: `change` (it replaces a value they stated),
+`withdraw` (it takes back what they stated), `accept-proposal` or `reject-proposal` (it accepts or rejects a
+suggestion, quoted in the optional `proposal`). The record's reference answer (answer, reference SQL, tests,
+reference calls) is always for the FINAL intent, after every revision, so scorers need no special case.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ TASK_KEYS: dict[str, tuple[str, ...]] = {
     "translation": ("document_de", "document_en"),
 }
 FIRST_SHARD_ID = {"summary": 0}
+REVISION_KINDS = ("change", "withdraw", "accept-proposal", "reject-proposal")
 
 
 class RecordError(IntentMediatorError, ValueError):
@@ -34,6 +41,9 @@ class Shard(pydantic.BaseModel):
     shard_id: int
     shard: str
     doc_idxs: list[int] | None = None
+    revises: list[int] | None = None
+    kind: str | None = None
+    proposal: str | None = None
 
 
 class Instruction(pydantic.BaseModel):
@@ -51,6 +61,19 @@ class Instruction(pydantic.BaseModel):
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.fields.get(key, default)
+
+    @property
+    def revisions(self) -> list[Shard]:
+        """The shards that revise earlier ones, in order (empty for an ordinary record)."""
+        return [shard for shard in self.shards if shard.revises]
+
+    def revised_by(self) -> dict[int, list[Shard]]:
+        """Shard id -> the later shards that revise it."""
+        out: dict[int, list[Shard]] = {}
+        for shard in self.revisions:
+            for target in shard.revises or []:
+                out.setdefault(target, []).append(shard)
+        return out
 
     def to_record(self) -> dict[str, Any]:
         """The record in the benchmark's JSON layout."""
@@ -98,6 +121,8 @@ def validate_record(raw: Any, *, position: int = 0, source: str = "<records>") -
     first = FIRST_SHARD_ID.get(task, 1)
     if sorted(ids) != list(range(first, first + len(ids))):
         raise RecordError(f"{where}: shard ids {ids} must be {first}..{first + len(ids) - 1} without gaps or repeats")
+    for index, shard in enumerate(parsed):
+        _check_revision(shard, set(ids), f"{where}: shards[{index}]")
     for key in TASK_KEYS[task]:
         if raw.get(key) in (None, "", []):
             raise RecordError(f"{where}: missing field {key!r}, required for {task} records")
@@ -107,3 +132,22 @@ def validate_record(raw: Any, *, position: int = 0, source: str = "<records>") -
         raise RecordError(f"{where}: missing field 'metadata.func_name', required for code records")
     fields = {k: v for k, v in raw.items() if k not in ("task_id", "task", "shards")}
     return Instruction(task_id=task_id, task=task, shards=sorted(parsed, key=lambda s: s.shard_id), fields=fields)
+
+
+def _check_revision(shard: Shard, ids: set[int], where: str) -> None:
+    """`revises` and `kind` come together; a shard revises only earlier shards."""
+    if shard.revises is None and shard.kind is None:
+        if shard.proposal is not None:
+            raise RecordError(f"{where}.proposal: only a shard with kind accept-proposal or reject-proposal has one")
+        return
+    if shard.kind not in REVISION_KINDS:
+        raise RecordError(f"{where}.kind: {shard.kind!r} is not one of {', '.join(REVISION_KINDS)}")
+    if not shard.revises:
+        raise RecordError(f"{where}.revises: a shard of kind {shard.kind!r} must list the shard ids it revises")
+    for target in shard.revises:
+        if target >= shard.shard_id or target not in ids:
+            raise RecordError(
+                f"{where}.revises: shard {shard.shard_id} can only revise earlier shards, not shard {target}"
+            )
+    if shard.proposal is not None and not shard.kind.endswith("-proposal"):
+        raise RecordError(f"{where}.proposal: only a shard with kind accept-proposal or reject-proposal has one")

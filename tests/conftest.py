@@ -33,3 +33,32 @@ def shared_lic() -> Path:
     if not SHARED_LIC.is_dir():
         pytest.skip(f"the shared benchmark sample is not at {SHARED_LIC} (clone ../shared beside the repository)")
     return SHARED_LIC
+
+
+def _dev_server(starter):
+    """Start a throwaway server; skip (locally) or fail (in CI, where .ci/run installs them) without binaries."""
+    from intent_mediator.stores.dev_servers import ServerUnavailable
+
+    try:
+        with starter() as url:
+            yield url
+    except ServerUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (.ci/run installs it; CI must run these tests)")
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL on a loopback port for the whole session (Debian package `postgresql`)."""
+    from intent_mediator.stores.dev_servers import postgres_server
+
+    yield from _dev_server(postgres_server)
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    """A real Redis on a loopback port for the whole session (Debian package `redis-server`)."""
+    from intent_mediator.stores.dev_servers import redis_server
+
+    yield from _dev_server(redis_server)

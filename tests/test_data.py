@@ -15,7 +15,7 @@ GOOD = {
 
 def test_builtin_task_set_sizes():
     tasks = [r.task for r in load_records("builtin")]
-    assert (tasks.count("math"), tasks.count("code"), tasks.count("database"), tasks.count("actions")) == (12, 8, 6, 6)
+    assert (tasks.count("math"), tasks.count("code"), tasks.count("database"), tasks.count("actions")) == (24, 20, 18, 18)
     assert all(3 <= len(r.shards) <= 8 for r in load_records("builtin"))
 
 

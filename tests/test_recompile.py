@@ -1,0 +1,115 @@
+"""Per-user recompilation from served logs: who is pending, threads vs Ray, resuming, one user's failure."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+from intent_mediator.artifacts import load_mediator, read_meta
+from intent_mediator.errors import IntentMediatorError
+from intent_mediator.server.recompile import pending_users, recompile_users
+from intent_mediator.stores import open_log_store
+
+from .refiner_world import ANNOUNCED, KEEP_ALL, PREFIX, RECORDS
+
+
+def compile_from_logs(user, domain, trajectories, *, fail_for=()):
+    """The real Refiner (paper mode: one distillation call) on the scripted world, for one user's logs."""
+    from intent_mediator.optimizers.refiner import Refiner
+    from intent_mediator.programs import MediatedAssistant
+    from intent_mediator.simulation.conversation import ConversationSettings
+
+    from .refiner_world import roles, world
+
+    if user in fail_for:
+        raise RuntimeError(f"no refiner for {user}")
+    refiner = Refiner(ConversationSettings(roles(world())), mode="paper")
+    program = refiner.compile(MediatedAssistant(), trainset=[], trajectories=trajectories)
+    return program, {"optimizer": "refiner", "mode": "paper"}
+
+
+def log_conversations(store, user, records, *, announced: bool, start: int = 0):
+    """Failed multi-turn conversations with the request that finally worked, as `serve` logs them."""
+    for number, record in enumerate(records, start=start):
+        shards = [s.shard for s in record.shards]
+        turns = [shards[0], *((PREFIX + s) if announced else s for s in shards[1:])]
+        messages = []
+        for turn in turns:
+            messages += [{"role": "user", "content": turn}, {"role": "assistant", "content": "Could you say more?"}]
+        conversation = f"{user}-{number}"
+        store.record(conversation, user, "math", messages[:-1], turns[-1], "Could you tell me more?")
+        store.feedback(conversation, user, success=False, final_request=record["question"])
+
+
+@pytest.fixture
+def logs(tmp_path):
+    url = f"sqlite:///{tmp_path / 'logs.db'}"
+    store = open_log_store(url)
+    log_conversations(store, "alice", RECORDS[:3], announced=False)
+    log_conversations(store, "bob", RECORDS[:3], announced=True)
+    log_conversations(store, "carol", RECORDS[:1], announced=False)  # too little feedback to recompile
+    yield url, store
+    store.close()
+
+
+def test_only_users_with_enough_new_feedback_are_pending(logs, tmp_path):
+    _, store = logs
+    assert [(p.user, p.new_feedback, p.since) for p in pending_users(store, tmp_path / "a", min_feedback=2)] == [
+        ("alice", 3, None),
+        ("bob", 3, None),
+    ]
+    with pytest.raises(IntentMediatorError, match="--min-feedback"):
+        pending_users(store, tmp_path / "a", min_feedback=0)
+
+
+def test_each_user_gets_guidelines_from_their_own_logs_and_a_rerun_resumes(logs, tmp_path):
+    url, store = logs
+    root = tmp_path / "artifacts"
+    results = recompile_users(url, root, compile_from_logs, min_feedback=2, workers=2)
+    assert [(r.user, r.conversations, r.error) for r in results] == [("alice", 3, None), ("bob", 3, None)]
+    assert KEEP_ALL in load_mediator("alice", "math", root=root).guidelines
+    assert ANNOUNCED in load_mediator("bob", "math", root=root).guidelines
+    assert load_mediator("carol", "math", root=root).guidelines == []  # below the threshold: not compiled
+    meta = read_meta(root / "alice" / "math")
+    assert meta["feedback_conversations"] == 3 and meta["feedback_until"] == max(
+        row.feedback_at for row in store.conversations("alice")
+    )
+
+    assert recompile_users(url, root, compile_from_logs, min_feedback=2) == []  # nothing new since: resumed
+    log_conversations(store, "alice", RECORDS[3:5], announced=False, start=10)
+    [again] = recompile_users(url, root, compile_from_logs, min_feedback=2)
+    assert (again.user, again.conversations) == ("alice", 5)
+
+
+def test_one_users_failure_is_reported_and_the_others_still_compile(logs, tmp_path):
+    url, _ = logs
+    compile_one = functools.partial(compile_from_logs, fail_for=("alice",))
+    results = recompile_users(url, tmp_path / "artifacts", compile_one, min_feedback=2)
+    assert results[0].user == "alice" and "no refiner for alice" in results[0].error
+    assert results[1].user == "bob" and results[1].error is None
+    assert not (tmp_path / "artifacts" / "alice").exists()
+
+
+def test_bad_backend_and_workers_name_the_flag(logs, tmp_path):
+    url, _ = logs
+    with pytest.raises(IntentMediatorError, match="--backend"):
+        recompile_users(url, tmp_path, compile_from_logs, backend="spark")
+    with pytest.raises(IntentMediatorError, match="--workers"):
+        recompile_users(url, tmp_path, compile_from_logs, workers=0)
+
+
+def test_ray_backend_gives_the_same_artifacts_as_threads(logs, tmp_path):
+    ray = pytest.importorskip("ray", reason="the optional [ray] extra is not installed")
+    url, _ = logs
+    threads = recompile_users(url, tmp_path / "threads", compile_from_logs, min_feedback=2)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        on_ray = recompile_users(url, tmp_path / "ray", compile_from_logs, min_feedback=2, backend="ray")
+    finally:
+        ray.shutdown()
+    assert [(r.user, r.error) for r in on_ray] == [(r.user, r.error) for r in threads]
+    for result in threads:
+        a = json.loads((tmp_path / "threads" / result.user / "math" / "meta.json").read_text())
+        b = json.loads((tmp_path / "ray" / result.user / "math" / "meta.json").read_text())
+        assert a["guidelines"] == b["guidelines"] and a["feedback_until"] == b["feedback_until"]
