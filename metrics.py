@@ -21,6 +21,11 @@ from typing import Any
 
 import dspy
 from intent_mediator.data.records import Instruction, validate_record
+from intent_mediator.errors import IntentMediatorError
+
+
+class MetricError(IntentMediatorError):
+    """A user's metric raised; the message names the metric, the exception and the example."""
 
 
 class MetricResult(dspy.Prediction):
@@ -127,4 +132,4 @@ def _missing_turns(request: str, record: Instruction) -> str:
     return f" The request left out or changed what the user said in: {quoted}."
 
 
-__all__ = ["MetricResult", "example_record", "task_metric"]
+__all__ = ["MetricError", "MetricResult", "example_record", "task_metric"]

@@ -47,7 +47,7 @@ def compile_one(name: str):
     started = time.perf_counter()
     if name.startswith("refiner"):
         mode = "paper" if name.endswith("paper") else "optimize"
-        program = Refiner(settings, mode=mode, rounds=1, candidates_per_round=2, workers=2).compile(
+        program = Refiner(settings=settings, mode=mode, rounds=1, candidates_per_round=2, workers=2).compile(
             MediatedAssistant(), trainset=TRAIN, valset=VAL
         )
     else:

@@ -101,7 +101,7 @@ def main() -> None:
     pairs = build_pairs(base)
     mining_ids = sorted({p.pair.task_id for p in pairs})[: args.mining]
     mined = [t for t in base if t.task_id in mining_ids]
-    refiner = Refiner(settings, mode="paper", pairs_per_batch=5)
+    refiner = Refiner(settings=settings, mode="paper", pairs_per_batch=5)
     compiled = None
     saved = out / "compiled" / "guidelines.json"
     if saved.is_file():  # a resumed run keeps the guidelines its compiled conversations were run with

@@ -67,7 +67,7 @@ def reproduce(
             continue
         train = [r for r in records if r.task_id in task_ids]
         for mode in ("paper", "optimize"):
-            refiner = Refiner(settings, mode=mode, workers=workers, **(refiner_kwargs or {}))
+            refiner = Refiner(settings=settings, mode=mode, workers=workers, **(refiner_kwargs or {}))
             program = refiner.compile(MediatedAssistant(), trainset=train, valset=train, trajectories=mined)
             guidelines[f"{task}/{mode}"] = program.guidelines
             folder = out / f"{task}-{mode}"

@@ -33,7 +33,7 @@ def main() -> None:
     compiled = {}
     for persona in (LAZY, EXPLICIT):
         settings = ConversationSettings(roles=roles(world()), persona=persona)
-        refiner = Refiner(settings, rounds=1, candidates_per_round=1, workers=2)
+        refiner = Refiner(settings=settings, rounds=1, candidates_per_round=1, workers=2)
         compiled[persona.name] = refiner.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL).guidelines
     rows = [
         [persona.name, score(persona, []), *(score(persona, compiled[g]) for g in compiled)]

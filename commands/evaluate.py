@@ -6,8 +6,11 @@ import argparse
 from pathlib import Path
 
 from intent_mediator.commands.common import (
+    at_least_one,
     conversation_settings,
     load_run_records,
+    mode_list,
+    output_dir,
     print_summary,
     run_flags,
     split_list,
@@ -20,10 +23,13 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--modes",
         default="full,sharded,mediated",
+        type=mode_list,
         help="comma-separated: full, concat, sharded, recap, snowball, mediated",
     )
-    parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode (default 1)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder; an existing one is resumed")
+    parser.add_argument("--runs", type=at_least_one, default=1, help="runs per instruction and mode (default 1)")
+    parser.add_argument(
+        "--out", required=True, type=output_dir, metavar="DIR", help="output folder; an existing one is resumed"
+    )
 
 
 def _evaluate(args: argparse.Namespace, records: list):
@@ -74,9 +80,11 @@ def configure_demo(parser: argparse.ArgumentParser) -> None:
     # One llama.cpp slot answers at a time; a reply cap keeps a 2-core demo within minutes.
     parser.set_defaults(workers=1, max_tokens=320)
     parser.add_argument("--task-ids", default=DEMO_TASKS, help=f"records to run (default {DEMO_TASKS})")
-    parser.add_argument("--modes", default="full,sharded,mediated", help="conversation modes")
-    parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode")
-    parser.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder (default runs/demo)")
+    parser.add_argument("--modes", default="full,sharded,mediated", type=mode_list, help="conversation modes")
+    parser.add_argument("--runs", type=at_least_one, default=1, help="runs per instruction and mode")
+    parser.add_argument(
+        "--out", default="runs/demo", type=output_dir, metavar="DIR", help="output folder (default runs/demo)"
+    )
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from intent_mediator.adapters import PlainChatAdapter
 from intent_mediator.lm import lm_scope
 from intent_mediator.programs.mediator import Mediator
 from intent_mediator.signatures import AnswerRequest
-from intent_mediator.transcript import Turn
+from intent_mediator.transcript import MEDIATOR_HISTORIES, Turn
 
 
 class _OutOfSight:
@@ -39,6 +39,9 @@ class MediatedAssistant(dspy.Module):
             the request as the only user message, exactly what a chat application sends; optimizers cannot
             change it and do not see it. A DSPy adapter (e.g. `dspy.ChatAdapter()`): the assistant becomes a
             DSPy predictor with instructions and demos, which optimizers tune along with the Mediator.
+        mediator_history: How callers feed this program: "full" (the whole transcript every turn) or
+            "incremental" (the transcript plus the request it wrote last turn, as `previous_request`). Saved
+            with the program, since a compiled program's validation score holds for one history.
     """
 
     def __init__(
@@ -51,8 +54,12 @@ class MediatedAssistant(dspy.Module):
         chain_of_thought: bool = False,
         passthrough_first_turn: bool = True,
         assistant_adapter: dspy.Adapter | None = None,
+        mediator_history: str = "full",
     ):
         super().__init__()
+        if mediator_history not in MEDIATOR_HISTORIES:
+            raise ValueError(f"mediator_history must be one of {MEDIATOR_HISTORIES}, got {mediator_history!r}")
+        self.mediator_history = mediator_history
         self.mediator = Mediator(
             guidelines, chain_of_thought=chain_of_thought, passthrough_first_turn=passthrough_first_turn, lm=mediator_lm
         )

@@ -10,8 +10,7 @@ from intent_mediator.artifacts import load_mediator, read_meta
 from intent_mediator.errors import IntentMediatorError
 from intent_mediator.server.recompile import pending_users, recompile_users
 from intent_mediator.stores import open_log_store
-
-from .refiner_world import ANNOUNCED, KEEP_ALL, PREFIX, RECORDS
+from intent_mediator.testing.refiner_world import ANNOUNCED, KEEP_ALL, PREFIX, RECORDS
 
 
 def compile_from_logs(user, domain, trajectories, *, fail_for=()):
@@ -19,12 +18,11 @@ def compile_from_logs(user, domain, trajectories, *, fail_for=()):
     from intent_mediator.optimizers.refiner import Refiner
     from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.conversation import ConversationSettings
-
-    from .refiner_world import roles, world
+    from intent_mediator.testing.refiner_world import roles, world
 
     if user in fail_for:
         raise RuntimeError(f"no refiner for {user}")
-    refiner = Refiner(ConversationSettings(roles(world())), mode="paper")
+    refiner = Refiner(settings=ConversationSettings(roles(world())), mode="paper")
     program = refiner.compile(MediatedAssistant(), trainset=[], trajectories=trajectories)
     return program, {"optimizer": "refiner", "mode": "paper"}
 

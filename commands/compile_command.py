@@ -1,4 +1,6 @@
-"""`intent-mediator compile`: learn Mediator guidelines for a user and domain, and write the artifact."""
+"""`intent-mediator compile`: learn Mediator guidelines for a user and domain, and write the artifact.
+
+(The module is not called `compile.py`: that name would shadow the builtin `compile` wherever it is imported.)"""
 
 from __future__ import annotations
 
@@ -8,7 +10,14 @@ import logging
 import random
 from pathlib import Path
 
-from intent_mediator.commands.common import conversation_settings, load_run_records, run_flags
+from intent_mediator.commands.common import (
+    at_least_one,
+    conversation_settings,
+    fraction,
+    load_run_records,
+    output_dir,
+    run_flags,
+)
 from intent_mediator.errors import IntentMediatorError
 
 logger = logging.getLogger(__name__)
@@ -17,7 +26,9 @@ logger = logging.getLogger(__name__)
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--user", dest="user_id", metavar="ID", help="user the guidelines are for (default: generic)")
     parser.add_argument("--domain", metavar="NAME", help="domain the guidelines are for (default: generic)")
-    parser.add_argument("--out", default="artifacts", metavar="DIR", help="artifact root (default artifacts/)")
+    parser.add_argument(
+        "--out", default="artifacts", type=output_dir, metavar="DIR", help="artifact root (default artifacts/)"
+    )
     parser.add_argument("--optimizer", choices=("refiner", "gepa", "simba", "mipro"), default="refiner")
     parser.add_argument(
         "--mode",
@@ -28,8 +39,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metric",
         default="task",
-        help="task (the task's scorer), proxy (request faithfulness, no assistant calls), "
-        "or module:function (a DSPy metric)",
+        help="the DSPy metric scoring answers: task (the task's own scorer, default) or module:function, "
+        "called as metric(example, pred) with the record's example and pred.response / pred.answer",
+    )
+    parser.add_argument(
+        "--selection",
+        choices=("simulation", "proxy"),
+        default="simulation",
+        help="how the Refiner scores candidates: simulation (mediated conversations scored by --metric) or "
+        "proxy (how faithfully the request keeps every shard; no assistant calls)",
     )
     parser.add_argument(
         "--trajectories",
@@ -40,34 +58,42 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from-logs", metavar="DB", help="mine pairs from a serve conversation log (SQLite) for --user and --domain"
     )
-    parser.add_argument("--val-fraction", type=float, default=0.5, help="share of records held out for validation")
-    parser.add_argument("--rounds", type=int, default=2, help="refiner propose/select rounds")
-    parser.add_argument("--candidates", type=int, default=3, help="guideline sets proposed per round")
-    parser.add_argument("--pairs-per-batch", type=int, default=5, help="contrastive pairs per distillation call")
-    parser.add_argument("--max-guidelines", type=int, default=8, help="longest guideline list kept")
+    parser.add_argument(
+        "--val-fraction", type=fraction, default=0.5, help="share of records held out for validation, in [0, 1)"
+    )
+    parser.add_argument("--rounds", type=at_least_one, default=2, help="refiner propose/select rounds")
+    parser.add_argument("--candidates", type=at_least_one, default=3, help="guideline sets proposed per round")
+    parser.add_argument(
+        "--pairs-per-batch", type=at_least_one, default=5, help="contrastive pairs per distillation call"
+    )
+    parser.add_argument("--max-guidelines", type=at_least_one, default=8, help="longest guideline list kept")
     parser.add_argument("--storage", help="optuna storage URL (e.g. sqlite:///refiner.db) so a killed compile resumes")
-    parser.add_argument("--max-lm-calls", type=int, help="hard cap on LM calls")
-    parser.add_argument("--max-total-tokens", type=int, help="hard cap on LM tokens (estimated)")
+    parser.add_argument("--max-lm-calls", type=at_least_one, help="hard cap on LM calls")
+    parser.add_argument("--max-total-tokens", type=at_least_one, help="hard cap on LM tokens (as the LMs report them)")
     parser.add_argument("--seed", type=int, default=0)
     run_flags(parser)
 
 
 def _metric(spec: str):
-    if spec in ("task", "proxy"):
+    """None for the task's own scorer, else the imported DSPy metric."""
+    if spec == "task":
         return None
+    if spec == "proxy":
+        raise IntentMediatorError("--metric proxy: the faithfulness proxy is a selection, use --selection proxy")
     module, _, name = spec.partition(":")
-    if not name:
-        raise IntentMediatorError(f"--metric {spec!r}: use 'task', 'proxy' or 'module:function'")
+    if not module or not name:
+        raise IntentMediatorError(f"--metric {spec!r}: use 'task' or 'module:function'")
     try:
-        return getattr(importlib.import_module(module), name)
+        metric = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
         raise IntentMediatorError(f"--metric {spec!r}: cannot import it ({exc})") from None
+    if not callable(metric):
+        raise IntentMediatorError(f"--metric {spec!r}: {name} is not callable")
+    return metric
 
 
 def split_records(records: list, fraction: float, seed: int) -> tuple[list, list]:
     """A seeded split per task, so every task is represented in both halves when it has two records or more."""
-    if not 0 <= fraction < 1:
-        raise IntentMediatorError("--val-fraction must be in [0, 1)")
     train, val = [], []
     for task in sorted({r.task for r in records}):
         group = sorted((r for r in records if r.task == task), key=lambda r: r.task_id)
@@ -86,14 +112,26 @@ def run(args: argparse.Namespace) -> int:
 
     validate_id(args.user_id, "user")
     validate_id(args.domain, "domain")
+    metric = _metric(args.metric)
+    if args.optimizer != "refiner" and args.mediator_history != "full":
+        raise IntentMediatorError(
+            f"--mediator-history {args.mediator_history}: --optimizer {args.optimizer} trains on fixed transcripts "
+            "and supports only the full history; use --optimizer refiner"
+        )
+    if args.optimizer != "refiner" and args.selection != "simulation":
+        raise IntentMediatorError(f"--selection {args.selection}: only --optimizer refiner selects by proxy")
+    trajectories = None
+    for path in args.trajectories or []:
+        if not Path(path).is_file():
+            raise IntentMediatorError(f"--trajectories: no such file {path}")
+    if args.trajectories:
+        trajectories = [t for path in args.trajectories for t in TrajectoryLog(path).latest()]
+        if not trajectories:
+            raise IntentMediatorError(f"--trajectories: no trajectories in {', '.join(args.trajectories)}")
     records = load_run_records(args)
     train, val = split_records(records, args.val_fraction, args.seed)
     settings = conversation_settings(args)
-    settings.metric = _metric(args.metric)
-    student = MediatedAssistant(settings.program.guidelines if settings.program else None)
-    trajectories = None
-    if args.trajectories:
-        trajectories = [t for path in args.trajectories for t in TrajectoryLog(path).latest()]
+    student = settings.program.deepcopy() if settings.program else MediatedAssistant()
     if args.from_logs:
         from intent_mediator.server.logs import ConversationLog
 
@@ -108,13 +146,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"compile: {len(train)} training and {len(val)} validation records, optimizer {args.optimizer}", flush=True)
     if args.optimizer == "refiner":
         refiner = Refiner(
-            settings,
+            metric,
+            settings=settings,
             mode=args.mode,
             pairs_per_batch=args.pairs_per_batch,
             candidates_per_round=args.candidates,
             rounds=args.rounds,
             max_guidelines=args.max_guidelines,
-            selection="proxy" if args.metric == "proxy" else "simulation",
+            selection=args.selection,
             max_lm_calls=args.max_lm_calls,
             max_tokens=args.max_total_tokens,
             storage=args.storage,
@@ -126,11 +165,13 @@ def run(args: argparse.Namespace) -> int:
         program = refiner.compile(student, trainset=train, valset=val, trajectories=trajectories)
         report = program.refiner_report
     else:
-        program, report = _compile_with_dspy(args, settings, student, train, val, trajectories)
+        program, report = _compile_with_dspy(args, settings, metric, student, train, val, trajectories)
+    program.mediator_history = settings.mediator_history
     meta = {
         "metric": args.metric,
+        "selection": args.selection if args.optimizer == "refiner" else None,
         "optimizer": args.optimizer,
-        "mode": args.mode,
+        "mode": args.mode if args.optimizer == "refiner" else None,
         # The validation score holds for this history only: serve the artifact with the same one.
         "mediator_history": settings.mediator_history,
         "validation_score": report.get("best", {}).get("score"),
@@ -154,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compile_with_dspy(args, settings, student, train, val, trajectories):
+def _compile_with_dspy(args, settings, metric, student, train, val, trajectories):
     from intent_mediator.optimizers.dspy_optimizers import compile_with_dspy, examples_from
     from intent_mediator.simulation.runner import simulate
 
@@ -172,6 +213,7 @@ def _compile_with_dspy(args, settings, student, train, val, trajectories):
         settings.roles,
         examples[True],
         examples[False] or None,
+        metric=metric,
         seed=args.seed,
         threads=args.workers,
     )
