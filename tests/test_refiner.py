@@ -29,7 +29,9 @@ def mediated_score(engine, persona, guidelines) -> float:
 def test_compile_makes_the_mediator_keep_every_constraint(tmp_path):
     engine = world()
     student = MediatedAssistant()
-    refiner = Refiner(settings=settings(engine), rounds=1, candidates_per_round=1, pairs_per_batch=3, report_dir=tmp_path)
+    refiner = Refiner(
+        settings=settings(engine), rounds=1, candidates_per_round=1, pairs_per_batch=3, report_dir=tmp_path
+    )
     program = refiner.compile(student, trainset=TRAIN, valset=VAL)
     report = program.refiner_report
     assert student.guidelines == []  # the student is untouched
@@ -41,7 +43,9 @@ def test_compile_makes_the_mediator_keep_every_constraint(tmp_path):
 
 def test_paper_mode_makes_exactly_one_refiner_call():
     engine = world()
-    program = Refiner(settings=settings(engine), mode="paper", pairs_per_batch=5).compile(MediatedAssistant(), trainset=TRAIN)
+    program = Refiner(settings=settings(engine), mode="paper", pairs_per_batch=5).compile(
+        MediatedAssistant(), trainset=TRAIN
+    )
     assert len(engine.requests_for("refiner")) == 1
     assert len(engine.requests_for("refiner")[0].messages[-1]["content"]) > 0
     assert program.guidelines[0] == KEEP_ALL
@@ -115,7 +119,9 @@ def test_garbage_from_the_refiner_is_skipped_or_a_clear_error():
     program = Refiner(settings=settings(garbage), rounds=1).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     assert program.guidelines == [] and program.refiner_report["skipped_candidates"]
     with pytest.raises(RefinerError, match="no usable guidelines"):
-        Refiner(settings=settings(world(refiner=lambda call: "???")), mode="paper").compile(MediatedAssistant(), trainset=TRAIN)
+        Refiner(settings=settings(world(refiner=lambda call: "???")), mode="paper").compile(
+            MediatedAssistant(), trainset=TRAIN
+        )
 
 
 def test_no_pairs_is_a_clear_error():
@@ -161,7 +167,9 @@ def test_proxy_selection_needs_no_assistant_calls_after_mining():
 def test_revision_rounds_reuse_the_mined_full_runs():
     engine = world()
     # After round 1 the revision step re-simulates the training tasks in mediated mode only.
-    Refiner(settings=settings(engine), rounds=2, candidates_per_round=1).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+    Refiner(settings=settings(engine), rounds=2, candidates_per_round=1).compile(
+        MediatedAssistant(), trainset=TRAIN, valset=VAL
+    )
     questions = {r["question"] for r in TRAIN}
     full_prompts = [q for q in engine.requests_for("assistant") if q.messages[-1]["content"] in questions]
     assert len(full_prompts) == len(TRAIN)  # simulated once while mining, never again in the revision round
