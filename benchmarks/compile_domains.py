@@ -1,0 +1,173 @@
+"""Compile one Mediator per domain on the embedded model with the validated Refiner, on the fixed splits.
+
+For each domain (math, code, database, actions): pairs are mined from the train split (full vs sharded runs),
+guideline candidates are proposed and selected on the validation split, with the uncompiled Mediator as the
+baseline candidate (a candidate must beat it to be kept, so compiling never scores lower on validation). The
+result is shipped as package data: `data/artifacts/<model>/_generic/<domain>/{program.json,meta.json}`, with
+the model, split ids, validation and baseline scores, the budget used and the package version in meta.json.
+Calls, tokens, time and scores go to benchmarks/results/compile_domains.{json,md}.
+
+Resumable: each domain's optuna study lives in --work (SQLite); a finished domain is skipped when its
+result was produced by the same configuration; a different configuration is refused, naming what differs.
+
+    python benchmarks/compile_domains.py [--domains math,code,database,actions] [--max-lm-calls 250]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import RESULTS, write
+from intent_mediator import MediatedAssistant, RoleLMs
+from intent_mediator.artifacts import save_artifact
+from intent_mediator.data.splits import load_split
+from intent_mediator.optimizers.refiner import Refiner
+from intent_mediator.simulation.conversation import ConversationSettings
+
+REPO = Path(__file__).resolve().parents[1]
+DOMAINS = ("math", "code", "database", "actions")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--domains", default=",".join(DOMAINS))
+    parser.add_argument("--model", default="embedded")
+    parser.add_argument("--temperature", type=float, default=1.0, help="assistant and user sampling temperature")
+    parser.add_argument("--mediator-temperature", type=float, default=0.0)
+    parser.add_argument("--max-tokens", type=int, default=320)
+    parser.add_argument("--refiner-max-tokens", type=int, default=1024)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--candidates", type=int, default=2)
+    parser.add_argument("--pairs-per-batch", type=int, default=4)
+    parser.add_argument("--max-lm-calls", type=int, default=250, help="hard cap per domain")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
+    parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
+    args = parser.parse_args()
+    config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts")}
+    fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    results_file = RESULTS / "compile_domains.json"
+    done = json.loads(results_file.read_text()).get("domains", {}) if results_file.is_file() else {}
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    for domain in args.domains.split(","):
+        previous = done.get(domain)
+        if previous and previous["fingerprint"] == fingerprint:
+            print(f"{domain}: done earlier with this configuration, skipped")
+            continue
+        if previous:
+            print(f"{domain}: the earlier result used another configuration ({previous['config']}); recompiling")
+        done[domain] = compile_domain(domain, args, config, fingerprint, work)
+        report(done, config)
+
+
+def roles_for(args) -> RoleLMs:
+    roles = RoleLMs.from_models(
+        {},
+        default=args.model,
+        temperature=args.temperature,
+        max_tokens=args.max_tokens,
+        temperatures={"mediator": args.mediator_temperature, "judge": 0.0, "refiner": 0.7},
+    )
+    roles.refiner = roles.refiner.copy(max_tokens=args.refiner_max_tokens)
+    return roles
+
+
+def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path) -> dict:
+    train, val = load_split(domain, "train"), load_split(domain, "validation")
+    print(f"{domain}: {len(train)} train, {len(val)} validation tasks", flush=True)
+    settings = ConversationSettings(roles_for(args))
+    refiner = Refiner(
+        settings,
+        rounds=args.rounds,
+        candidates_per_round=args.candidates,
+        pairs_per_batch=args.pairs_per_batch,
+        max_lm_calls=args.max_lm_calls,
+        storage=f"sqlite:///{work / f'{domain}.db'}",
+        study_name=f"{domain}-{fingerprint}",
+        report_dir=work / domain,
+        workers=1,  # one llama.cpp slot: conversations run one at a time anyway
+        seed=args.seed,
+        progress=True,
+    )
+    started = time.perf_counter()
+    program = refiner.compile(MediatedAssistant(), trainset=train, valset=val)
+    seconds = round(time.perf_counter() - started, 1)
+    report_ = program.refiner_report
+    best = report_.get("best", {})
+    meta = {
+        "model": args.model,
+        "config": config,
+        "split": {"train": [r.task_id for r in train], "validation": [r.task_id for r in val]},
+        "validation_score": best.get("score"),
+        "baseline_score": report_.get("baseline_score"),
+        "budget": report_.get("budget"),
+        "usage": report_.get("usage"),
+        "seconds": seconds,
+        "package_version": version("intent-mediator"),
+        "git_commit": _git_commit(),
+        "stopped": report_.get("stopped"),
+    }
+    folder = save_artifact(program, Path(args.artifacts) / args.model.replace("/", "_"), domain=domain, meta=meta)
+    print(f"{domain}: validation {meta['baseline_score']} -> {meta['validation_score']} in {seconds} s; {folder}")
+    return {
+        "fingerprint": fingerprint,
+        "guidelines": program.guidelines,
+        "artifact": str(folder.relative_to(REPO)),
+        **meta,
+    }
+
+
+def _git_commit() -> str | None:
+    try:
+        return subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def report(done: dict, config: dict) -> None:
+    rows = []
+    for domain, r in sorted(done.items()):
+        usage = r.get("budget") or {}
+        rows.append(
+            [
+                domain,
+                r["baseline_score"],
+                r["validation_score"],
+                len(r["guidelines"]),
+                usage.get("calls"),
+                usage.get("tokens"),
+                r["seconds"],
+                r.get("stopped") or "",
+            ]
+        )
+    write(
+        "compile_domains",
+        {"config": config, "domains": done},
+        [
+            "domain",
+            "validation P (uncompiled)",
+            "validation P (compiled)",
+            "rules",
+            "LM calls",
+            "tokens",
+            "seconds",
+            "stopped",
+        ],
+        rows,
+        "Reproduce: `python benchmarks/compile_domains.py` (resumable; artifacts in data/artifacts/).",
+    )
+
+
+if __name__ == "__main__":
+    main()
