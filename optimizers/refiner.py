@@ -377,7 +377,7 @@ class Refiner(Teleprompter):
         return total / len(val)
 
     def _proxy_score(self, program: MediatedAssistant, val: list[Instruction]) -> float:
-        with dspy.context(callbacks=[self.budget]):
+        with dspy.track_usage(), dspy.context(callbacks=[self.budget]):  # the budget reads the reported usage
             return proxy_score(program, val, self.settings.roles.mediator)
 
     # ---- plumbing -------------------------------------------------------------------------------------------
