@@ -13,7 +13,7 @@ from intent_mediator.examples import to_example, to_examples
 from intent_mediator.lm import ROLES, RoleLMs, build_lm
 from intent_mediator.metrics import MetricResult, task_metric
 from intent_mediator.optimizers import BudgetExhausted, LMBudget, Refiner, RefinerError
-from intent_mediator.programs import Assistant, MediatedAssistant, Mediator
+from intent_mediator.programs import Assistant, ErgoAssistant, MediatedAssistant, Mediator
 from intent_mediator.signatures import AnswerRequest, ContrastivePair, DistillGuidelines, MediateRequest, ReplyInChat
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.transcript import Turn
@@ -30,6 +30,7 @@ __all__ = [
     "ConversationSettings",
     "DistillGuidelines",
     "EmbeddedEngine",
+    "ErgoAssistant",
     "Instruction",
     "IntentMediatorError",
     "LMBudget",

@@ -7,6 +7,7 @@ would, so that comparisons between modes measure only what the user messages hol
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 import dspy
@@ -47,3 +48,25 @@ class PlainChatAdapter(dspy.Adapter):
     def parse(self, signature: type[dspy.Signature], completion: str) -> dict[str, Any]:
         (name,) = signature.output_fields
         return {name: completion}
+
+
+class LeanChatAdapter(dspy.ChatAdapter):
+    """DSPy's ChatAdapter with its boilerplate cut: the same `[[ ## field ## ]]` sections and parsing, but the
+    system prompt lists field names only, states the structure in one line, and does not indent the
+    instructions. The Mediator runs on every user turn, so its fixed prompt is most of its cost."""
+
+    def format_field_description(self, signature: type[dspy.Signature]) -> str:
+        inputs = "\n".join(f"{i}. `{name}`" for i, name in enumerate(signature.input_fields, start=1))
+        outputs = "\n".join(f"{i}. `{name}`" for i, name in enumerate(signature.output_fields, start=1))
+        # The blank line ends the field list, as in DSPy's own layout (the scripted engine reads it the same way).
+        return f"Your input fields are:\n{inputs}\nYour output fields are:\n{outputs}\n"
+
+    def format_field_structure(self, signature: type[dspy.Signature]) -> str:
+        return "Each field starts with its marker, e.g. [[ ## name ## ]]; end with [[ ## completed ## ]]."
+
+    def format_task_description(self, signature: type[dspy.Signature]) -> str:
+        return textwrap.dedent(signature.instructions).strip()
+
+    def user_message_output_requirements(self, signature: type[dspy.Signature]) -> str:
+        fields = ", then ".join(f"[[ ## {name} ## ]]" for name in signature.output_fields)
+        return f"Respond with {fields}, then [[ ## completed ## ]]."

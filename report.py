@@ -15,7 +15,7 @@ from intent_mediator.simulation.trajectory import TrajectoryLog
 
 logger = logging.getLogger(__name__)
 
-MODE_ORDER = ("full", "concat", "sharded", "recap", "snowball", "mediated")
+MODE_ORDER = ("full", "concat", "sharded", "recap", "snowball", "drop-assistant", "ergo", "mediated")
 PAPER_GPT4O_MINI = {"full": 86.9, "sharded": 53.6, "mediated": 73.9}
 
 

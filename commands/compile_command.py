@@ -133,11 +133,11 @@ def run(args: argparse.Namespace) -> int:
     settings = conversation_settings(args)
     student = settings.program.deepcopy() if settings.program else MediatedAssistant()
     if args.from_logs:
-        from intent_mediator.server.logs import ConversationLog
+        from intent_mediator.stores import open_log_store
 
-        if not Path(args.from_logs).is_file():
+        if "://" not in args.from_logs and not Path(args.from_logs).is_file():
             raise IntentMediatorError(f"--from-logs: no such file {args.from_logs}")
-        logged = ConversationLog(args.from_logs).trajectories(
+        logged = open_log_store(args.from_logs).trajectories(
             validate_id(args.user_id, "user"), validate_id(args.domain, "domain")
         )
         print(f"{len(logged)} logged trajectories with feedback for user {args.user_id or 'generic'}")

@@ -23,6 +23,7 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--modes",
         default="full,sharded,mediated",
+<<<<<<< HEAD
         type=mode_list,
         help="comma-separated: full, concat, sharded, recap, snowball, mediated",
     )
@@ -30,17 +31,92 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, type=output_dir, metavar="DIR", help="output folder; an existing one is resumed"
     )
+=======
+        help="comma-separated: full, concat, sharded, recap, snowball, drop-assistant, ergo, mediated",
+    )
+    parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode (default 1)")
+    parser.add_argument("--out", required=True, metavar="DIR", help="output folder; an existing one is resumed")
+    add_ergo_flags(parser)
+
+
+def add_ergo_flags(parser: argparse.ArgumentParser) -> None:
+    """Flags of `ergo` mode: its threshold, or the calibration that sets it."""
+    from intent_mediator.programs.ergo import DEFAULT_THRESHOLD, DEFAULT_TOP_LOGPROBS
+    from intent_mediator.simulation.ergo import SELECTIONS
+
+    group = parser.add_argument_group("ergo mode (entropy-guided reset, arXiv 2510.14077)")
+    group.add_argument(
+        "--ergo-threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"entropy rise (nats) between replies that triggers a reset (default {DEFAULT_THRESHOLD})",
+    )
+    group.add_argument(
+        "--ergo-top-logprobs",
+        type=int,
+        default=DEFAULT_TOP_LOGPROBS,
+        help=f"alternatives per token asked of the provider (default {DEFAULT_TOP_LOGPROBS})",
+    )
+    group.add_argument(
+        "--ergo-calibrate",
+        metavar="DATA",
+        help="set the threshold from calibration runs on these records (same forms as --data; keep them apart "
+        "from the evaluated records); writes ergo_calibration.json into --out",
+    )
+    group.add_argument("--ergo-select", choices=SELECTIONS, default="percentile", help="calibration rule")
+    group.add_argument("--ergo-percentile", type=float, default=90.0, help="percentile of entropy rises (default 90)")
+    group.add_argument("--ergo-calibration-runs", type=int, default=1, help="runs per calibration record")
+
+
+def ergo_settings(args: argparse.Namespace, settings, out_dir: str | Path):
+    """`settings` with the ERGO flags applied; runs the calibration first when --ergo-calibrate is given."""
+    from dataclasses import replace
+
+    from intent_mediator.data.loaders import load_records
+    from intent_mediator.files import write_json_atomic
+    from intent_mediator.simulation.ergo import ErgoConfig, calibrate_threshold
+
+    try:
+        config = ErgoConfig(threshold=args.ergo_threshold, top_logprobs=args.ergo_top_logprobs)
+    except ValueError as exc:
+        raise IntentMediatorError(f"--ergo-threshold/--ergo-top-logprobs: {exc}") from None
+    settings = replace(settings, ergo=config)
+    if not args.ergo_calibrate:
+        return settings
+    records = load_records(args.ergo_calibrate, tasks=split_list(args.tasks))
+    if not records:
+        raise IntentMediatorError(f"--ergo-calibrate: no records in {args.ergo_calibrate}")
+    try:
+        result = calibrate_threshold(
+            records,
+            settings,
+            runs=args.ergo_calibration_runs,
+            select=args.ergo_select,
+            percentile=args.ergo_percentile,
+            workers=args.workers,
+            progress=not args.no_progress,
+        )
+    except ValueError as exc:
+        raise IntentMediatorError(f"--ergo-calibrate: {exc}") from None
+    write_json_atomic(Path(out_dir) / "ergo_calibration.json", result.as_dict())
+    print(f"ERGO threshold {result.threshold:.4f} ({result.select}) from {len(result.jumps)} entropy rises")
+    return replace(settings, ergo=replace(config, threshold=result.threshold))
+>>>>>>> main
 
 
 def _evaluate(args: argparse.Namespace, records: list):
     from intent_mediator.simulation.runner import evaluate
 
+    modes = split_list(args.modes) or []
+    settings = conversation_settings(args)
+    if "ergo" in modes and hasattr(args, "ergo_threshold"):
+        settings = ergo_settings(args, settings, args.out)
     return evaluate(
         records,
-        split_list(args.modes),
+        modes,
         args.runs,
         args.out,
-        conversation_settings(args),
+        settings,
         workers=args.workers,
         progress=not args.no_progress,
     )

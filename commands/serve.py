@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import os
+import tempfile
 from pathlib import Path
 
 from intent_mediator.commands.common import add_mediator_history_flag
 from intent_mediator.errors import IntentMediatorError
+
+logger = logging.getLogger(__name__)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -17,48 +23,131 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
-        "--api-keys-file", metavar="FILE", help="bearer keys, one per line (also INTENT_MEDIATOR_API_KEYS)"
+        "--workers", type=int, default=1, help="server processes (share --store and --memory between them)"
     )
     parser.add_argument(
+        "--api-keys-file",
+        metavar="FILE",
+        help="API keys: '<user> sha256:<digest> [admin]' per line (without it: loopback clients only)",
+    )
+    parser.add_argument(
+        "--new-key", metavar="USER", help="print a fresh API key for USER and its keys-file line, then exit"
+    )
+    parser.add_argument(
+        "--store",
         "--log-conversations",
+        dest="store",
         nargs="?",
         const="conversations.sqlite",
-        metavar="PATH",
-        help="log conversations and accept feedback (SQLite file, default conversations.sqlite)",
+        metavar="URL",
+        help="log conversations and accept feedback: a SQLite path or sqlite:///path (one replica; default "
+        "conversations.sqlite), or postgresql://user@host:port/db (shared by replicas)",
     )
+    parser.add_argument(
+        "--memory",
+        metavar="URL",
+        help="where incremental mediation remembers its requests: memory:// (this process, the default) or "
+        "redis://host:port/db (shared by replicas)",
+    )
+    parser.add_argument("--memory-ttl", type=int, default=24 * 3600, help="seconds a request is remembered (Redis)")
     parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
     parser.add_argument("--max-messages", type=int, default=256)
-    parser.add_argument("--upstream-timeout", type=float, default=120.0, help="seconds (504 after)")
+    parser.add_argument(
+        "--upstream-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a request may wait on models, the Mediator included (504 after)",
+    )
+    parser.add_argument(
+        "--mediator-timeout",
+        type=float,
+        help="seconds the Mediator may take before the raw conversation goes upstream (default: half the above)",
+    )
     add_mediator_history_flag(
         parser, "incremental: continue from the request written for the conversation's previous call"
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    import uvicorn
-    from intent_mediator.server import ServerConfig, create_app
-    from intent_mediator.server.config import load_api_keys
+WORKER_ARGS = "INTENT_MEDIATOR_SERVE_ARGS"  # how `--workers N` hands the command line to each worker process
+
+
+def server_config(args: argparse.Namespace):
+    """The `ServerConfig` these flags describe (also rebuilt in every worker process)."""
+    from intent_mediator.server import ServerConfig
+    from intent_mediator.server.auth import KeyRing
 
     if args.artifacts and not Path(args.artifacts).is_dir():
         raise IntentMediatorError(f"--artifacts: no such folder {args.artifacts}")
-    config = ServerConfig(
+    return ServerConfig(
         upstream=args.upstream,
         mediator=args.mediator,
         api_base=args.api_base,
         artifacts=Path(args.artifacts) if args.artifacts else None,
-        api_keys=load_api_keys(args.api_keys_file),
-        log_path=Path(args.log_conversations) if args.log_conversations else None,
+        keys=KeyRing.from_file(args.api_keys_file) if args.api_keys_file else None,
+        store=args.store,
+        memory=args.memory,
+        memory_ttl=args.memory_ttl,
         max_body_bytes=args.max_body_bytes,
         max_messages=args.max_messages,
         upstream_timeout=args.upstream_timeout,
+        mediator_timeout=args.mediator_timeout,
         mediator_history=args.mediator_history,
     )
-    app = create_app(config)
-    auth = f"{len(config.api_keys)} API key(s)" if config.api_keys else "no API keys: loopback clients only"
+
+
+def build_app(args: argparse.Namespace):
+    import dspy
+    from intent_mediator.server import create_app
+
+    # Tenants never share cached replies (a cache hit would serve one user's conversation to another).
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    return create_app(server_config(args))
+
+
+def app_from_environment():
+    """The app of one worker process of `serve --workers N` (uvicorn's factory), from the parent's flags."""
+    return build_app(argparse.Namespace(**json.loads(os.environ[WORKER_ARGS])))
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+    from intent_mediator.server.auth import ApiKey, new_key
+    from intent_mediator.stores.base import redacted_url
+
+    if args.new_key:
+        secret = new_key()
+        print(f"key (give it to {args.new_key}; it is not stored): {secret}")
+        print(f"keys-file line: {ApiKey.from_secret(secret, args.new_key).line()}")
+        return 0
+    if args.workers < 1:
+        raise IntentMediatorError(f"--workers must be at least 1, got {args.workers}")
+    config = server_config(args)  # checked here, in the parent, so a bad flag fails before any worker starts
+    if args.workers > 1 and config.mediator_history == "incremental" and not (config.memory or "").startswith("redis"):
+        logger.warning(
+            "--workers %d with an in-process --memory: a follow-up turn that reaches another worker "
+            "is mediated from the full transcript; use --memory redis://...",
+            args.workers,
+        )
+    auth = f"{len(config.keys)} API key(s)" if config.keys else "no API keys: loopback clients only"
+    logs = redacted_url(config.store) if config.store else "off"
     print(
-        f"intent-mediator serve: {app.title} on http://{args.host}:{args.port} fronting "
-        f"{config.upstream or 'the embedded model'}; {auth}; logs {'on' if config.log_path else 'off'}",
+        f"intent-mediator serve: http://{args.host}:{args.port}, {args.workers} worker(s), fronting "
+        f"{config.upstream or 'the embedded model'}; {auth}; logs {logs}",
         flush=True,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    if args.workers == 1:
+        uvicorn.run(build_app(args), host=args.host, port=args.port, log_level="warning")
+        return 0
+    # Several processes: each rebuilds the app from the same flags; metrics are aggregated through files.
+    os.environ[WORKER_ARGS] = json.dumps(vars(args))
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="intent-mediator-metrics-")
+    uvicorn.run(
+        "intent_mediator.commands.serve:app_from_environment",
+        factory=True,
+        workers=args.workers,
+        host=args.host,
+        port=args.port,
+        log_level="warning",
+    )
     return 0

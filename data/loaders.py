@@ -13,12 +13,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from intent_mediator.data.records import Instruction, RecordError, validate_record
+from intent_mediator.data.records import MAX_RECORD_BYTES, Instruction, RecordError, validate_record
 
 logger = logging.getLogger(__name__)
 
 HF_DATASET = "microsoft/lost_in_conversation"
 TASKSETS = Path(__file__).parent / "tasksets"
+# The whole Lost-in-Conversation benchmark is well under this; a bigger file is refused before it is read.
+MAX_FILE_BYTES = 64_000_000
 
 
 def read_json_records(path: str | Path) -> list[dict[str, Any]]:
@@ -26,10 +28,23 @@ def read_json_records(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.is_file():
         raise RecordError(f"{path}: no such file")
-    text = path.read_text(encoding="utf-8")
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise RecordError(f"{path}: {size} bytes, over the cap of {MAX_FILE_BYTES} bytes per records file")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise RecordError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "save the file as UTF-8"
+        ) from None
     if path.suffix == ".jsonl":
         records = []
         for number, line in enumerate(text.splitlines(), start=1):
+            if len(line) > MAX_RECORD_BYTES:
+                raise RecordError(f"{path}:{number}: a line over the cap of {MAX_RECORD_BYTES} bytes per record")
             if line.strip():
                 try:
                     records.append(json.loads(line))

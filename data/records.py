@@ -13,7 +13,8 @@ reference calls) is always for the FINAL intent, after every revision, so scorer
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Annotated, Any
 
 import pydantic
 from intent_mediator.errors import IntentMediatorError
@@ -30,6 +31,13 @@ TASK_KEYS: dict[str, tuple[str, ...]] = {
 FIRST_SHARD_ID = {"summary": 0}
 REVISION_KINDS = ("change", "withdraw", "accept-proposal", "reject-proposal")
 
+# Size caps. The benchmark's largest record is under 0.1 MB and its longest shard under 4,000 characters; the caps
+# leave room for other data sets while refusing inputs that would exhaust memory further down (prompts, scorers).
+MAX_SHARD_CHARS = 100_000
+MAX_FIELD_CHARS = 2_000_000
+MAX_RECORD_BYTES = 16_000_000
+MAX_SHARDS = 64
+
 
 class RecordError(IntentMediatorError, ValueError):
     """A record is malformed; the message names the record id (or position), the field and the source."""
@@ -39,11 +47,78 @@ class Shard(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="allow", frozen=True)
 
     shard_id: int
-    shard: str
+    shard: Annotated[str, pydantic.Field(max_length=MAX_SHARD_CHARS)]
     doc_idxs: list[int] | None = None
     revises: list[int] | None = None
     kind: str | None = None
     proposal: str | None = None
+
+
+Text = Annotated[str, pydantic.StringConstraints(max_length=MAX_FIELD_CHARS)]
+
+
+class _TaskFields(pydantic.BaseModel):
+    """The keys a task reads, typed; other keys are kept as they are."""
+
+    model_config = pydantic.ConfigDict(extra="allow", strict=True)
+
+
+class CodeMetadata(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="allow", strict=True)
+
+    func_name: Annotated[str, pydantic.StringConstraints(min_length=1, max_length=256)]
+
+
+class CodeFields(_TaskFields):
+    metadata: CodeMetadata
+    test: Text | None = None
+    public_test_cases: Text | None = None
+
+
+class DatabaseFields(_TaskFields):
+    # db_id names a file: letters, digits and underscores only, so it can never leave the databases folder.
+    db_id: Annotated[str, pydantic.StringConstraints(pattern=r"^[A-Za-z0-9_]{1,128}$")]
+    fully_specified_question: Text
+    reference_sql: Text
+
+
+class ActionsFields(_TaskFields):
+    function: list[Any]
+    fully_specified_question: list[Any]
+    reference_answer: list[Any]
+
+
+class MathFields(_TaskFields):
+    question: Text
+    answer: Text
+
+
+class Data2TextFields(_TaskFields):
+    table_highlighted_html: Text
+    references: list[Text]
+
+
+class SummaryFields(_TaskFields):
+    documents: list[Any]
+    query: Text
+    insights: list[Any]
+    insightid2ref_citations: dict[str, Any]
+
+
+class TranslationFields(_TaskFields):
+    document_de: Text
+    document_en: Text
+
+
+TASK_FIELDS: dict[str, type[_TaskFields]] = {
+    "code": CodeFields,
+    "database": DatabaseFields,
+    "actions": ActionsFields,
+    "math": MathFields,
+    "data2text": Data2TextFields,
+    "summary": SummaryFields,
+    "translation": TranslationFields,
+}
 
 
 class Instruction(pydantic.BaseModel):
@@ -98,12 +173,17 @@ def validate_record(raw: Any, *, position: int = 0, source: str = "<records>") -
     if not isinstance(task_id, str) or not task_id:
         raise RecordError(f"{where}: field 'task_id' must be a non-empty string")
     where = f"{source}: record {task_id!r}"
+    size = len(json.dumps(raw, ensure_ascii=False, default=str).encode())
+    if size > MAX_RECORD_BYTES:
+        raise RecordError(f"{where}: {size} bytes, over the cap of {MAX_RECORD_BYTES} bytes per record")
     task = raw.get("task")
     if task not in TASK_KEYS:
         raise RecordError(f"{where}: field 'task' is {task!r}; known tasks are {', '.join(TASK_KEYS)}")
     shards = raw.get("shards")
     if not isinstance(shards, list) or not shards:
         raise RecordError(f"{where}: field 'shards' must be a non-empty list")
+    if len(shards) > MAX_SHARDS:
+        raise RecordError(f"{where}: field 'shards' holds {len(shards)} shards, over the cap of {MAX_SHARDS}")
     parsed = []
     for index, shard in enumerate(shards):
         if isinstance(shard, dict) and "shard_text" in shard and "shard" not in shard:
@@ -128,8 +208,15 @@ def validate_record(raw: Any, *, position: int = 0, source: str = "<records>") -
             raise RecordError(f"{where}: missing field {key!r}, required for {task} records")
     if task == "code" and not (raw.get("test") or raw.get("public_test_cases")):
         raise RecordError(f"{where}: missing field 'test' or 'public_test_cases', required for code records")
-    if task == "code" and not (raw.get("metadata") or {}).get("func_name"):
+    if task == "code" and isinstance(raw.get("metadata"), dict) and not raw["metadata"].get("func_name"):
         raise RecordError(f"{where}: missing field 'metadata.func_name', required for code records")
+    try:
+        TASK_FIELDS[task].model_validate(raw)
+    except pydantic.ValidationError as exc:
+        problem = exc.errors()[0]
+        field = ".".join(str(p) for p in problem["loc"])
+        got = type(problem["input"]).__name__
+        raise RecordError(f"{where}: field {field!r}: {problem['msg']} (got {got})") from None
     fields = {k: v for k, v in raw.items() if k not in ("task_id", "task", "shards")}
     return Instruction(task_id=task_id, task=task, shards=sorted(parsed, key=lambda s: s.shard_id), fields=fields)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dspy.lm15 import Request, Response, response_to_events
-from intent_mediator.engines._response import request_messages, text_response
+from intent_mediator.engines._response import openai_logprobs, request_messages, text_response
 from intent_mediator.errors import ModelConfigError, ModelNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -159,7 +159,9 @@ class EmbeddedEngine:
     """
 
     supports_response_schema = True
-    supported_params = frozenset({"response_format", "temperature", "max_tokens", "top_p", "seed", "stop"})
+    supported_params = frozenset(
+        {"response_format", "temperature", "max_tokens", "top_p", "seed", "stop", "logprobs", "top_logprobs"}
+    )
     prefers_json_adapter = True
 
     def __init__(
@@ -216,6 +218,10 @@ class EmbeddedEngine:
             payload["stop"] = list(config.stop)
         if response_format := _response_format(config.response_format):
             payload["response_format"] = response_format
+        if config.logprobs is not None:
+            # llama.cpp answers in OpenAI's shape: choices[0].logprobs.content[i].top_logprobs (checked on 1.5B).
+            payload["logprobs"] = True
+            payload["top_logprobs"] = config.logprobs
         with self._lock:
             self._load_locked()
             result = self._server.handle_chat_completions(payload)
@@ -230,6 +236,7 @@ class EmbeddedEngine:
             usage.get("prompt_tokens", 0),
             usage.get("completion_tokens", 0),
             finish,
+            openai_logprobs((choice.get("logprobs") or {}).get("content")) if config.logprobs is not None else None,
         )
 
     def stream(self, request: Request):

@@ -12,11 +12,17 @@ field names appear in the prompt) and on text the prompt contains; the first mat
 a string, a dict of output fields, or a callable taking the `ScriptedCall` and returning either. Dicts are
 rendered in whatever format the adapter asked for (ChatAdapter markers, JSON, or plain chat), so the same rule
 works under every adapter.
+
+Token log-probabilities: a rule with `entropy=` (a number in nats, or a callable taking the `ScriptedCall`)
+answers requests that ask for log-probabilities (`logprobs=True, top_logprobs=k`) with one entry per
+estimated token whose top-k distribution has exactly that Shannon entropy; a rule without it returns none,
+as a provider without log-probabilities does.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
 from collections import Counter
@@ -25,10 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dspy
-from dspy.lm15 import Request, Response, response_to_events
+from dspy.lm15 import Request, Response, TokenLogprob, TopLogprob, response_to_events
 from intent_mediator.engines._response import estimate_tokens, request_messages, text_response
 
 Reply = str | dict[str, Any] | Callable[["ScriptedCall"], str | dict[str, Any]]
+Entropy = float | Callable[["ScriptedCall"], float]
 
 _MARKER = re.compile(r"^\[\[ ## (\w+) ## \]\]\s*$", re.M)
 _OUTPUT_REQUIREMENTS = re.compile(r"\n\nRespond with .*\Z", re.S)
@@ -107,6 +114,7 @@ class Rule:
     signature: type[dspy.Signature] | None = None
     contains: str | None = None
     name: str = ""
+    entropy: Entropy | None = None
 
     def matches(self, call: ScriptedCall) -> bool:
         if self.role is not None and call.role != self.role:
@@ -147,10 +155,13 @@ class ScriptedEngine:
         signature: type[dspy.Signature] | None = None,
         contains: str | None = None,
         name: str = "",
+        entropy: Entropy | None = None,
     ) -> ScriptedEngine:
-        """Add a rule; returns the engine so calls chain."""
+        """Add a rule; returns the engine so calls chain (`entropy`: see the module docstring)."""
         label = name or "/".join(filter(None, [role, signature.__name__ if signature else None, contains]))
-        self.rules.append(Rule(reply=reply, role=role, signature=signature, contains=contains, name=label or "any"))
+        self.rules.append(
+            Rule(reply=reply, role=role, signature=signature, contains=contains, name=label or "any", entropy=entropy)
+        )
         return self
 
     def lm(self, role: str = "assistant", **kwargs: Any) -> dspy.LM:
@@ -207,7 +218,11 @@ class ScriptedEngine:
         )
         with self._lock:
             self._records.append(record)
-        return text_response(request.model, text, record.input_tokens, record.output_tokens)
+        logprobs = None
+        if request.config.logprobs is not None and rule is not None and rule.entropy is not None:
+            entropy = rule.entropy(call) if callable(rule.entropy) else rule.entropy
+            logprobs = scripted_logprobs(text, float(entropy), max(2, request.config.logprobs))
+        return text_response(request.model, text, record.input_tokens, record.output_tokens, logprobs=logprobs)
 
     def stream(self, request: Request):
         return response_to_events(self.complete(request))
@@ -279,3 +294,28 @@ def _render(value: str | dict[str, Any], call: ScriptedCall) -> str:
 
 def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def scripted_logprobs(text: str, entropy: float, k: int) -> tuple[TokenLogprob, ...]:
+    """One entry per estimated token (at least one), each with a top-k distribution of `entropy` nats.
+
+    The distribution puts p on the chosen token and (1 - p) / (k - 1) on each alternative; p is found by
+    bisection, since that entropy falls monotonically from ln k (p = 1/k) to 0 (p = 1).
+    """
+    if not 0.0 <= entropy <= math.log(k) + 1e-9:
+        raise ScriptedEngineError(f"a scripted entropy must lie in [0, ln {k}] = [0, {math.log(k):.3f}], got {entropy}")
+
+    def spread(p: float) -> float:
+        rest = (1.0 - p) / (k - 1)
+        return -(p * math.log(p)) - ((1.0 - p) * math.log(rest) if rest > 0 else 0.0)
+
+    low, high = 1.0 / k, 1.0
+    for _ in range(100):
+        middle = (low + high) / 2
+        low, high = (middle, high) if spread(middle) > entropy else (low, middle)
+    p = (low + high) / 2
+    rest = (1.0 - p) / (k - 1)
+    alternatives = [TopLogprob(token=f"<alt{i}>", logprob=math.log(rest) if rest > 0 else -1e9) for i in range(1, k)]
+    top = (TopLogprob(token="<chosen>", logprob=math.log(p)), *alternatives)
+    words = text.split() or [text]
+    return tuple(TokenLogprob(token=word, logprob=math.log(p), top=top) for word in words)

@@ -34,6 +34,7 @@ class MediatedAssistant(dspy.Module):
         mediator_lm: The mediator role's LM (None: the surrounding context's LM).
         assistant_lm: The assistant role's LM (None: the surrounding context's LM).
         chain_of_thought: Let the Mediator reason before writing the request.
+<<<<<<< HEAD
         passthrough_first_turn: Skip the Mediator on a one-turn transcript while it is uncompiled.
         assistant_adapter: None (default): the assistant gets plain chat, the task context as system prompt and
             the request as the only user message, exactly what a chat application sends; optimizers cannot
@@ -42,6 +43,10 @@ class MediatedAssistant(dspy.Module):
         mediator_history: How callers feed this program: "full" (the whole transcript every turn) or
             "incremental" (the transcript plus the request it wrote last turn, as `previous_request`). Saved
             with the program, since a compiled program's validation score holds for one history.
+=======
+        passthrough_first_turn: Skip the Mediator on a one-turn transcript when there are no guidelines.
+        check: Check every request against the user's turns and repair it (see `Mediator`).
+>>>>>>> main
     """
 
     def __init__(
@@ -53,15 +58,23 @@ class MediatedAssistant(dspy.Module):
         assistant_lm: dspy.LM | None = None,
         chain_of_thought: bool = False,
         passthrough_first_turn: bool = True,
+<<<<<<< HEAD
         assistant_adapter: dspy.Adapter | None = None,
         mediator_history: str = "full",
+=======
+        check: bool = True,
+>>>>>>> main
     ):
         super().__init__()
         if mediator_history not in MEDIATOR_HISTORIES:
             raise ValueError(f"mediator_history must be one of {MEDIATOR_HISTORIES}, got {mediator_history!r}")
         self.mediator_history = mediator_history
         self.mediator = Mediator(
-            guidelines, chain_of_thought=chain_of_thought, passthrough_first_turn=passthrough_first_turn, lm=mediator_lm
+            guidelines,
+            chain_of_thought=chain_of_thought,
+            passthrough_first_turn=passthrough_first_turn,
+            check=check,
+            lm=mediator_lm,
         )
         self.assistant_adapter = assistant_adapter
         if assistant_adapter is None:
@@ -91,6 +104,15 @@ class MediatedAssistant(dspy.Module):
 
     def set_guidelines(self, guidelines: list[str]) -> None:
         self.mediator.set_guidelines(guidelines)
+
+    def load_state(self, state: dict[str, Any], **kwargs: Any) -> MediatedAssistant:
+        """DSPy's `load_state`; programs saved before the repair step existed have no state for its predictor,
+        whose prompt is fixed, so it keeps its current state."""
+        state = dict(state)
+        for name, predictor in self.named_predictors():
+            if name not in state and name.rsplit(".", 1)[-1] == "repair":
+                state[name] = predictor.dump_state()
+        return super().load_state(state, **kwargs)
 
     def respond(self, request: str, context: str | None = None, *, lm: dspy.LM | None = None) -> str:
         """The assistant's reply to an explicit request, sent as plain chat (`lm` overrides `assistant_lm`)."""

@@ -6,8 +6,10 @@ import logging
 from typing import Any
 
 import dspy
+from intent_mediator.adapters import LeanChatAdapter
+from intent_mediator.facts import FactCheck, check_request
 from intent_mediator.lm import lm_scope
-from intent_mediator.signatures import MediateRequest, render_instructions, split_instructions
+from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
 from intent_mediator.transcript import Turn, as_dicts, compact_transcript, normalize_transcript, user_turns
 
 logger = logging.getLogger(__name__)
@@ -19,11 +21,24 @@ class Mediator(dspy.Module):
     The guidelines live in the predictor's instructions (the Mediator's system prompt), so `save()` and
     `load()` carry them like any other DSPy prompt state.
 
+    Check and repair: every request is checked against all of the user's turns (`facts.check_request`): each
+    number, clock time, quoted value, name and identifier still in force must appear in it, no withdrawn value
+    may, and no number the user never gave. When the check fails, one call to the `repair` predictor gets the
+    user's turns, the draft and the problems found; if values are still missing after it, the user turns that
+    hold them are appended to the request verbatim. So the assistant never gets a request that dropped a value
+    the user gave. The check costs no LM call; the repair runs only on a failed check.
+
     Args:
         guidelines: Learned rules, one string each; None or [] for the uncompiled Mediator.
         chain_of_thought: Let the Mediator reason before writing the request.
+<<<<<<< HEAD
         passthrough_first_turn: While nothing is learned (no guidelines, demos or rewritten instructions), a
             one-turn transcript is already explicit: return it unchanged and save the LM call.
+=======
+        passthrough_first_turn: With no guidelines, a one-turn transcript is already explicit: return it
+            unchanged and save the LM call.
+        check: Check each request against the user's turns and repair it (see above).
+>>>>>>> main
         lm: The mediator role's LM; None uses the LM of the surrounding `dspy.context`.
     """
 
@@ -33,11 +48,14 @@ class Mediator(dspy.Module):
         *,
         chain_of_thought: bool = False,
         passthrough_first_turn: bool = True,
+        check: bool = True,
         lm: dspy.LM | None = None,
     ):
         super().__init__()
         self.rewrite = dspy.ChainOfThought(MediateRequest) if chain_of_thought else dspy.Predict(MediateRequest)
+        self.repair = dspy.Predict(RepairRequest)
         self.passthrough_first_turn = passthrough_first_turn
+        self.check = check
         self.role_lm = lm
         self.set_guidelines(guidelines or [])
 
@@ -74,6 +92,7 @@ class Mediator(dspy.Module):
                 of the whole transcript (incremental mediation: each turn is read once, so a call does not
                 grow with the assistant's earlier replies).
         """
+<<<<<<< HEAD
         turns = normalize_transcript(transcript)
         if previous_request:
             turns = compact_transcript(turns, previous_request)
@@ -84,9 +103,65 @@ class Mediator(dspy.Module):
         # Turns on every call.
         with lm_scope(self.role_lm), dspy.context(warn_on_type_mismatch=False):
             out = self.rewrite(transcript=as_dicts(turns))
+=======
+        everything = normalize_transcript(transcript)
+        turns = compact_transcript(everything, previous_request) if previous_request else everything
+        if self.passthrough_first_turn and len(turns) == 1 and not self.guidelines:
+            return dspy.Prediction(request=turns[0].content, mediated=False)
+        with lm_scope(self.role_lm, adapter=self._adapter()):
+            # Plain dicts render exactly like Turns; optimizers that serialise traces (SIMBA, GEPA) need them.
+            out = self.rewrite(transcript=as_dicts(turns) if self.plain_inputs else turns)
+>>>>>>> main
         request = (out.request or "").strip()
+        said = user_turns(everything)
         if not request:
             # An empty rewrite would leave the assistant with nothing; the user's own words lose less.
             logger.warning("Mediator returned an empty request; sending the user's turns joined instead")
-            return dspy.Prediction(request="\n".join(user_turns(turns)), mediated=False, fallback="empty request")
-        return dspy.Prediction(request=request, mediated=True)
+            return dspy.Prediction(request="\n".join(said), mediated=False, fallback="empty request")
+        if not self.check:
+            return dspy.Prediction(request=request, mediated=True)
+        return self._checked(request, said)
+
+    def _adapter(self) -> dspy.Adapter | None:
+        """The lean chat adapter, unless the LM's engine asks for JSON (then `lm_scope` picks JSONAdapter)."""
+        lm = self.role_lm or dspy.settings.lm
+        return None if getattr(getattr(lm, "engine", None), "prefers_json_adapter", False) else LeanChatAdapter()
+
+    def _checked(self, request: str, said: list[str]) -> dspy.Prediction:
+        """Check `request` against the user's turns; repair it once, then append what is still missing."""
+        found = check_request(request, said)
+        if found.ok:
+            return dspy.Prediction(request=request, mediated=True, problems=[], repaired=False)
+        problems = describe_problems(found, said)
+        with lm_scope(self.role_lm, adapter=self._adapter()):
+            fixed = (self.repair(user_turns=said, draft=request, problems=problems).request or "").strip()
+        repaired = fixed or request
+        after = check_request(repaired, said)
+        if len(after.lost_values) > len(found.lost_values):
+            repaired, after = request, found  # the repair lost more than it restored: keep the draft
+        if after.lost_values:
+            # The last resort is the user's own words: append every turn that holds a value still missing.
+            holders = [text for text in said if any(_states(text, fact.key, fact.kind) for fact in after.lost_values)]
+            repaired += "\n\nAlso, as I said: " + " / ".join(dict.fromkeys(holders))
+            logger.info("Mediator request still lost %s after repair; appended the user's turns", after.lost_values)
+        return dspy.Prediction(request=repaired, mediated=True, problems=problems, repaired=True)
+
+
+def _states(text: str, key: str, kind: str) -> bool:
+    return any(f.key == key and f.kind == kind for f in check_request("", [text]).in_force)
+
+
+def describe_problems(found: FactCheck, said: list[str]) -> list[str]:
+    """One plain sentence per problem of a failed check, quoting the user's turn where it helps."""
+    problems = []
+    for fact in found.lost_values:
+        source = next((text for text in said if _states(text, fact.key, fact.kind)), None)
+        where = f' (the user wrote "{source}")' if source else ""
+        problems.append(f"The request leaves out {fact.text}{where}; include it.")
+    for fact in found.withdrawn_present:
+        problems.append(f"The request still has {fact.text}, which the user withdrew or replaced; remove it.")
+    for number in found.invented:
+        problems.append(
+            f"The request states {number}, which the user never gave; remove it (do not compute or assume values)."
+        )
+    return problems

@@ -3,35 +3,47 @@
     POST /v1/chat/completions   mediate, then answer with the upstream model (`stream: true` for SSE)
     POST /v1/feedback           mark a served conversation as a success or a failure (logs must be on)
     GET  /v1/models  /healthz  /metrics
-The artifact is chosen by the body's `user` or the `X-Mediator-User` header and the `X-Mediator-Domain`
-header, with the user+domain -> domain -> generic fallback. `X-Mediator-Return-Request: 1` adds the mediated
-request to the response (`intent_mediator` field) and headers.
+Every route but /healthz needs an API key (`server/auth.py`); the key decides the user, and only an admin key
+may name another (the body's `user` or the `X-Mediator-User` header). The artifact is chosen by that user and
+the `X-Mediator-Domain` header, with the user+domain -> domain -> generic fallback; an unreadable artifact is
+skipped for the next level and reported in `X-Mediator-Artifact-Fallback`. `X-Mediator-Return-Request: 1`
+adds the mediated request to the response (`intent_mediator` field).
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+import concurrent.futures
 import json
 import logging
-import threading
+import re
 import time
 import uuid
-from collections import Counter
 from typing import Any
 
 import pydantic
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from intent_mediator.artifacts import ArtifactError, validate_id
 from intent_mediator.lm import build_lm
 from intent_mediator.server.config import ServerConfig
-from intent_mediator.server.logs import ConversationLog
-from intent_mediator.server.mediation import ArtifactCache, RequestMemory, Upstream, UpstreamTimeout, mediate
+from intent_mediator.server.guard import Guard, caller_key
+from intent_mediator.server.mediation import (
+    ArtifactCache,
+    Upstream,
+    UpstreamTimeout,
+    describe_failure,
+    mediate_within,
+)
+from intent_mediator.server.metrics import MetricsMiddleware, ServerMetrics
 from intent_mediator.simulation.usage import RoleUsage
+from intent_mediator.stores import StoreError, open_log_store, open_request_memory
 from starlette.concurrency import run_in_threadpool
 
 logger = logging.getLogger(__name__)
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+CHAT_ROUTE = "/v1/chat/completions"
+ROUTES = (CHAT_ROUTE, "/v1/feedback", "/v1/models", "/healthz", "/metrics")
 
 
 class ChatMessage(pydantic.BaseModel):
@@ -57,95 +69,119 @@ class Feedback(pydantic.BaseModel):
     user: str | None = None
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.counts: Counter = Counter()
-        self.tokens: Counter = Counter()
-        self.latency_sum = 0.0
-
-    def observe(self, status: int, seconds: float, usage: dict | None = None, fallback: bool = False) -> None:
-        with self._lock:
-            self.counts[f'intent_mediator_requests_total{{status="{status}"}}'] += 1
-            self.counts["intent_mediator_fallbacks_total"] += int(fallback)
-            self.latency_sum += seconds
-            for role, values in (usage or {}).items():
-                for kind in ("prompt_tokens", "completion_tokens"):
-                    self.tokens[f'intent_mediator_tokens_total{{role="{role}",kind="{kind}"}}'] += values.get(kind, 0)
-
-    def render(self) -> str:
-        with self._lock:
-            total = sum(v for k, v in self.counts.items() if k.startswith("intent_mediator_requests_total"))
-            lines = [f"{k} {v}" for k, v in sorted(self.counts.items())]
-            lines += [f"{k} {v:g}" for k, v in sorted(self.tokens.items())]
-            lines.append(f"intent_mediator_request_seconds_sum {self.latency_sum:.6f}")
-            lines.append(f"intent_mediator_request_seconds_count {total}")
-        return "\n".join(lines) + "\n"
+def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status, headers=headers)
 
 
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind}}, status_code=status)
+def _header(text: str) -> str:
+    """A safe HTTP header value: printable ASCII on one line, at most 200 characters."""
+    return _UNSAFE_HEADER.sub(" ", text)[:200]
+
+
+_UNSAFE_HEADER = re.compile(r"[^\x20-\x7e]")
+
+
+class Forbidden(Exception):
+    """The caller's key may not act as the user the request names."""
+
+
+def acting_user(request: Request, named: str | None) -> str:
+    """The user a request acts as: the key's own user; an admin key may name another (body `user` or header).
+
+    Without configured keys (loopback only) the named user is trusted, as a local single-user setup expects.
+
+    Raises:
+        ArtifactError: the named id is unsafe as a folder name.
+        Forbidden: a non-admin key names another user.
+    """
+    named = named or request.headers.get("x-mediator-user")
+    key = caller_key(request.scope)
+    if key is None:
+        return validate_id(named, "user")
+    if named is None or named == key.user:
+        return key.user
+    if not key.admin:
+        raise Forbidden(f"this API key belongs to user {key.user!r}: it cannot act as {named!r}")
+    return validate_id(named, "user")
 
 
 def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> FastAPI:
-    """Build the app. `upstream_lm` / `mediator_lm` override the model strings (tests pass scripted LMs)."""
+    """Build the ASGI app. `upstream_lm` / `mediator_lm` override the model strings (tests pass scripted LMs).
+
+    Model strings are built uncached: DSPy's cache is shared by every caller, so a cached reply would serve one
+    tenant's answer (and conversation) to another.
+    """
+    remote = {"num_retries": config.upstream_retries, "timeout": config.upstream_timeout, "cache": False}
     if upstream_lm is None:
         model = config.upstream or "embedded"
-        remote = {} if model.startswith("embedded") else {"num_retries": config.upstream_retries}
-        upstream_lm = build_lm(model, api_base=config.api_base if model.startswith("openai/") else None, **remote)
+        local = model.startswith("embedded")
+        upstream_lm = build_lm(
+            model,
+            api_base=config.api_base if model.startswith("openai/") else None,
+            **({"cache": False} if local else remote),
+        )
     if mediator_lm is None:
-        mediator_lm = build_lm(config.mediator, api_base=config.api_base) if config.mediator else upstream_lm
-    upstream = Upstream(upstream_lm, config.upstream_timeout)
+        if config.mediator:
+            local = config.mediator.startswith("embedded")
+            base = config.api_base if config.mediator.startswith("openai/") else None
+            mediator_lm = build_lm(config.mediator, api_base=base, **({"cache": False} if local else remote))
+        else:
+            mediator_lm = upstream_lm
+    # Model calls block; they run here, bounded, so a hanging model can hold threads but never the event loop.
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="model-call")
+    upstream = Upstream(upstream_lm, pool)
     artifacts = ArtifactCache(config.artifacts)
-    memory = RequestMemory() if config.mediator_history == "incremental" else None
-    log = ConversationLog(config.log_path) if config.log_path else None
-    metrics = Metrics()
+    memory = None
+    if config.mediator_history == "incremental":
+        options = {"capacity": config.memory_capacity}
+        if config.memory and not config.memory.startswith("memory:"):
+            options["ttl"] = config.memory_ttl
+        memory = open_request_memory(config.memory, **options)
+    log = open_log_store(config.store) if config.store else None
+    metrics = ServerMetrics()
     app = FastAPI(title="intent-mediator", version="0.1.0")
     app.state.config, app.state.metrics = config, metrics
-    if not config.api_keys:
+    if config.keys is None:
         logger.warning("no API keys configured: serving loopback clients only")
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if request.url.path in ("/healthz",):
-            return await call_next(request)
-        if config.api_keys:
-            header = request.headers.get("authorization", "")
-            token = header[7:] if header.lower().startswith("bearer ") else ""
-            if not any(hmac.compare_digest(token.encode(), key.encode()) for key in config.api_keys):
-                return _error(401, "missing or invalid API key", "authentication_error")
-        elif (request.client.host if request.client else "") not in LOOPBACK:
-            return _error(403, "no API keys are configured, so only loopback clients are served", "permission_error")
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > config.max_body_bytes:
-            return _error(413, f"request body over {config.max_body_bytes} bytes")
-        body = await request.body()
-        if len(body) > config.max_body_bytes:
-            return _error(413, f"request body over {config.max_body_bytes} bytes")
-        return await call_next(request)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Never a bare 500: the client learns what failed, and the log has the traceback.
-        logger.exception("unexpected error on %s", request.url.path)
-        metrics.observe(500, 0.0)
-        return _error(500, f"internal error: {type(exc).__name__}: {exc}"[:500], "server_error")
+        # Never a bare 500, and never the exception's text (it can hold paths or provider messages).
+        incident = uuid.uuid4().hex[:12]
+        logger.exception("unexpected error %s on %s", incident, request.url.path)
+        metrics.error("internal")
+        return _error(500, f"internal error {incident} ({type(exc).__name__}); see the server log", "server_error")
 
     @app.get("/healthz")
-    def healthz() -> dict:
-        return {"status": "ok"}
+    def healthz() -> JSONResponse:
+        """200 when every store this replica uses answers; 503 (naming the failing one, without secrets) if not."""
+        checks = {}
+        for name, store in (("store", log), ("memory", memory)):
+            if store is None:
+                continue
+            try:
+                store.ping()
+                checks[name] = "ok"
+            except StoreError as exc:
+                checks[name] = str(exc)
+        healthy = all(value == "ok" for value in checks.values())
+        return JSONResponse(
+            {"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503
+        )
 
-    @app.get("/metrics", response_class=PlainTextResponse)
-    def metrics_endpoint() -> str:
-        return metrics.render()
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        text, content_type = metrics.render()
+        return Response(text, media_type=content_type)
 
     @app.get("/v1/models")
     def models() -> dict:
         return {"object": "list", "data": [{"id": upstream_lm.model, "object": "model", "owned_by": "intent-mediator"}]}
 
-    @app.post("/v1/chat/completions")
+    @app.post(CHAT_ROUTE)
     async def chat(request: Request):
-        started = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + config.upstream_timeout
         try:
             body = ChatRequest.model_validate_json(await request.body())
         except pydantic.ValidationError as exc:
@@ -156,50 +192,81 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         if problem:
             return _error(400, problem)
         try:
-            user = validate_id(body.user or request.headers.get("x-mediator-user"), "user")
+            user = acting_user(request, body.user)
             domain = validate_id(request.headers.get("x-mediator-domain"), "domain")
         except ArtifactError as exc:
             return _error(400, str(exc))
+        except Forbidden as exc:
+            return _error(403, str(exc), "permission_error")
         messages = [m.model_dump() for m in body.messages]
         usage = RoleUsage()
-        program, artifact = artifacts.get(
+        program, artifact, artifact_problem = artifacts.get(
             None if user == "_generic" else user, None if domain == "_generic" else domain
         )
-        mediated = await run_in_threadpool(mediate, program, messages, mediator_lm, usage, artifact, memory)
+        mediation_started = time.perf_counter()
+        mediated = await mediate_within(
+            min(config.mediator_seconds(), config.upstream_timeout),
+            pool,
+            program,
+            messages,
+            mediator_lm,
+            usage,
+            artifact,
+            memory,
+        )
+        metrics.observe_upstream(
+            "mediator", time.perf_counter() - mediation_started, "fallback" if mediated.fallback else "ok"
+        )
         conversation_id = f"chatcmpl-{uuid.uuid4().hex}"
         headers = {"X-Mediator-Conversation": conversation_id}
         if mediated.fallback:
-            headers["X-Mediator-Fallback"] = mediated.fallback.encode("ascii", "replace").decode()[:200]
+            headers["X-Mediator-Fallback"] = _header(mediated.fallback)
+            metrics.fallback(mediated.fallback.split(":", 1)[0].replace(" ", "_"))
+        if mediated.memory:
+            headers["X-Mediator-Memory"] = mediated.memory
+            if mediated.memory == "miss":
+                metrics.fallback("no_memory")
+        if artifact_problem:
+            headers["X-Mediator-Artifact-Fallback"] = _header(artifact_problem)
         extra = None
         if request.headers.get("x-mediator-return-request", "").lower() in ("1", "true", "yes"):
-            extra = {"request": mediated.request, "artifact": mediated.artifact, "fallback": mediated.fallback}
+            extra = {
+                "request": mediated.request,
+                "artifact": mediated.artifact,
+                "fallback": mediated.fallback,
+                "artifact_fallback": artifact_problem,
+            }
         params = {"temperature": body.temperature, "max_tokens": body.max_tokens}
+
+        def finish(text: str) -> None:
+            metrics.observe_upstream("upstream", time.perf_counter() - upstream_started)
+            _finish(log, metrics, usage, conversation_id, user, domain, messages, mediated, text)
+
+        upstream_started = time.perf_counter()
+
+        def failed(exc: Exception) -> tuple[int, str, str]:
+            status, message, kind = _failure(exc, config.upstream_timeout)
+            logger.warning("%s: upstream call failed: %s", conversation_id, describe_failure(exc))
+            metrics.observe_upstream("upstream", time.perf_counter() - upstream_started, kind)
+            metrics.error(kind)
+            return status, message, kind
+
         if body.stream:
-            return StreamingResponse(
-                _sse(
-                    upstream,
-                    mediated,
-                    params,
-                    usage,
-                    conversation_id,
-                    upstream_lm.model,
-                    extra,
-                    lambda text: _finish(
-                        log, metrics, started, usage, conversation_id, user, domain, messages, mediated, text
-                    ),
-                ),
-                media_type="text/event-stream",
-                headers=headers,
-            )
+            deltas = upstream.stream(mediated.messages, usage, deadline, **params)
+            try:
+                first = await anext(deltas, "")
+            except Exception as exc:  # nothing has been sent yet: an ordinary error response
+                await deltas.aclose()
+                status, message, kind = failed(exc)
+                return _error(status, message, kind, headers)
+            stream = _sse(first, deltas, conversation_id, upstream_lm.model, extra, finish, failed)
+            return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
         try:
-            text = await run_in_threadpool(upstream.complete, mediated.messages, usage, **params)
-        except UpstreamTimeout as exc:
-            metrics.observe(504, time.perf_counter() - started)
-            return _error(504, str(exc), "upstream_timeout")
+            text = await upstream.complete(mediated.messages, usage, deadline - loop.time(), **params)
         except Exception as exc:
-            metrics.observe(502, time.perf_counter() - started)
-            return _error(502, f"the upstream model failed: {exc}"[:500], "upstream_error")
-        _finish(log, metrics, started, usage, conversation_id, user, domain, messages, mediated, text)
+            status, message, kind = failed(exc)
+            return _error(status, message, kind, headers)
+        await run_in_threadpool(finish, text)  # the log store may be a network call: off the event loop
         payload = _completion(conversation_id, upstream_lm.model, text, usage)
         if extra:
             payload["intent_mediator"] = extra
@@ -209,16 +276,27 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
     async def feedback(request: Request):
         try:
             body = Feedback.model_validate_json(await request.body())
-            user = validate_id(body.user or request.headers.get("x-mediator-user"), "user")
+            user = acting_user(request, body.user)
         except (pydantic.ValidationError, ArtifactError) as exc:
             return _error(400, f"malformed feedback: {exc}"[:500])
+        except Forbidden as exc:
+            return _error(403, str(exc), "permission_error")
         if log is None:
             return _error(409, "conversation logging is off: start the server with --log-conversations")
         if not await run_in_threadpool(log.feedback, body.conversation_id, user, body.success, body.final_request):
-            raise HTTPException(404, f"no conversation {body.conversation_id} for this user")
+            return _error(404, f"no conversation {body.conversation_id!r} for this user", "not_found_error")
         return {"status": "recorded", "conversation_id": body.conversation_id}
 
+    app.add_middleware(Guard, keys=config.keys, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=ROUTES)  # outermost: sees the guard's refusals
     return app
+
+
+def _failure(exc: Exception, timeout: float) -> tuple[int, str, str]:
+    """Status, client message and error type for a failed upstream call; the provider's text is never included."""
+    if isinstance(exc, UpstreamTimeout):
+        return 504, f"the upstream model did not answer within {timeout:g} s", "upstream_timeout"
+    return 502, f"the upstream model failed: {describe_failure(exc)}", "upstream_error"
 
 
 def _check_messages(body: ChatRequest, limit: int) -> str | None:
@@ -249,35 +327,40 @@ def _completion(conversation_id: str, model: str, text: str, usage: RoleUsage) -
     }
 
 
-def _finish(log, metrics, started, usage, conversation_id, user, domain, messages, mediated, text) -> None:
-    metrics.observe(200, time.perf_counter() - started, usage.as_dict(), fallback=mediated.fallback is not None)
+def _finish(log, metrics, usage, conversation_id, user, domain, messages, mediated, text) -> None:
+    metrics.observe_usage(usage.as_dict())
     if log is not None:
         log.record(conversation_id, user, domain, messages, mediated.request, text)
 
 
-def _sse(upstream, mediated, params, usage, conversation_id, model, extra, done):
+async def _sse(first, deltas, conversation_id, model, extra, finish, failed):
+    """The completion as OpenAI-style server-sent events; a failure mid-stream ends with an error event and
+    `[DONE]`, so clients never wait on a stream that will not finish."""
     created = int(time.time())
 
-    def event(delta: dict, finish: str | None = None, **more) -> str:
-        chunk = {
-            "id": conversation_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            **more,
-        }
-        return f"data: {json.dumps(chunk)}\n\n"
+    def event(payload: dict) -> str:
+        return f"data: {json.dumps(payload)}\n\n"
 
-    yield event({"role": "assistant"})
-    parts = []
+    def chunk(delta: dict, finish_reason: str | None = None, **more) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        payload = {"id": conversation_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        return event({**payload, "choices": [choice], **more})
+
+    parts = [first]
     try:
-        for piece in upstream.stream(mediated.messages, usage, **params):
+        yield chunk({"role": "assistant"})
+        if first:
+            yield chunk({"content": first})
+        async for piece in deltas:
             parts.append(piece)
-            yield event({"content": piece})
+            yield chunk({"content": piece})
     except Exception as exc:
-        yield f"data: {json.dumps({'error': {'message': f'the upstream model failed: {exc}'[:500]}})}\n\n"
+        _, message, kind = failed(exc)
+        yield event({"error": {"message": message, "type": kind}})
+        yield "data: [DONE]\n\n"
         return
-    done("".join(parts))
-    yield event({}, "stop", **({"intent_mediator": extra} if extra else {}))
+    finally:
+        await deltas.aclose()
+    await run_in_threadpool(finish, "".join(parts))
+    yield chunk({}, "stop", **({"intent_mediator": extra} if extra else {}))
     yield "data: [DONE]\n\n"

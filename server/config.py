@@ -1,12 +1,12 @@
-"""Server settings, and API keys from a file or `INTENT_MEDIATOR_API_KEYS`."""
+"""Server settings."""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from intent_mediator.errors import IntentMediatorError
+from intent_mediator.server.auth import KeyRing
 from intent_mediator.transcript import MEDIATOR_HISTORIES
 
 
@@ -19,10 +19,19 @@ class ServerConfig:
         mediator: Model string of the Mediator (None: the upstream model).
         api_base: OpenAI-compatible base URL for `openai/...` models.
         artifacts: Root of compiled artifacts (`<user>/<domain>/program.json`); None serves the uncompiled Mediator.
-        api_keys: Accepted bearer keys; none means only loopback clients are served.
-        log_path: SQLite file for conversation logs and feedback (None: no logging).
+        keys: The API keys and the user each belongs to (`KeyRing.from_file`); None serves loopback clients
+            only, and trusts the user they name.
+        store: Where conversation logs and feedback go (None: no logging): a SQLite path or `sqlite:///...`
+            (one replica), or `postgresql://...` (shared by replicas); see `intent_mediator.stores`.
+        memory: Where incremental mediation remembers its requests: `memory://` (this process; the default)
+            or `redis://...` (shared by replicas, so a conversation's next turn may land on any of them).
+        memory_ttl: Seconds a remembered request lives in Redis.
+        memory_capacity: Requests remembered (least recently used go first).
         max_body_bytes, max_messages: Request limits (413 and 400 beyond them).
-        upstream_timeout: Seconds before an upstream call fails with 504.
+        upstream_timeout: Seconds a request may wait on models in all (the Mediator, then the upstream); a
+            request whose upstream has not answered by then fails with 504.
+        mediator_timeout: Seconds the Mediator may take before the raw conversation goes upstream instead
+            (default: half of `upstream_timeout`); counted inside `upstream_timeout`.
         upstream_retries: Retries of a failed upstream call (litellm-backed models).
         mediator_history: "full" (the Mediator rereads the whole history each call) or "incremental" (it
             continues from the request it wrote for the conversation's previous call, when it remembers one).
@@ -32,11 +41,15 @@ class ServerConfig:
     mediator: str | None = None
     api_base: str | None = None
     artifacts: Path | None = None
-    api_keys: list[str] = field(default_factory=list)
-    log_path: Path | None = None
+    keys: KeyRing | None = None
+    store: str | None = None
+    memory: str | None = None
+    memory_ttl: int = 24 * 3600
+    memory_capacity: int = 100_000
     max_body_bytes: int = 1_000_000
     max_messages: int = 256
     upstream_timeout: float = 120.0
+    mediator_timeout: float | None = None
     upstream_retries: int = 2
     mediator_history: str = "full"
 
@@ -45,15 +58,10 @@ class ServerConfig:
             raise IntentMediatorError(
                 f"mediator_history must be one of {MEDIATOR_HISTORIES}, got {self.mediator_history!r}"
             )
+        if self.upstream_timeout <= 0 or (self.mediator_timeout is not None and self.mediator_timeout <= 0):
+            raise IntentMediatorError("upstream_timeout and mediator_timeout must be positive")
+        if self.mediator_timeout is not None and self.mediator_timeout > self.upstream_timeout:
+            raise IntentMediatorError("mediator_timeout is counted inside upstream_timeout: it cannot be longer")
 
-
-def load_api_keys(path: str | Path | None = None, environ: dict[str, str] | None = None) -> list[str]:
-    """Keys from `path` (one per line, `#` comments) and from `INTENT_MEDIATOR_API_KEYS` (comma separated)."""
-    environ = os.environ if environ is None else environ
-    keys = [k.strip() for k in environ.get("INTENT_MEDIATOR_API_KEYS", "").split(",") if k.strip()]
-    if path:
-        file = Path(path)
-        if not file.is_file():
-            raise IntentMediatorError(f"--api-keys-file: no such file {path}")
-        keys += [line.strip() for line in file.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    return keys
+    def mediator_seconds(self) -> float:
+        return self.mediator_timeout if self.mediator_timeout is not None else self.upstream_timeout / 2

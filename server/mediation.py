@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
-import hashlib
-import json
+import functools
 import logging
 import threading
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dspy
 from dspy.lm15 import Config, Message, Request
-from intent_mediator.artifacts import load_artifact, resolve_artifact
+from intent_mediator.artifacts import artifact_dir, load_artifact
 from intent_mediator.lm import lm_scope
 from intent_mediator.programs import MediatedAssistant
 from intent_mediator.simulation.usage import RoleUsage
+from intent_mediator.stores import RequestMemory
 from intent_mediator.transcript import last_reply_index
 
 logger = logging.getLogger(__name__)
-
-
-class UpstreamTimeout(Exception):
-    """The upstream model did not answer in time."""
 
 
 @dataclass
@@ -33,72 +29,59 @@ class Mediated:
     request: str | None  # the mediated request (None on fallback)
     artifact: str | None
     fallback: str | None  # why the raw conversation went upstream instead
+    memory: str | None = None  # incremental mediation of a follow-up: "hit" (continued) or "miss" (full transcript)
 
 
 class ArtifactCache:
-    """Compiled programs per (user, domain), reloaded when their `program.json` changes on disk."""
+    """Compiled programs per (user, domain), reloaded when their `program.json` changes on disk.
+
+    An artifact that fails to load is skipped for the next level of the fallback chain (user+domain, then the
+    domain, then generic, then the uncompiled program) until its file changes; the failure is reported by
+    artifact id and exception type only, never with a path or the exception's text.
+    """
 
     def __init__(self, root: Path | None):
         self.root = root
         self._lock = threading.Lock()
-        self._cache: dict[Path, tuple[float, MediatedAssistant]] = {}
+        self._cache: dict[Path, tuple[tuple[float, int], MediatedAssistant | None, str | None]] = {}
         # Built once: constructing a program builds signature classes, too slow for every request.
         self._uncompiled = MediatedAssistant()
 
-    def get(self, user: str | None, domain: str | None) -> tuple[MediatedAssistant, str | None]:
-        folder = resolve_artifact(self.root, user, domain) if self.root else None
-        if folder is None:
-            return self._uncompiled, None
-        mtime = (folder / "program.json").stat().st_mtime
+    def get(self, user: str | None, domain: str | None) -> tuple[MediatedAssistant, str | None, str | None]:
+        """The program for (user, domain), its artifact id (None: uncompiled), and what failed on the way."""
+        problems: list[str] = []
+        chain = [(user, domain), (None, domain), (None, None)] if self.root is not None else []
+        for candidate in dict.fromkeys(chain):  # without a user or domain, some levels are the same folder
+            folder = artifact_dir(self.root, *candidate)
+            name = str(folder.relative_to(self.root))
+            program, problem = self._load(folder)
+            if program is not None:
+                return program, name, "; ".join(problems) or None
+            if problem is not None:
+                problems.append(f"{name} unreadable ({problem})")
+        return self._uncompiled, None, "; ".join(problems) or None
+
+    def _load(self, folder: Path) -> tuple[MediatedAssistant | None, str | None]:
+        """(program, None), or (None, None) when there is no artifact here, or (None, why) when it is broken."""
+        try:
+            stat = (folder / "program.json").stat()
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, type(exc).__name__
+        version = (stat.st_mtime, stat.st_size)
         with self._lock:
             cached = self._cache.get(folder)
-            if cached is None or cached[0] != mtime:
-                logger.info("loading artifact %s", folder)
-                cached = (mtime, load_artifact(folder))
+            if cached is None or cached[0] != version:
+                name = folder.relative_to(self.root)
+                try:
+                    cached = (version, load_artifact(folder), None)
+                    logger.info("loaded artifact %s", name)
+                except Exception as exc:  # a broken artifact must not take its user's requests down
+                    logger.warning("artifact %s cannot be loaded (%s): falling back", name, type(exc).__name__)
+                    cached = (version, None, type(exc).__name__)
                 self._cache[folder] = cached
-        return cached[1], str(folder.relative_to(self.root))
-
-
-class RequestMemory:
-    """The requests written for recent conversations, for incremental mediation across stateless API calls.
-
-    Chat clients resend the whole history each turn. The request written for one call is stored under that
-    call's turns; the next call of the same conversation finds it under its turns before the assistant's last
-    reply. Bounded (least recently used entries go first) and keyed by artifact, so a conversation served by
-    another user's or domain's program never continues from a request this one did not write.
-
-    Args:
-        capacity: Conversations remembered.
-    """
-
-    def __init__(self, capacity: int = 10_000):
-        self.capacity = capacity
-        self._lock = threading.Lock()
-        self._requests: OrderedDict[str, str] = OrderedDict()
-
-    @staticmethod
-    def key(artifact: str | None, turns: list[dict]) -> str:
-        payload = json.dumps([artifact, [[t["role"], t["content"]] for t in turns]], ensure_ascii=False)
-        return hashlib.sha256(payload.encode()).hexdigest()
-
-    def previous(self, artifact: str | None, turns: list[dict]) -> str | None:
-        """The request written for `turns` up to the assistant's last reply, if this server wrote one."""
-        last_reply = last_reply_index(t["role"] for t in turns)
-        if last_reply is None:
-            return None
-        key = self.key(artifact, turns[:last_reply])
-        with self._lock:
-            if key in self._requests:
-                self._requests.move_to_end(key)
-            return self._requests.get(key)
-
-    def remember(self, artifact: str | None, turns: list[dict], request: str) -> None:
-        with self._lock:
-            key = self.key(artifact, turns)
-            self._requests[key] = request
-            self._requests.move_to_end(key)
-            while len(self._requests) > self.capacity:
-                self._requests.popitem(last=False)
+        return cached[1], cached[2]
 
 
 def mediate(
@@ -112,22 +95,60 @@ def mediate(
     """System messages stay as the assistant's context; the turns become one mediated user message.
 
     With a `memory`, the Mediator reads its previous request for this conversation instead of the whole
-    history whenever that request is remembered (incremental mediation).
+    history whenever that request is remembered (incremental mediation). A failing Mediator sends the raw
+    conversation upstream; `Mediated.fallback` then names the failure by type only (model output and provider
+    messages stay out of headers and logs).
     """
     system = [m for m in messages if m["role"] == "system"]
     turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] in ("user", "assistant")]
     previous = memory.previous(artifact, turns) if memory else None
+    follow_up = memory is not None and last_reply_index(t["role"] for t in turns) is not None
+    remembered = ("hit" if previous is not None else "miss") if follow_up else None
     try:
         with usage.track("mediator"), lm_scope(mediator_lm):
             out = program.mediator(transcript=turns, previous_request=previous)
     except Exception as exc:  # the user still gets an answer: the raw conversation goes upstream
-        logger.warning("mediator failed (%s): passing the conversation through", exc)
-        return Mediated(messages, None, artifact, f"{type(exc).__name__}: {exc}"[:200])
+        logger.warning("mediator failed (%s): passing the conversation through", describe_failure(exc))
+        return Mediated(messages, None, artifact, f"mediator error: {describe_failure(exc)}", remembered)
     if memory is not None and not getattr(out, "fallback", None):
         memory.remember(artifact, turns, out.request)
     return Mediated(
-        [*system, {"role": "user", "content": out.request}], out.request, artifact, getattr(out, "fallback", None)
+        [*system, {"role": "user", "content": out.request}],
+        out.request,
+        artifact,
+        getattr(out, "fallback", None),
+        remembered,
     )
+
+
+async def mediate_within(
+    timeout: float,
+    pool: concurrent.futures.Executor,
+    program: MediatedAssistant,
+    messages: list[dict],
+    mediator_lm: dspy.LM,
+    usage: RoleUsage,
+    artifact: str | None,
+    memory: RequestMemory | None = None,
+) -> Mediated:
+    """`mediate` in `pool`, given up after `timeout` seconds (the raw conversation then goes upstream)."""
+    call = functools.partial(mediate, program, messages, mediator_lm, usage, artifact, memory)
+    try:
+        return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(pool, call), timeout)
+    except TimeoutError:
+        logger.warning("mediator gave no answer within %g s: passing the conversation through", timeout)
+        return Mediated(messages, None, artifact, f"mediator timeout: no answer within {timeout:g} s")
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A model call's failure as one safe line: the exception type and HTTP status, never its text.
+
+    Provider messages can echo the caller's key or the prompt, and model output can hold anything (newlines
+    included, which break HTTP headers); the type and status say what went wrong without passing either on.
+    """
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    return f"{name} (HTTP {status})" if isinstance(status, int) else name
 
 
 def to_request(
@@ -145,41 +166,85 @@ def to_request(
     )
 
 
+class UpstreamTimeout(Exception):
+    """The upstream model did not answer in time."""
+
+
 class Upstream:
-    """The fronted model: one completion, or a stream of text deltas, with a timeout."""
+    """The fronted model: one completion, or a stream of text deltas, each bounded by a deadline.
 
-    def __init__(self, lm: dspy.LM, timeout: float):
-        self.lm, self.timeout = lm, timeout
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="upstream")
+    Calls run in a bounded thread pool; a call that outlives its deadline is abandoned (the client gets 504
+    at once) and its thread ends when the model's own client timeout fires.
 
-    def complete(self, messages: list[dict], usage: RoleUsage, **params) -> str:
+    Args:
+        lm: The upstream model.
+        pool: Where blocking model calls run.
+    """
+
+    def __init__(self, lm: dspy.LM, pool: concurrent.futures.Executor):
+        self.lm, self.pool = lm, pool
+
+    async def complete(self, messages: list[dict], usage: RoleUsage, timeout: float, **params) -> str:
         request = to_request(self.lm.model, messages, **params)
 
         def call() -> str:
             with usage.track("upstream"):
                 return self.lm(request).message.text or ""
 
-        future = self._pool.submit(call)
+        future = asyncio.get_running_loop().run_in_executor(self.pool, call)
         try:
-            return future.result(timeout=self.timeout)
-        except concurrent.futures.TimeoutError:
-            raise UpstreamTimeout(f"the upstream model did not answer within {self.timeout:g} s") from None
+            return await asyncio.wait_for(future, max(timeout, 0.0))
+        except TimeoutError:
+            raise UpstreamTimeout from None
 
-    def stream(self, messages: list[dict], usage: RoleUsage, **params) -> Iterator[str]:
-        """Native streaming through litellm for provider models; engines without it send one chunk."""
-        if isinstance(self.lm.engine, str):
+    async def stream(self, messages: list[dict], usage: RoleUsage, deadline: float, **params) -> AsyncIterator[str]:
+        """Text deltas until the model finishes; UpstreamTimeout once `deadline` (loop time) passes.
+
+        Provider models stream natively through litellm; engines without streaming send one chunk.
+        """
+        if not isinstance(self.lm.engine, str):
+            yield await self.complete(messages, usage, deadline - asyncio.get_running_loop().time(), **params)
+            return
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue = asyncio.Queue()
+        stop = threading.Event()
+
+        def produce() -> None:
             import litellm
 
-            kwargs = {
-                k: v for k, v in self.lm.kwargs.items() if k in ("api_base", "api_key", "temperature", "max_tokens")
-            }
+            kwargs = {k: v for k, v in self.lm.kwargs.items() if k in _STREAM_KWARGS}
             kwargs.update(params)
-            response = litellm.completion(
-                model=self.lm.model, messages=messages, stream=True, timeout=self.timeout, **kwargs
-            )
-            for chunk in response:
-                delta = chunk.choices[0].delta.content if chunk.choices else None
-                if delta:
-                    yield delta
-            return
-        yield self.complete(messages, usage, **params)
+            try:
+                response = litellm.completion(
+                    model=self.lm.model, messages=messages, stream=True, num_retries=0, **kwargs
+                )
+                for chunk in response:
+                    if stop.is_set():
+                        break
+                    delta = chunk.choices[0].delta.content if chunk.choices else None
+                    if delta:
+                        loop.call_soon_threadsafe(queue.put_nowait, ("delta", delta))
+                loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
+            except Exception as exc:
+                loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
+            except BaseException:  # the loop is gone (server shutting down): nothing left to tell
+                pass
+
+        producer = loop.run_in_executor(self.pool, produce)
+        try:
+            while True:
+                try:
+                    kind, value = await asyncio.wait_for(queue.get(), max(deadline - loop.time(), 0.0))
+                except TimeoutError:
+                    raise UpstreamTimeout from None
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            stop.set()
+            producer.cancel()
+
+
+_STREAM_KWARGS = ("api_base", "api_key", "temperature", "max_tokens", "timeout")

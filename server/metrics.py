@@ -10,6 +10,7 @@ and `/metrics` aggregates all of them.
 from __future__ import annotations
 
 import os
+import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -93,3 +94,35 @@ class ServerMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: every HTTP request's route, status and time to its response's first byte.
+
+    Routes outside `routes` are counted as "other", so clients cannot mint label values. For a streamed
+    completion the time is to the first byte; upstream call times are observed separately.
+    """
+
+    def __init__(self, app, metrics: ServerMetrics, routes: tuple[str, ...]):
+        self.app, self.metrics, self.routes = app, metrics, routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        route = scope["path"] if scope["path"] in self.routes else "other"
+        observed = False
+
+        async def send_observed(message):
+            nonlocal observed
+            if message["type"] == "http.response.start" and not observed:
+                observed = True
+                self.metrics.observe_request(route, message["status"], time.perf_counter() - started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            if not observed:  # the app raised before answering (the server then sends its own 500)
+                self.metrics.observe_request(route, 500, time.perf_counter() - started)

@@ -1,7 +1,12 @@
 """Typed `dspy.Signature` classes. Every prompt the library sends lives in their docstrings and field descs."""
 
 from intent_mediator.signatures.assistant import AnswerRequest, ReplyInChat
-from intent_mediator.signatures.mediator import MediateRequest, render_instructions, split_instructions
+from intent_mediator.signatures.mediator import (
+    MediateRequest,
+    RepairRequest,
+    render_instructions,
+    split_instructions,
+)
 from intent_mediator.signatures.refiner import ContrastivePair, DistillGuidelines
 
 __all__ = [
@@ -9,6 +14,7 @@ __all__ = [
     "ContrastivePair",
     "DistillGuidelines",
     "MediateRequest",
+    "RepairRequest",
     "ReplyInChat",
     "render_instructions",
     "split_instructions",

@@ -9,26 +9,31 @@ from intent_mediator.transcript import Turn
 
 
 class MediateRequest(dspy.Signature):
-    """You sit between a user and an assistant model. Over several chat turns the user has been describing one
-    task, often a single detail at a time, and the assistant may have replied with guesses along the way. Write
-    the one message the user would have sent had they said everything at once.
+    """Rewrite a chat between a user and an assistant as the one message the user would have sent had they said
+    everything at once.
 
-    - Go through the user's turns in order and carry every detail of each into the message: numbers,
-      amounts, prices, names, values, formats and conditions. A later detail adds to the earlier ones unless
-      the user says it replaces them.
-    - Write as the user, in the first person, addressed to the assistant.
-    - When the user corrects or withdraws something, keep only the corrected version.
-    - Replace references such as "it", "that one" or "same as before" with what they point to.
-    - Assistant turns are not the user's intent: take nothing from them unless the user clearly accepted it.
-    - Add no requirement, assumption or answer of your own, and do not solve the task yourself.
+    - Keep the user's question or goal as a question or instruction; never answer it.
+    - Keep every number, name, quoted value, unit, format and condition the user gave, word for word.
+    - A change replaces the old value; a withdrawal removes it; a suggestion the user accepts becomes their own
+      requirement; one they reject is left out. Take nothing else from the assistant.
+    - Spell out what "it", "that one" or "same as before" point to.
+    - Add nothing of your own: no assumed values, examples, steps, formulas, code or answers.
+    - Write as the user, in the first person.
     """
 
-    transcript: list[Turn] = dspy.InputField(
-        desc="The conversation so far, oldest turn first; the last turn is the user's."
-    )
-    request: str = dspy.OutputField(
-        desc="One explicit, self-contained request in the user's voice, sent to the assistant as its only message."
-    )
+    transcript: list[Turn] = dspy.InputField(desc="Oldest turn first; the last turn is the user's.")
+    request: str = dspy.OutputField(desc="The user's complete request, sent to the assistant as its only message.")
+
+
+class RepairRequest(dspy.Signature):
+    """A request was written from a user's chat messages, and a check against those messages found the problems
+    listed. Rewrite the request so that every problem is fixed and the rest stays as it is. Use the user's own
+    words and values; add no value they did not give, and do not answer or solve the request."""
+
+    user_turns: list[str] = dspy.InputField(desc="The user's messages, oldest first.")
+    draft: str = dspy.InputField(desc="The request to fix.")
+    problems: list[str] = dspy.InputField(desc="What the check found wrong with the draft.")
+    request: str = dspy.OutputField(desc="The fixed request.")
 
 
 GUIDELINES_HEADER = "Guidelines learned for this user and domain (apply each one whenever it fits):"

@@ -2,7 +2,9 @@
 
 Modes: `full` (the original instruction, one turn), `concat` (every shard as a bullet line, one turn),
 `sharded` (one shard per turn), `recap` (sharded plus a final turn restating every shard), `snowball` (each
-turn restates the earlier shards before the new one) and `mediated` (sharded, answered through a
+turn restates the earlier shards before the new one), `drop-assistant` (sharded, but the assistant's context
+holds only the user's turns, as separate messages: Huang et al., arXiv 2602.24287), `ergo` (sharded, with
+ERGO's entropy-triggered reset: `programs.ergo`) and `mediated` (sharded, answered through a
 `MediatedAssistant`). The assistant model, system prompt and sampling are the same in every mode; the baseline
 assistant gets the conversation as real chat messages, the mediated assistant one message holding the request.
 """
@@ -20,7 +22,9 @@ from intent_mediator.data.personas import Persona, get_persona
 from intent_mediator.data.records import Instruction
 from intent_mediator.lm import RoleLMs, lm_scope
 from intent_mediator.programs import Assistant, MediatedAssistant
+from intent_mediator.programs.ergo import ErgoAssistant
 from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, shard_texts
+from intent_mediator.simulation.ergo import ErgoConfig, ErgoSession
 from intent_mediator.simulation.judging import ReplyJudge
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.simulation.usage import RoleUsage
@@ -30,7 +34,7 @@ from intent_mediator.transcript import MEDIATOR_HISTORIES, Turn
 
 logger = logging.getLogger(__name__)
 
-MODES = ("full", "concat", "sharded", "recap", "snowball", "mediated")
+MODES = ("full", "concat", "sharded", "recap", "snowball", "drop-assistant", "ergo", "mediated")
 SINGLE_TURN_MODES = ("full", "concat")
 
 
@@ -52,6 +56,7 @@ class ConversationSettings:
         callbacks: DSPy callbacks active for every LM call of the conversation (e.g. a budget).
         mediator_history: "full" (the Mediator rereads the whole transcript every turn, as in the paper) or
             "incremental" (it reads its previous request, the reply to it and the user's new turn).
+        ergo: Threshold and log-probability settings of `ergo` mode.
     """
 
     roles: RoleLMs
@@ -64,6 +69,7 @@ class ConversationSettings:
     metric: Callable[..., Any] | None = None
     callbacks: list[Any] = field(default_factory=list)
     mediator_history: str = "full"
+    ergo: ErgoConfig = field(default_factory=ErgoConfig)
 
     def __post_init__(self) -> None:
         if self.user_sim not in ("deterministic", "llm"):
@@ -103,6 +109,15 @@ class Conversation:
         assistant_lm = _sample(roles.assistant, run)
         self.assistant = Assistant(context=self.system, lm=assistant_lm)
         self.assistant_lm = assistant_lm
+        if mode == "ergo":
+            self.ergo = ErgoSession(
+                ErgoAssistant(
+                    self.system,
+                    lm=assistant_lm,
+                    threshold=settings.ergo.threshold,
+                    top_logprobs=settings.ergo.top_logprobs,
+                )
+            )
         # Shared, never copied: a module's forward only reads its predictors, so threads can share it.
         self.mediated = settings.program
         if settings.user_sim == "llm":
@@ -194,6 +209,12 @@ class Conversation:
             turn.request = mediated.request
             with self.usage.track("assistant"):
                 reply = self.mediated.respond(mediated.request, self.system, lm=self.assistant_lm)
+        elif self.mode == "ergo":
+            with self.usage.track("assistant"):
+                reply = self.ergo.exchange(transcript, turn)
+        elif self.mode == "drop-assistant":
+            with self.usage.track("assistant"):
+                reply = self.assistant(transcript=[t for t in transcript if t.role == "user"]).response
         else:
             with self.usage.track("assistant"):
                 reply = self.assistant(transcript=transcript).response

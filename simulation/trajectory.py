@@ -6,6 +6,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import pydantic
 
@@ -23,6 +24,8 @@ class TurnRecord(pydantic.BaseModel):
     score: float | None = None  # 0-1, only for answer attempts
     reason: str | None = None
     note: str | None = None  # e.g. the user simulator's corrected choice
+    entropy: float | None = None  # mean token entropy of the reply, nats (ergo mode)
+    reset: dict[str, Any] | None = None  # ergo mode: the reset before this reply (entropies, rewritten prompt)
 
 
 class Trajectory(pydantic.BaseModel):

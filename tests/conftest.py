@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_LIC = REPO.parent / "shared" / "lic"
+# INTENT_MEDIATOR_LIC_DIR points elsewhere (e.g. from a git worktree); the agreement loader reads it too.
+SHARED_LIC = Path(os.environ.get("INTENT_MEDIATOR_LIC_DIR") or REPO.parent / "shared" / "lic")
 
 
 @pytest.fixture(autouse=True, scope="session")

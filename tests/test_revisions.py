@@ -17,7 +17,7 @@ DOMAINS = ("math", "code", "database", "actions")
 # What the answer would be had the revision been ignored (the stale intent).
 STALE_MATH = {
     "im-math-r01": "12*2 + 3", "im-math-r02": "3*120 + 3*25 + 40", "im-math-r03": "80*3 + 60*2",
-    "im-math-r04": "180/4", "im-math-r05": "12*10*1.1", "im-math-r06": "40 + 15*8", "im-math-r07": "10*12 + 5*30 + 20",
+    "im-math-r04": "180/3", "im-math-r05": "12*10*1.1", "im-math-r06": "40 + 15*8", "im-math-r07": "10*12 + 5*30 + 20",
     "im-math-r08": "80*0.75", "im-math-r09": "200 - 75 - 25", "im-math-r10": "(84 + 90 + 72 + 87)/4",
     "im-math-r11": "240/60 + 0.5", "im-math-r12": "3*24",
 }  # fmt: skip

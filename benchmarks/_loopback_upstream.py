@@ -1,0 +1,130 @@
+"""A scripted OpenAI-compatible upstream on 127.0.0.1, for the server's hostile-input tests and load test.
+
+The model name in each request picks the behaviour, so one upstream serves a Mediator and an assistant that
+behave differently (`--mediator openai/garbage --upstream openai/ok`):
+
+    ok                 Mediator calls get a well-formed `request` field; assistant calls get "answer: <last turn>"
+    slow               like ok after `latency` seconds
+    garbage            a reply no adapter can parse, with newlines and header-like lines in it
+    hang               never answers (until the upstream stops)
+    error              HTTP 500 whose message echoes a secret, as some providers echo the caller's key
+    stream-then-hang   streams two chunks, then never finishes
+    stream-error       streams one chunk, then an error event with the secret
+
+    upstream = LoopbackUpstream(latency=0.1).start()   # in a thread; upstream.url ends in /v1
+    ...
+    upstream.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from collections import Counter
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+SECRET = "sk-upstream-SECRET-0123456789"
+
+
+class LoopbackUpstream:
+    """The scripted upstream; `calls` counts requests per model name."""
+
+    def __init__(self, latency: float = 0.1):
+        self.latency = latency
+        self.calls: Counter = Counter()
+        self._lock = threading.Lock()
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+        self.app = Starlette(routes=[Route("/v1/chat/completions", self._chat, methods=["POST"])])
+
+    def start(self, port: int = 0) -> LoopbackUpstream:
+        sock = socket.socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        self._server = uvicorn.Server(uvicorn.Config(self.app, log_level="warning", timeout_graceful_shutdown=1))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._server.force_exit = True
+            self._thread.join(timeout=10)
+
+    async def _chat(self, request: Request):
+        body = await request.json()
+        model = str(body.get("model", "ok")).removeprefix("openai/")
+        with self._lock:
+            self.calls[model] += 1
+        messages = body.get("messages", [])
+        if model == "hang":
+            await asyncio.sleep(3600)
+        if model == "error":
+            return JSONResponse({"error": {"message": f"Incorrect API key provided: {SECRET}"}}, status_code=500)
+        if model == "slow":
+            await asyncio.sleep(self.latency)
+        text = self._reply(model, messages)
+        if body.get("stream"):
+            return StreamingResponse(self._stream(model, text), media_type="text/event-stream")
+        usage = {"prompt_tokens": 10 * len(messages), "completion_tokens": len(text.split())}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return JSONResponse(
+            {
+                "id": "chatcmpl-loopback",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": usage,
+            }
+        )
+
+    @staticmethod
+    def _reply(model: str, messages: list[dict]) -> str:
+        system = next((m.get("content") or "" for m in messages if m.get("role") == "system"), "")
+        last = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
+        if model == "garbage":
+            return "I cannot help with that.\r\nX-Injected: yes\n\n{not json"
+        if "[[ ## request ## ]]" in system or "output fields are:\n1. `request`" in system:  # a Mediator call
+            # No digits: the Mediator's check would flag a number the user never gave and call its repair step.
+            return "[[ ## request ## ]]\nthe mediated request\n\n[[ ## completed ## ]]"
+        return f"answer: {last[-80:]}"
+
+    async def _stream(self, model: str, text: str):
+        def chunk(delta: dict, finish: str | None = None) -> str:
+            payload = {
+                "id": "chatcmpl-loopback",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            return f"data: {json.dumps(payload)}\n\n"
+
+        yield chunk({"role": "assistant", "content": ""})
+        if model == "stream-error":
+            yield chunk({"content": "partial "})
+            yield f"data: {json.dumps({'error': {'message': f'upstream overloaded for key {SECRET}'}})}\n\n"
+            return
+        words = text.split(" ")
+        for index, word in enumerate(words):
+            yield chunk({"content": word + (" " if index < len(words) - 1 else "")})
+            if model == "stream-then-hang" and index == 1:
+                await asyncio.sleep(3600)
+        yield chunk({}, "stop")
+        yield "data: [DONE]\n\n"

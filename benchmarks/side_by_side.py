@@ -1,0 +1,403 @@
+"""Every conversation mode side by side in one run: which fix for "lost in conversation" is worth its calls?
+
+Modes: full, concat, sharded, recap, snowball, drop-assistant, ergo and mediated (the default Mediator), plus
+`mediated+guidelines` when --guidelines names a guidelines file or artifact. Record sets: the shared
+Lost-in-Conversation records (math, code, database, actions by default) and, with --revision, the builtin
+revision tasks (records whose shards say which earlier shard they revise), reported separately because
+concatenation is wrong by construction on them.
+
+Per set and mode: P, A90 and U90_10 (averaged over instructions) with percentile-bootstrap 95% intervals over
+instructions, recovery = (P_mode - P_sharded) / (P_full - P_sharded) with its bootstrap interval, ERGO resets,
+fact loss of the Mediator's requests (when the trajectories carry it), and LM calls and tokens per conversation
+(assistant and Mediator; the simulated user and the judge are harness, not method). Errored conversations are
+excluded and counted.
+
+Resumable: conversations go through the project's resumable runner into --out; a rerun skips finished ones,
+and a rerun whose configuration differs from the folder's `side_by_side_config.json` is refused, naming what
+differs. Writes benchmarks/results/side_by_side.{json,md}. The full run takes hours on 2 cores:
+
+    python benchmarks/side_by_side.py --runs 3 --revision --out runs/side_by_side
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+LIC_SAMPLE = REPO.parent / "shared" / "lic" / "sample_5_per_task.json"
+LIC_TASKS = ("math", "code", "database", "actions")
+MODES = ("full", "concat", "sharded", "recap", "snowball", "drop-assistant", "ergo", "mediated")
+GUIDED = "mediated+guidelines"
+METHOD_ROLES = ("assistant", "mediator")
+BOOTSTRAP_SAMPLES = 1000
+
+
+class ConfigMismatch(ValueError):
+    """A resume whose configuration differs from the one the folder was started with."""
+
+
+def revision_records(records: list) -> list:
+    """Records with shards that revise earlier ones (`Shard.revises`): concatenation is wrong on them."""
+    return [r for r in records if r.revisions]
+
+
+def check_config(out_dir: Path, config: dict[str, Any]) -> None:
+    """Write `config` into `out_dir`, or refuse when the folder was started with another one."""
+    path = out_dir / "side_by_side_config.json"
+    if path.is_file():
+        old = json.loads(path.read_text(encoding="utf-8"))
+        differs = sorted(k for k in set(old) | set(config) if old.get(k) != config.get(k))
+        if differs:
+            details = "; ".join(f"{k}: {old.get(k)!r} -> {config.get(k)!r}" for k in differs)
+            raise ConfigMismatch(f"{out_dir} was started with another configuration ({details}); use a new --out")
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _bootstrap(values: np.ndarray, statistic, rng: np.random.Generator) -> list[float] | None:
+    """Percentile 95% interval of `statistic` over resampled rows (instructions); None if undefined."""
+    if len(values) < 2:
+        return None
+    estimates = []
+    for _ in range(BOOTSTRAP_SAMPLES):
+        value = statistic(values[rng.integers(0, len(values), len(values))])
+        if value is not None and np.isfinite(value):
+            estimates.append(value)
+    if len(estimates) < BOOTSTRAP_SAMPLES // 2:
+        return None
+    return [float(np.percentile(estimates, 2.5)), float(np.percentile(estimates, 97.5))]
+
+
+def _recovery(rows: np.ndarray) -> float | None:
+    """rows[:, 0] = mode P, rows[:, 1] = sharded P, rows[:, 2] = full P per instruction."""
+    mode, sharded, full = rows.mean(axis=0)
+    return None if full - sharded <= 0 else float((mode - sharded) / (full - sharded))
+
+
+def mode_table(trajectories: list, modes: list[str], seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per mode: P/A90/U90_10 with intervals, recovery, resets, fact loss and usage (see the module doc)."""
+    from intent_mediator.stats import instruction_stats
+
+    by_mode: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
+    usage: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    extra: dict[str, dict[str, list[float]]] = {m: {"resets": [], "fact_loss": []} for m in modes}
+    errors = dict.fromkeys(modes, 0)
+    for t in trajectories:
+        if t.mode not in by_mode:
+            continue
+        if t.error is not None or t.score is None:
+            errors[t.mode] += 1
+            continue
+        by_mode[t.mode].setdefault(t.task_id, []).append(t.score)
+        usage[t.mode].append({k: sum(t.usage.get(r, {}).get(k, 0.0) for r in METHOD_ROLES) for k in _USAGE})
+        extra[t.mode]["resets"].append(sum(turn.reset is not None for turn in t.turns))
+        losses = [getattr(turn, "fact_loss", None) for turn in t.turns]
+        extra[t.mode]["fact_loss"].extend(v for v in losses if v is not None)
+    rng = np.random.default_rng(seed)
+    out: dict[str, dict[str, Any]] = {}
+    per_p = {m: {task: float(np.mean(s)) for task, s in by_mode[m].items()} for m in modes}
+    for mode in modes:
+        instructions = sorted(by_mode[mode])
+        if not instructions:
+            out[mode] = {"n": 0, "instructions": 0, "errors": errors[mode]}
+            continue
+        metrics = np.array(
+            [[instruction_stats(by_mode[mode][i])[k] for k in ("P", "A90", "U90_10")] for i in instructions]
+        )
+        row: dict[str, Any] = {"n": sum(len(v) for v in by_mode[mode].values()), "instructions": len(instructions)}
+        for column, key in enumerate(("P", "A90", "U90_10")):
+            row[key] = float(metrics[:, column].mean())
+            row[f"{key}_ci95"] = _bootstrap(metrics[:, column], lambda x: float(x.mean()), rng)
+        shared = [i for i in instructions if i in per_p.get("sharded", {}) and i in per_p.get("full", {})]
+        if shared and mode not in ("full", "sharded"):
+            rows = np.array([[per_p[mode][i], per_p["sharded"][i], per_p["full"][i]] for i in shared])
+            row["recovery"] = _recovery(rows)
+            row["recovery_ci95"] = _bootstrap(rows, _recovery, rng)
+        conversations = len(usage[mode])
+        for key in _USAGE:
+            row[f"{key}_per_conversation"] = sum(u[key] for u in usage[mode]) / conversations
+        row["resets_per_conversation"] = float(np.mean(extra[mode]["resets"]))
+        losses = extra[mode]["fact_loss"]
+        row["fact_loss"] = float(np.mean(losses)) if losses else None
+        row["errors"] = errors[mode]
+        out[mode] = row
+    return out
+
+
+_USAGE = ("calls", "prompt_tokens", "completion_tokens")
+
+
+def side_by_side(
+    record_sets: dict[str, list],
+    roles,
+    out_dir: str | Path,
+    *,
+    modes: tuple[str, ...] = MODES,
+    runs: int = 3,
+    guidelines: list[str] | None = None,
+    ergo=None,
+    workers: int = 1,
+    max_turns: int | None = None,
+    progress: bool = True,
+    extra_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run every mode on every record set (resuming `out_dir`) and return the tables.
+
+    Raises:
+        ConfigMismatch: `out_dir` holds a run with another configuration.
+    """
+    from intent_mediator.programs import MediatedAssistant
+    from intent_mediator.simulation.conversation import ConversationSettings
+    from intent_mediator.simulation.ergo import ErgoConfig
+    from intent_mediator.simulation.runner import evaluate
+    from intent_mediator.simulation.trajectory import TrajectoryLog
+
+    out_dir = Path(out_dir)
+    ergo = ergo or ErgoConfig()
+    config = {
+        "models": roles.models(),
+        "temperatures": {
+            r: (getattr(roles, r).kwargs.get("temperature") if getattr(roles, r) else None)
+            for r in ("assistant", "mediator", "user", "judge")
+        },
+        "max_tokens": roles.assistant.kwargs.get("max_tokens") if roles.assistant else None,
+        "modes": list(modes),
+        "runs": runs,
+        "records": {name: [r.task_id for r in records] for name, records in record_sets.items()},
+        "guidelines_sha256": hashlib.sha256(json.dumps(guidelines).encode()).hexdigest() if guidelines else None,
+        "ergo": {"threshold": ergo.threshold, "top_logprobs": ergo.top_logprobs},
+        "max_turns": max_turns,
+        **(extra_config or {}),
+    }
+    check_config(out_dir, config)
+    settings = ConversationSettings(roles=roles, ergo=ergo, max_turns=max_turns, program=MediatedAssistant())
+    started = time.perf_counter()
+
+    def show(set_name: str):
+        def echo(t) -> None:
+            score = "error: " + (t.error or "")[:80] if t.error else f"score {t.score:.0f}"
+            print(f"[{set_name}] {t.task_id} {t.mode} run {t.run}: {score} ({t.seconds:.0f} s)", flush=True)
+
+        return echo
+
+    tables, counts = {}, {}
+    for name, records in record_sets.items():
+        if not records:
+            continue
+        evaluate(
+            records,
+            modes,
+            runs,
+            out_dir / name / "modes",
+            settings,
+            workers=workers,
+            progress=progress,
+            on_trajectory=show(name),
+        )
+        trajectories = TrajectoryLog(out_dir / name / "modes" / "trajectories.jsonl").latest()
+        names = list(modes)
+        if guidelines:
+            guided = replace(settings, program=MediatedAssistant(guidelines))
+            evaluate(
+                records,
+                ["mediated"],
+                runs,
+                out_dir / name / "guided",
+                guided,
+                workers=workers,
+                progress=progress,
+                on_trajectory=show(name + "/guided"),
+            )
+            for t in TrajectoryLog(out_dir / name / "guided" / "trajectories.jsonl").latest():
+                trajectories.append(t.model_copy(update={"mode": GUIDED}))
+            names.append(GUIDED)
+        wanted = {r.task_id for r in records}
+        trajectories = [t for t in trajectories if t.task_id in wanted]
+        tables[name] = mode_table(trajectories, names)
+        counts[name] = {"records": len(records), "tasks": sorted({r.task for r in records})}
+    return {"config": config, "sets": counts, "tables": tables, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _interval(row: dict[str, Any], key: str, digits: int = 1) -> str:
+    value, ci = row.get(key), row.get(f"{key}_ci95")
+    if value is None:
+        return "–"
+    text = f"{value:.{digits}f}"
+    return text + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
+
+
+def markdown(result: dict[str, Any], command: str) -> str:
+    lines = [f"Command: `{command}`", ""]
+    header = [
+        "mode",
+        "P [95% CI]",
+        "A90",
+        "U90_10",
+        "recovery [95% CI]",
+        "fact loss",
+        "resets/conv",
+        "LM calls/conv",
+        "prompt tok/conv",
+        "completion tok/conv",
+        "n",
+        "errors",
+    ]
+    for name, table in result["tables"].items():
+        sets = result["sets"][name]
+        lines += [f"### {name}: {sets['records']} records ({', '.join(sets['tasks'])})", ""]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for mode, row in table.items():
+            if not row.get("instructions"):
+                lines.append(f"| {mode} | – | – | – | – | – | – | – | – | – | 0 | {row.get('errors', 0)} |")
+                continue
+            fact = "–" if row["fact_loss"] is None else f"{100 * row['fact_loss']:.1f}%"
+            cells = [
+                mode,
+                _interval(row, "P"),
+                _interval(row, "A90"),
+                _interval(row, "U90_10"),
+                _interval(row, "recovery", 2),
+                fact,
+                f"{row['resets_per_conversation']:.2f}",
+                f"{row['calls_per_conversation']:.1f}",
+                f"{row['prompt_tokens_per_conversation']:.0f}",
+                f"{row['completion_tokens_per_conversation']:.0f}",
+                str(row["n"]),
+                str(row["errors"]),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    lines.append(
+        "P, A90, U90_10 (0-100) averaged over instructions; intervals: percentile bootstrap over instructions. "
+        "Recovery = (P - P_sharded) / (P_full - P_sharded). LM calls and tokens count the assistant and the "
+        "Mediator (ERGO's rewrite is an assistant call); fact loss is shown when the trajectories carry it."
+    )
+    return "\n".join(lines) + "\n"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from intent_mediator.commands.common import add_model_flags
+    from intent_mediator.commands.evaluate import add_ergo_flags
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lic", default=str(LIC_SAMPLE), help="LiC records file (default the shared sample)")
+    parser.add_argument("--tasks", default=",".join(LIC_TASKS), help="LiC tasks (default math,code,database,actions)")
+    parser.add_argument("--limit", type=int, help="at most this many records per task")
+    parser.add_argument("--no-lic", action="store_true", help="skip the LiC records")
+    parser.add_argument("--revision", action="store_true", help="also run the builtin revision tasks")
+    parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes (default: all eight)")
+    parser.add_argument("--runs", type=int, default=3, help="runs per record and mode (default 3)")
+    parser.add_argument("--guidelines", metavar="FILE", help="also run mediated with these guidelines")
+    parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="conversations in flight (default 1: one llama.cpp slot)"
+    )
+    parser.add_argument("--out", default="runs/side_by_side", metavar="DIR", help="run folder, resumed if present")
+    parser.add_argument("--results", default=str(Path(__file__).parent / "results"), metavar="DIR")
+    parser.add_argument("--name", default="side_by_side", help="results file name (default side_by_side)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_model_flags(parser)
+    add_ergo_flags(parser)
+    # Issue 11's sampling: assistant and simulated user sample at 1.0, the judge (classifier, extractor) and
+    # the Mediator stay at 0.
+    parser.set_defaults(temperature=1.0, role_temperature=["judge=0", "mediator=0"])
+    return parser
+
+
+def load_sets(args: argparse.Namespace) -> dict[str, list]:
+    from intent_mediator.commands.common import split_list
+    from intent_mediator.data.loaders import load_records
+
+    def limited(records: list) -> list:
+        if not args.limit:
+            return records
+        kept, seen = [], {}
+        for r in records:
+            seen[r.task] = seen.get(r.task, 0) + 1
+            if seen[r.task] <= args.limit:
+                kept.append(r)
+        return kept
+
+    tasks = split_list(args.tasks)
+    sets = {}
+    if not args.no_lic:
+        sets["lic"] = limited(load_records(args.lic, tasks=tasks))
+    if args.revision:
+        revisions = revision_records(load_records("builtin", tasks=tasks))
+        if not revisions:
+            print("no builtin revision tasks (records with a 'revises' field) are installed; skipping them", flush=True)
+        sets["revision"] = limited(revisions)
+    return sets
+
+
+def main(argv: list[str] | None = None) -> int:
+    from intent_mediator.commands.common import read_guidelines, roles_from_args, split_list
+    from intent_mediator.commands.evaluate import ergo_settings
+    from intent_mediator.errors import IntentMediatorError
+    from intent_mediator.simulation.conversation import MODES as KNOWN
+    from intent_mediator.simulation.conversation import ConversationSettings
+
+    args = build_parser().parse_args(argv)
+    try:
+        modes = tuple(split_list(args.modes) or ())
+        unknown = [m for m in modes if m not in KNOWN]
+        if unknown:
+            raise IntentMediatorError(f"--modes: unknown mode(s) {unknown}; modes: {', '.join(KNOWN)}")
+        sets = load_sets(args)
+        if not any(sets.values()):
+            raise IntentMediatorError("no records to run: check --lic, --tasks and --revision")
+        roles = roles_from_args(args)
+        guidelines = read_guidelines(args.guidelines) or None
+        ergo = ConversationSettings(roles=roles).ergo
+        calibrated = Path(args.out) / "ergo_calibration.json"
+        if "ergo" in modes and args.ergo_calibrate and calibrated.is_file():  # a resume keeps its threshold
+            threshold = json.loads(calibrated.read_text(encoding="utf-8"))["threshold"]
+            ergo = replace(ergo, threshold=threshold, top_logprobs=args.ergo_top_logprobs)
+            print(f"ERGO threshold {threshold:.4f} from {calibrated}", flush=True)
+        elif "ergo" in modes:
+            ergo = ergo_settings(args, ConversationSettings(roles=roles), args.out).ergo
+        total = sum(len(r) for r in sets.values()) * args.runs * (len(modes) + bool(guidelines))
+        print(
+            f"side by side: {total} conversations "
+            f"({', '.join(f'{k} {len(v)}' for k, v in sets.items())} records) -> {args.out}",
+            flush=True,
+        )
+        result = side_by_side(
+            sets,
+            roles,
+            args.out,
+            modes=modes,
+            runs=args.runs,
+            guidelines=guidelines,
+            ergo=ergo,
+            workers=args.workers,
+            max_turns=args.max_turns,
+            progress=not args.no_progress,
+            extra_config={"ergo_calibrate": args.ergo_calibrate, "lic": args.lic if not args.no_lic else None},
+        )
+    except (IntentMediatorError, ConfigMismatch) as exc:
+        print(f"side_by_side: error: {exc}", file=sys.stderr)
+        return 2
+    command = "python benchmarks/side_by_side.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(result, command.strip())
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{args.name}.json").write_text(json.dumps({"command": command.strip(), **result}, indent=2) + "\n")
+    (results / f"{args.name}.md").write_text(text)
+    print(text)
+    print(f"wrote {results / args.name}.json and .md in {result['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Fact loss (facts.py) and the Mediator's check-and-repair step."""
+
+import json
+
+from intent_mediator import MediatedAssistant, Turn
+from intent_mediator.adapters import LeanChatAdapter
+from intent_mediator.data.loaders import load_records
+from intent_mediator.facts import check_request, fact_loss_summary, record_fact_check, trajectory_fact_check
+from intent_mediator.signatures import MediateRequest, RepairRequest
+from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+from intent_mediator.tasks import get_task
+
+PENS = ["how much will i pay for the pens?", "pens are $2 each", "i'm buying 12 of them", "actually make it 15, not 12"]
+
+
+def texts(facts):
+    return sorted(f.text for f in facts)
+
+
+def test_values_in_force_must_appear_and_withdrawn_ones_must_not():
+    good = check_request("I am buying 15 pens at $2 each. How much will I pay?", PENS)
+    assert good.ok and good.loss == 0
+    stale = check_request("I am buying 12 pens at $2 each. How much will I pay?", PENS)
+    assert texts(stale.missing) == ["15"] and texts(stale.withdrawn_present) == ["12"]
+    assert stale.loss == 0.5  # 15 lost of {$2, 15}
+    invented = check_request("15 pens at $2 each, so 15 * 2 = 30 dollars.", PENS)
+    assert invented.invented == ["30"] and not invented.ok
+
+
+def test_a_dropped_topic_withdraws_only_that_turns_values():
+    said = ["hotel bill?", "3 nights at $120 a night", "plus $25 a night for parking", "forget the parking"]
+    found = check_request("3 nights at $120 a night.", said)
+    assert found.ok and texts(found.withdrawn) == ["$25"]
+    # A value another turn also states stays in force.
+    said = ["book blue lotus for 2", "and casa verde for 2 at 18:30", "cancel the casa verde one"]
+    found = check_request("Book Blue Lotus for 2.", said)
+    assert found.ok and texts(found.withdrawn) == ["18:30"]
+
+
+def test_rejected_suggestions_percent_forms_names_and_quotes():
+    said = ["how many tiles for a 12 by 10 floor?", "you suggested 10% extra for breakage. no, no extra"]
+    assert check_request("Tiles for a 12 by 10 floor, no extra.", said).ok
+    assert texts(check_request("12 by 10 floor plus 10% extra", said).withdrawn_present) == ["10%"]
+    assert check_request("a rate of 0.045", ["the rate is 4.5%"]).ok
+    found = check_request("Translate good morning into Spanish.", ["translate 'good morning'", "to Spanish for Ana"])
+    assert texts(found.missing) == ["Ana"]
+    assert check_request("Ask Ana to translate 'good morning' into Spanish.", ["translate 'good morning' for Ana"]).ok
+
+
+def test_the_final_intent_of_every_revision_task_passes_and_stale_requests_fail():
+    records = [r for r in load_records("builtin", tasks=["math", "actions"]) if r.revisions]
+    caught = 0
+    for record in records:
+        prompt = get_task(record.task).full_prompt(record)
+        assert not record_fact_check(record, prompt, prompt).withdrawn_present, record.task_id
+        stale = "\n".join(shard.shard for shard in record.shards if not shard.revises)
+        caught += bool(record_fact_check(record, stale, prompt).withdrawn_present)
+    assert caught >= len(records) // 2
+    summary = fact_loss_summary({"a": check_request("x", PENS), "b": check_request("15 pens at $2", PENS)})
+    assert summary["values"] == 4 and summary["lost"] == 2 and summary["lossless_share"] == 0.5
+
+
+def test_trajectory_fact_check_reads_the_last_request():
+    trajectory = Trajectory(task_id="t", task="math", mode="mediated", run=0)
+    trajectory.turns = [
+        TurnRecord(index=i, user=text, shard_id=i + 1, request="pens at $2, 12 of them") for i, text in enumerate(PENS)
+    ]
+    found = trajectory_fact_check(trajectory)
+    assert texts(found.missing) == ["15"] and texts(found.withdrawn_present) == ["12"]
+    assert trajectory_fact_check(Trajectory(task_id="t", task="math", mode="sharded", run=0)) is None
+
+
+def pens_transcript():
+    turns = []
+    for text in PENS:
+        turns += [Turn.user(text), Turn.assistant("Noted.")]
+    return turns[:-1]
+
+
+def test_mediator_repairs_a_request_that_lost_a_value(engine):
+    engine.on(signature=RepairRequest, reply=lambda call: {"request": "I buy 15 pens at $2 each; what do I pay?"})
+    engine.on(role="mediator", reply={"request": "I buy pens at $2 each; what do I pay?"})
+    engine.on(role="assistant", reply="30")
+    program = MediatedAssistant(mediator_lm=engine.lm("mediator"), assistant_lm=engine.lm("assistant"))
+    out = program(transcript=pens_transcript())
+    assert out.request == "I buy 15 pens at $2 each; what do I pay?"
+    repair = engine.requests_for("mediator")[1]
+    assert 'The request leaves out 15 (the user wrote \\"actually make it 15, not 12\\")' in repair.prompt
+    assert engine.requests_for("assistant")[0].messages[-1]["content"] == out.request
+
+
+def test_mediator_appends_the_users_words_when_the_repair_fails_too(engine):
+    engine.on(signature=RepairRequest, reply={"request": "I buy pens; what do I pay?"})
+    engine.on(role="mediator", reply={"request": "I buy pens at $2 each; what do I pay?"})
+    engine.on(role="assistant", reply="30")
+    program = MediatedAssistant(mediator_lm=engine.lm("mediator"), assistant_lm=engine.lm("assistant"))
+    out = program(transcript=pens_transcript())
+    # The repair lost $2 as well, so the draft is kept and the turn holding 15 is appended verbatim.
+    assert out.request == "I buy pens at $2 each; what do I pay?\n\nAlso, as I said: actually make it 15, not 12"
+    assert check_request(out.request, PENS).lost_values == []
+
+
+def test_incremental_mediation_is_checked_against_every_user_turn(engine):
+    # The previous request had lost the price; the compacted transcript no longer holds it, the check does.
+    engine.on(signature=RepairRequest, reply=lambda call: {"request": " ".join(call.inputs["user_turns"][1:])})
+    engine.on(role="mediator", reply={"request": "What do I pay for 15 pens?"})
+    program = MediatedAssistant(mediator_lm=engine.lm("mediator"))
+    out = program.mediator(transcript=pens_transcript(), previous_request="What do I pay for 12 pens?")
+    compacted = engine.requests_for("mediator")[0].messages[-1]["content"]
+    assert "$2" not in compacted and "$2" in engine.requests_for("mediator")[1].messages[-1]["content"]
+    assert out.repaired and check_request(out.request, PENS).lost_values == []
+
+
+def test_without_check_no_repair_call_is_made(engine):
+    engine.on(role="mediator", reply={"request": "I buy pens; what do I pay?"})
+    program = MediatedAssistant(mediator_lm=engine.lm("mediator"), check=False)
+    assert program.mediator(transcript=pens_transcript()).request == "I buy pens; what do I pay?"
+    assert len(engine.requests_for("mediator")) == 1
+
+
+def test_a_program_saved_before_the_repair_step_still_loads(tmp_path):
+    program = MediatedAssistant(["Keep every number."])
+    path = tmp_path / "program.json"
+    program.save(str(path))
+    state = json.loads(path.read_text())
+    old = {key: value for key, value in state.items() if not key.endswith("repair")}
+    assert len(old) < len(state)
+    path.write_text(json.dumps(old))
+    restored = MediatedAssistant()
+    restored.load(str(path))
+    assert restored.guidelines == ["Keep every number."]
+
+
+def test_lean_adapter_keeps_the_sections_and_cuts_the_boilerplate():
+    import dspy
+
+    inputs = {"transcript": [Turn.user("add 40"), Turn.assistant("to what?"), Turn.user("to 2")]}
+    lean = LeanChatAdapter().format(MediateRequest, [], inputs)
+    chat = dspy.ChatAdapter().format(MediateRequest, [], inputs)
+    assert sum(len(m["content"]) for m in lean) < 0.75 * sum(len(m["content"]) for m in chat)
+    assert "[[ ## transcript ## ]]" in lean[-1]["content"] and "Keep every number" in lean[0]["content"]
+    parsed = LeanChatAdapter().parse(MediateRequest, "[[ ## request ## ]]\nAdd 40 to 2.\n\n[[ ## completed ## ]]")
+    assert parsed == {"request": "Add 40 to 2."}

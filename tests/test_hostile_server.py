@@ -1,0 +1,304 @@
+"""Hostile inputs and failing models against the real server on 127.0.0.1 (official `openai` client).
+
+The upstream and the Mediator are a scripted OpenAI-compatible server on loopback (`benchmarks/_loopback_upstream`),
+reached through litellm exactly as a provider would be: it hangs, returns garbage, fails with a secret in the
+error text, or breaks off mid-stream, as the model name asks.
+"""
+
+import json
+import logging
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+
+import dspy
+import httpx
+import openai
+import pytest
+import uvicorn
+from intent_mediator import MediatedAssistant, cli
+from intent_mediator.artifacts import save_artifact
+from intent_mediator.server import ServerConfig, create_app
+from intent_mediator.server.auth import ApiKey, KeyFileError, KeyRing, digest
+from intent_mediator.stores import open_log_store
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _loopback_upstream import SECRET, LoopbackUpstream
+
+ALICE, BOB, ADMIN = "alice-key-0123456789", "bob-key-0123456789", "admin-key-0123456789"
+KEYS = KeyRing(
+    [ApiKey.from_secret(ALICE, "alice"), ApiKey.from_secret(BOB, "bob"), ApiKey.from_secret(ADMIN, "ops", admin=True)]
+)
+TURNS = [
+    {"role": "user", "content": "sum a list"},
+    {"role": "assistant", "content": "def f(xs): ..."},
+    {"role": "user", "content": "only evens"},
+]
+
+
+@pytest.fixture
+def upstream(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-loopback-test")
+    server = LoopbackUpstream().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def serve(tmp_path, upstream):
+    servers = []
+
+    def start(mediator="ok", model="ok", wrap=None, **overrides):
+        config = ServerConfig(
+            upstream=f"openai/{model}",
+            mediator=f"openai/{mediator}",
+            api_base=upstream.url,
+            artifacts=tmp_path / "artifacts",
+            keys=KEYS,
+            store=str(tmp_path / "log.sqlite"),
+            upstream_retries=0,
+            upstream_timeout=10,
+        )
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        app = create_app(config)
+        sock = socket.socket()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind(("127.0.0.1", 0))
+        server = uvicorn.Server(uvicorn.Config(wrap(app) if wrap else app, log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = server.force_exit = True
+        thread.join(timeout=10)
+
+
+def client(base, key=ALICE):
+    return openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def post(base, path, payload, key=ALICE, **headers):
+    return httpx.post(f"{base}{path}", json=payload, headers={"Authorization": f"Bearer {key}", **headers}, timeout=30)
+
+
+# --- failing models ------------------------------------------------------------------------------------------
+
+
+def test_an_unparseable_mediator_reply_falls_back_with_a_one_line_header(serve, upstream):
+    raw = client(serve(mediator="garbage")).chat.completions.with_raw_response.create(model="x", messages=TURNS)
+    fallback = raw.headers["x-mediator-fallback"]
+    assert raw.http_response.status_code == 200 and fallback.startswith("mediator error: ")
+    assert "\n" not in fallback and "X-Injected" not in fallback and "x-injected" not in raw.headers
+    assert raw.parse().choices[0].message.content == "answer: only evens"  # the raw conversation went upstream
+
+
+def test_a_hanging_mediator_is_given_up_within_its_timeout(serve):
+    base = serve(mediator="hang", upstream_timeout=2.0)
+    started = time.monotonic()
+    raw = client(base).chat.completions.with_raw_response.create(model="x", messages=TURNS)
+    assert time.monotonic() - started < 2.0
+    assert raw.headers["x-mediator-fallback"] == "mediator timeout: no answer within 1 s"
+    assert raw.parse().choices[0].message.content == "answer: only evens"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_hanging_upstream_never_holds_a_request_beyond_the_timeout(serve, stream):
+    base = serve(mediator="hang", model="hang", upstream_timeout=2.0)
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as info:
+        client(base).chat.completions.create(model="x", messages=TURNS, stream=stream)
+    elapsed = time.monotonic() - started
+    assert info.value.status_code == 504 and "did not answer within 2 s" in info.value.message
+    assert 1.9 < elapsed < 3.0
+
+
+def test_upstream_error_text_reaches_neither_clients_nor_logs(serve, caplog):
+    base = serve(model="error")
+    with caplog.at_level(logging.DEBUG, logger="intent_mediator"):
+        for stream in (False, True):
+            response = post(base, "/v1/chat/completions", {"messages": TURNS, "stream": stream})
+            assert response.status_code == 502, response.text  # a stream that fails first is an ordinary error
+            assert response.json()["error"]["message"].startswith("the upstream model failed: ")
+            assert SECRET not in response.text and SECRET not in str(response.headers)
+    assert caplog.records and SECRET not in caplog.text
+
+
+def test_a_stream_failing_midway_ends_with_an_error_event_and_done(serve, caplog):
+    base = serve(model="stream-error")
+    with caplog.at_level(logging.DEBUG, logger="intent_mediator"):
+        with httpx.stream(
+            "POST",
+            f"{base}/v1/chat/completions",
+            json={"messages": TURNS, "stream": True},
+            headers={"Authorization": f"Bearer {ALICE}"},
+            timeout=30,
+        ) as response:
+            events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert response.status_code == 200
+    assert events[-1] == "[DONE]" and "error" in json.loads(events[-2])
+    assert json.loads(events[-2])["error"]["message"].startswith("the upstream model failed: ")
+    assert SECRET not in "".join(events) and SECRET not in caplog.text
+    with pytest.raises(openai.APIError, match="the upstream model failed"):
+        list(client(base).chat.completions.create(model="x", messages=TURNS, stream=True))
+
+
+def test_a_stream_that_hangs_midway_ends_within_the_timeout(serve):
+    base = serve(model="stream-then-hang", upstream_timeout=2.0)
+    started = time.monotonic()
+    with httpx.stream(
+        "POST",
+        f"{base}/v1/chat/completions",
+        json={"messages": TURNS, "stream": True},
+        headers={"Authorization": f"Bearer {ALICE}"},
+        timeout=30,
+    ) as response:
+        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert time.monotonic() - started < 3.0
+    assert events[-1] == "[DONE]" and json.loads(events[-2])["error"]["type"] == "upstream_timeout"
+    text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-2])
+    assert text.startswith("answer: ")  # what arrived before the hang was passed on
+
+
+# --- identity ------------------------------------------------------------------------------------------------
+
+
+def test_a_key_acts_only_as_its_own_user(serve, tmp_path):
+    save_artifact(MediatedAssistant(["Alice's rule."]), tmp_path / "artifacts", user="alice")
+    base = serve()
+    headers = {"X-Mediator-Return-Request": "1"}
+    own = client(base, ALICE).chat.completions.with_raw_response.create(
+        model="x", messages=TURNS, extra_headers=headers
+    )
+    assert own.http_response.json()["intent_mediator"]["artifact"] == "alice/_generic"
+    bob = client(base, BOB).chat.completions.with_raw_response.create(model="x", messages=TURNS, extra_headers=headers)
+    assert bob.http_response.json()["intent_mediator"]["artifact"] is None  # bob never gets alice's program
+    for impersonation in ({"user": "alice"}, {"extra_headers": {"X-Mediator-User": "alice"}}):
+        with pytest.raises(openai.PermissionDeniedError, match="belongs to user 'bob': it cannot act as 'alice'"):
+            client(base, BOB).chat.completions.create(model="x", messages=TURNS, **impersonation)
+    admin = client(base, ADMIN).chat.completions.with_raw_response.create(
+        model="x", messages=TURNS, user="alice", extra_headers=headers
+    )
+    assert admin.http_response.json()["intent_mediator"]["artifact"] == "alice/_generic"
+    with pytest.raises(openai.AuthenticationError):
+        client(base, "alice").chat.completions.create(model="x", messages=TURNS)  # a user name is not a key
+    with pytest.raises(openai.AuthenticationError):
+        client(base, digest(ALICE)).chat.completions.create(model="x", messages=TURNS)  # nor is the stored digest
+
+
+def test_feedback_only_on_the_callers_own_conversations(serve, tmp_path):
+    base = serve()
+    raw = client(base, ALICE).chat.completions.with_raw_response.create(model="x", messages=TURNS)
+    conversation = raw.headers["x-mediator-conversation"]
+    forged = {"conversation_id": conversation, "success": False, "final_request": "poisoned"}
+    assert post(base, "/v1/feedback", forged, key=BOB).status_code == 404  # bob's own conversations only
+    assert post(base, "/v1/feedback", {**forged, "user": "alice"}, key=BOB).status_code == 403
+    log = open_log_store(tmp_path / "log.sqlite")
+    assert log.trajectories("alice") == []
+    good = {"conversation_id": conversation, "success": False, "final_request": "Sum the even numbers."}
+    assert post(base, "/v1/feedback", good, key=ALICE).status_code == 200
+    (trajectory, fixed) = log.trajectories("alice")
+    assert trajectory.turns[0].user == "sum a list" and fixed.turns[0].user == "Sum the even numbers."
+
+
+def test_keys_file_parsing(tmp_path):
+    path = tmp_path / "keys.txt"
+    path.write_text(f"# comment\nalice {digest(ALICE)}\n\nops {digest(ADMIN)} admin  # on-call\n")
+    ring = KeyRing.from_file(path)
+    assert ring.identify(ALICE).user == "alice" and not ring.identify(ALICE).admin
+    assert ring.identify(ADMIN).admin and ring.identify("nope") is None
+    for text, message in [
+        (f"alice {ALICE}\n", r"keys.txt:1: expected '<user> sha256:<64 hex digits> \[admin\]'"),
+        (f"alice {digest(ALICE)} root\n", "keys.txt:1: expected"),
+        (f"../etc {digest(ALICE)}\n", "keys.txt:1: invalid user id"),
+        (f"a {digest(ALICE)}\nb {digest(ALICE)}\n", "keys.txt:2: this digest appears twice"),
+        ("# nothing\n", "no keys"),
+    ]:
+        path.write_text(text)
+        with pytest.raises(KeyFileError, match=message) as info:
+            KeyRing.from_file(path)
+        assert ALICE not in str(info.value)  # a plaintext key in the file is never echoed
+
+
+def test_new_key_prints_a_key_and_its_line(capsys, tmp_path):
+    assert cli.main(["serve", "--new-key", "carol"]) == 0
+    out = capsys.readouterr().out
+    key = out.split("it is not stored): ")[1].split()[0]
+    line = out.split("keys-file line: ")[1].strip()
+    (tmp_path / "keys.txt").write_text(line + "\n")
+    assert KeyRing.from_file(tmp_path / "keys.txt").identify(key).user == "carol"
+    assert cli.main(["serve", "--api-keys-file", str(tmp_path / "missing.txt")]) == 2
+
+
+# --- bodies, artifacts, cache ----------------------------------------------------------------------------------
+
+
+def test_a_chunked_body_over_the_limit_gets_413_without_being_buffered(serve):
+    received = []
+
+    def counting(app):
+        async def wrapped(scope, receive, send):
+            if scope["type"] != "http":
+                return await app(scope, receive, send)
+
+            async def counted():
+                message = await receive()
+                received.append(len(message.get("body", b"")))
+                return message
+
+            return await app(scope, counted, send)
+
+        return wrapped
+
+    base = serve(wrap=counting, max_body_bytes=1_000_000)
+
+    def chunks():  # 5 MB, sent chunked (no Content-Length)
+        yield b'{"messages": [{"role": "user", "content": "'
+        for _ in range(80):
+            yield b"x" * 65536
+
+    response = httpx.post(
+        f"{base}/v1/chat/completions", content=chunks(), headers={"Authorization": f"Bearer {ALICE}"}, timeout=30
+    )
+    assert response.status_code == 413 and "over 1000000 bytes" in response.json()["error"]["message"]
+    assert 1_000_000 < sum(received) < 1_500_000  # of 5 MB sent, it stopped reading at the limit
+    declared = httpx.post(
+        f"{base}/v1/chat/completions",
+        content=b"x" * 2_000_000,
+        headers={"Authorization": f"Bearer {ALICE}", "Content-Length": "2000000"},
+    )
+    assert declared.status_code == 413
+
+
+def test_a_broken_artifact_falls_back_to_the_next_level_without_paths(serve, tmp_path):
+    root = tmp_path / "artifacts"
+    save_artifact(MediatedAssistant(["Code rule."]), root, domain="code")
+    broken = save_artifact(MediatedAssistant(["Alice's rule."]), root, user="alice", domain="code")
+    (broken / "program.json").write_text('{"mediator.rewrite.predict": {"signature": 5}')
+    base = serve()
+    raw = client(base).chat.completions.with_raw_response.create(
+        model="x", messages=TURNS, extra_headers={"X-Mediator-Domain": "code", "X-Mediator-Return-Request": "1"}
+    )
+    body = raw.http_response.json()
+    assert raw.http_response.status_code == 200 and body["intent_mediator"]["artifact"] == "_generic/code"
+    assert raw.headers["x-mediator-artifact-fallback"] == "alice/code unreadable (ArtifactError)"
+    assert str(tmp_path) not in raw.http_response.text and str(tmp_path) not in str(raw.headers)
+
+
+def test_tenants_never_share_cached_replies(serve, upstream, tmp_path):
+    dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(tmp_path / "cache"))
+    try:
+        base = serve()
+        replies = [client(base, key).chat.completions.create(model="x", messages=TURNS) for key in (ALICE, BOB)]
+    finally:
+        dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    assert upstream.calls["ok"] == 4  # the Mediator and the upstream, once for each tenant
+    assert all(reply.usage.total_tokens > 0 for reply in replies)

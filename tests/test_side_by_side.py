@@ -1,0 +1,134 @@
+"""The side-by-side benchmark runs end to end on a scripted world, resumes, and refuses a changed resume."""
+
+import json
+import sys
+from pathlib import Path
+
+from intent_mediator import RoleLMs, ScriptedEngine
+from intent_mediator.data.loaders import load_records
+from intent_mediator.signatures.ergo import ConsolidateUserTurns
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+RECORDS = load_records("builtin", tasks=["math"])[:2]
+GOLD = {r.task_id: r["answer"].split("####")[-1].strip() for r in RECORDS}
+
+
+def holds_task(message: str):
+    for record in RECORDS:
+        if record["question"] == message or all(s.shard in message for s in record.shards):
+            return record
+    return None
+
+
+def world() -> ScriptedEngine:
+    """The assistant solves only from a message holding the whole task. Its entropy jumps when the last shard
+    arrives in a long chat, so ERGO resets there, from a prompt holding every shard."""
+    engine = ScriptedEngine()
+    engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
+    engine.on(
+        role="assistant",
+        signature=ConsolidateUserTurns,
+        reply=lambda call: {"prompt": " ".join(call.inputs["user_messages"])},
+    )
+
+    def reply(call):
+        record = holds_task(call.last_user)
+        return f"The answer is {GOLD[record.task_id]}." if record else "Could you tell me more?"
+
+    def entropy(call):
+        users = [m["content"] for m in call.messages if m["role"] == "user"]
+        last_shard = any(users[-1] == r.shards[-1].shard for r in RECORDS)
+        return 1.2 if len(users) > 1 and last_shard else 0.2
+
+    engine.on(role="assistant", reply=reply, entropy=entropy)
+    return engine
+
+
+def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, capsys):
+    import side_by_side
+    from intent_mediator.commands import common
+
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    lic = tmp_path / "lic.json"
+    lic.write_text(json.dumps([r.to_record() for r in RECORDS]))
+    rules = tmp_path / "rules.txt"
+    rules.write_text("Keep every number the user gave.\n")
+    out, results = tmp_path / "run", tmp_path / "results"
+    argv = ["--lic", str(lic), "--tasks", "math", "--runs", "2", "--out", str(out), "--results", str(results)]
+    argv += ["--guidelines", str(rules), "--no-progress", "--ergo-threshold", "0.5"]
+    assert side_by_side.main(argv) == 0
+    data = json.loads((results / "side_by_side.json").read_text())
+    table = data["tables"]["lic"]
+    assert list(table) == [*side_by_side.MODES, side_by_side.GUIDED]
+    p = {mode: row["P"] for mode, row in table.items()}
+    assert p == {
+        "full": 100.0,
+        "concat": 100.0,
+        "sharded": 0.0,
+        "recap": 100.0,
+        "snowball": 100.0,
+        "drop-assistant": 0.0,
+        "ergo": 100.0,
+        "mediated": 100.0,
+        "mediated+guidelines": 100.0,
+    }
+    assert table["ergo"]["recovery"] == 1.0 and table["drop-assistant"]["recovery"] == 0.0
+    assert table["ergo"]["resets_per_conversation"] == 1.0 and table["mediated"]["resets_per_conversation"] == 0.0
+    assert table["full"]["n"] == 4 and table["full"]["instructions"] == 2 and table["full"]["P_ci95"] == [100.0, 100.0]
+    # LM calls per conversation: full answers once; mediated pays a Mediator call per turn
+    assert table["full"]["calls_per_conversation"] == 1.0
+    shards = sum(len(r.shards) for r in RECORDS) / len(RECORDS)
+    assert table["sharded"]["calls_per_conversation"] == shards
+    assert table["mediated"]["calls_per_conversation"] == 2 * shards - 1  # no Mediator call on a one-turn chat
+    assert table["mediated+guidelines"]["calls_per_conversation"] == 2 * shards  # guidelines: always mediated
+    assert table["ergo"]["calls_per_conversation"] == shards + 2  # one rewrite, one regenerated reply
+    md = (results / "side_by_side.md").read_text()
+    assert "| ergo | 100.0" in md and "Command: `python benchmarks/side_by_side.py --lic" in md
+    printed = capsys.readouterr().out
+    assert "[lic] im-math-01 ergo run 0: score 100" in printed
+
+    # A rerun resumes: nothing new is simulated.
+    calls = len(engine.requests)
+    assert side_by_side.main(argv) == 0
+    assert len(engine.requests) == calls
+    # A rerun with another configuration is refused, naming what differs.
+    changed = [*argv[:5], "3", *argv[6:]]
+    assert side_by_side.main(changed) == 2
+    assert "runs: 2 -> 3" in capsys.readouterr().err
+
+
+def test_mode_table_bootstraps_recovery_over_instructions():
+    from intent_mediator.simulation.trajectory import Trajectory
+    from side_by_side import mode_table
+
+    rows = []
+    for i, (full, sharded, other) in enumerate([(100, 0, 100), (100, 0, 0), (100, 0, 100), (100, 0, 0)]):
+        for mode, score in (("full", full), ("sharded", sharded), ("ergo", other)):
+            rows.append(Trajectory(task_id=f"t{i}", task="math", mode=mode, run=0, score=score))
+    rows.append(Trajectory(task_id="t9", task="math", mode="ergo", run=0, error="boom"))
+    table = mode_table(rows, ["full", "sharded", "ergo"])
+    assert table["ergo"]["recovery"] == 0.5 and table["ergo"]["errors"] == 1
+    low, high = table["ergo"]["recovery_ci95"]
+    assert 0.0 <= low < 0.5 < high <= 1.0
+    assert "recovery" not in table["full"]
+
+
+def test_revision_records_are_the_ones_that_say_what_they_revise():
+    from intent_mediator.data.records import Shard
+    from side_by_side import revision_records
+
+    plain = RECORDS[0]
+    last = Shard(**{**plain.shards[-1].model_dump(), "revises": [1], "kind": "change"})
+    revising = plain.model_copy(update={"shards": [*plain.shards[:-1], last]})
+    assert revision_records([plain, revising]) == [revising]
+    builtin = revision_records(load_records("builtin", tasks=["math"]))
+    assert builtin and all(any(s.revises for s in r.shards) for r in builtin)
+
+
+def test_unknown_mode_is_a_one_line_error(capsys):
+    import side_by_side
+
+    assert side_by_side.main(["--modes", "full,magic", "--out", "x"]) == 2
+    assert "unknown mode(s) ['magic']" in capsys.readouterr().err
