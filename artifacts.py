@@ -2,9 +2,9 @@
 
 `program.json` is the MediatedAssistant's DSPy JSON state (no LMs, no keys, no pickle) plus an
 `intent_mediator` header: the artifact format version and the program's architecture (chain of thought, the
-Mediator history it was validated with, the task context, how the assistant is sent), so that the program is
-rebuilt exactly as it was compiled before its state is loaded. Plain DSPy still reads the file
-(`MediatedAssistant().load(path)` ignores the header). `meta.json` records the guidelines, metric, validation
+Mediator history it was validated with, the check-and-repair step, the task context, how the assistant is
+sent), so that the program is rebuilt exactly as it was compiled before its state is loaded. Plain DSPy still
+reads the file (`MediatedAssistant().load(path)` ignores the header). `meta.json` records the guidelines, metric, validation
 score, models, dspy version, creation time and source pairs.
 
 Loading is strict, since artifacts may come from elsewhere: files over `MAX_ARTIFACT_BYTES` are refused
@@ -53,6 +53,7 @@ class Architecture:
     Args:
         chain_of_thought: The Mediator reasons before writing the request.
         passthrough_first_turn: An uncompiled Mediator passes a one-turn transcript through.
+        check: The Mediator checks each request against the user's turns and repairs it.
         assistant_adapter: None for the plain-chat assistant, else the DSPy adapter's class name.
         mediator_history: "full" or "incremental": how callers feed the Mediator (its validation score holds
             for this history).
@@ -61,6 +62,7 @@ class Architecture:
 
     chain_of_thought: bool = False
     passthrough_first_turn: bool = True
+    check: bool = True
     assistant_adapter: str | None = None
     mediator_history: str = "full"
     context: str | None = None
@@ -74,6 +76,7 @@ class Architecture:
         return cls(
             chain_of_thought=program.chain_of_thought,
             passthrough_first_turn=program.mediator.passthrough_first_turn,
+            check=program.mediator.check,
             assistant_adapter=name,
             mediator_history=program.mediator_history,
             context=program.context,
@@ -90,6 +93,7 @@ class Architecture:
         expected = {
             "chain_of_thought": (bool,),
             "passthrough_first_turn": (bool,),
+            "check": (bool,),
             "assistant_adapter": (str, type(None)),
             "mediator_history": (str,),
             "context": (str, type(None)),
@@ -110,6 +114,7 @@ class Architecture:
             context=self.context,
             chain_of_thought=self.chain_of_thought,
             passthrough_first_turn=self.passthrough_first_turn,
+            check=self.check,
             assistant_adapter=adapter,
             mediator_history=self.mediator_history,
         )
@@ -203,7 +208,7 @@ def load_program(path: str | Path) -> MediatedAssistant:
     data = _read_json_object(path, "program file")
     header = data.get(HEADER)
     if header is None:
-        arch = Architecture(chain_of_thought="mediator.rewrite.predict" in data)
+        arch = Architecture(chain_of_thought="mediator.rewrite.predict" in data, check="mediator.repair" in data)
         legacy = {"answer"}  # the plain-chat assistant's empty state, saved before it was hidden from optimizers
     else:
         if not isinstance(header, dict) or set(header) != {"format_version", "architecture"}:

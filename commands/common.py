@@ -170,17 +170,12 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--persona", default="lazy", help="simulated user persona: lazy, corrective or explicit")
     parser.add_argument("--classifier", choices=("rules", "llm"), default="rules", help="how replies are classified")
-<<<<<<< HEAD
-    parser.add_argument("--llm-extraction", action="store_true", help="let the judge extract answers parsers miss")
-    parser.add_argument("--max-turns", type=at_least_one, help="bound on user turns (default: shards + 2)")
-=======
     parser.add_argument(
         "--llm-extraction",
         action="store_true",
         help="the judge copies math and database answers out of replies verbatim (as in the benchmark)",
     )
-    parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
->>>>>>> main
+    parser.add_argument("--max-turns", type=at_least_one, help="bound on user turns (default: shards + 2)")
     parser.add_argument("--guidelines", metavar="FILE", help="Mediator guidelines for mediated mode")
     parser.add_argument(
         "--program",

@@ -23,19 +23,13 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--modes",
         default="full,sharded,mediated",
-<<<<<<< HEAD
         type=mode_list,
-        help="comma-separated: full, concat, sharded, recap, snowball, mediated",
+        help="comma-separated: full, concat, sharded, recap, snowball, drop-assistant, ergo, mediated",
     )
     parser.add_argument("--runs", type=at_least_one, default=1, help="runs per instruction and mode (default 1)")
     parser.add_argument(
         "--out", required=True, type=output_dir, metavar="DIR", help="output folder; an existing one is resumed"
     )
-=======
-        help="comma-separated: full, concat, sharded, recap, snowball, drop-assistant, ergo, mediated",
-    )
-    parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode (default 1)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder; an existing one is resumed")
     add_ergo_flags(parser)
 
 
@@ -101,7 +95,6 @@ def ergo_settings(args: argparse.Namespace, settings, out_dir: str | Path):
     write_json_atomic(Path(out_dir) / "ergo_calibration.json", result.as_dict())
     print(f"ERGO threshold {result.threshold:.4f} ({result.select}) from {len(result.jumps)} entropy rises")
     return replace(settings, ergo=replace(config, threshold=result.threshold))
->>>>>>> main
 
 
 def _evaluate(args: argparse.Namespace, records: list):

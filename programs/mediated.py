@@ -34,7 +34,6 @@ class MediatedAssistant(dspy.Module):
         mediator_lm: The mediator role's LM (None: the surrounding context's LM).
         assistant_lm: The assistant role's LM (None: the surrounding context's LM).
         chain_of_thought: Let the Mediator reason before writing the request.
-<<<<<<< HEAD
         passthrough_first_turn: Skip the Mediator on a one-turn transcript while it is uncompiled.
         assistant_adapter: None (default): the assistant gets plain chat, the task context as system prompt and
             the request as the only user message, exactly what a chat application sends; optimizers cannot
@@ -43,10 +42,7 @@ class MediatedAssistant(dspy.Module):
         mediator_history: How callers feed this program: "full" (the whole transcript every turn) or
             "incremental" (the transcript plus the request it wrote last turn, as `previous_request`). Saved
             with the program, since a compiled program's validation score holds for one history.
-=======
-        passthrough_first_turn: Skip the Mediator on a one-turn transcript when there are no guidelines.
         check: Check every request against the user's turns and repair it (see `Mediator`).
->>>>>>> main
     """
 
     def __init__(
@@ -58,12 +54,9 @@ class MediatedAssistant(dspy.Module):
         assistant_lm: dspy.LM | None = None,
         chain_of_thought: bool = False,
         passthrough_first_turn: bool = True,
-<<<<<<< HEAD
         assistant_adapter: dspy.Adapter | None = None,
         mediator_history: str = "full",
-=======
         check: bool = True,
->>>>>>> main
     ):
         super().__init__()
         if mediator_history not in MEDIATOR_HISTORIES:

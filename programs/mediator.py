@@ -31,14 +31,9 @@ class Mediator(dspy.Module):
     Args:
         guidelines: Learned rules, one string each; None or [] for the uncompiled Mediator.
         chain_of_thought: Let the Mediator reason before writing the request.
-<<<<<<< HEAD
         passthrough_first_turn: While nothing is learned (no guidelines, demos or rewritten instructions), a
             one-turn transcript is already explicit: return it unchanged and save the LM call.
-=======
-        passthrough_first_turn: With no guidelines, a one-turn transcript is already explicit: return it
-            unchanged and save the LM call.
         check: Check each request against the user's turns and repair it (see above).
->>>>>>> main
         lm: The mediator role's LM; None uses the LM of the surrounding `dspy.context`.
     """
 
@@ -92,26 +87,15 @@ class Mediator(dspy.Module):
                 of the whole transcript (incremental mediation: each turn is read once, so a call does not
                 grow with the assistant's earlier replies).
         """
-<<<<<<< HEAD
-        turns = normalize_transcript(transcript)
-        if previous_request:
-            turns = compact_transcript(turns, previous_request)
+        everything = normalize_transcript(transcript)
+        turns = compact_transcript(everything, previous_request) if previous_request else everything
         if self.passthrough_first_turn and len(turns) == 1 and not self.learned:
             return dspy.Prediction(request=turns[0].content, mediated=False)
         # Plain dicts render exactly like Turns, and traces holding them serialise: SIMBA and GEPA show traces
         # to their reflection LM, and bootstrapped demos must save to JSON. DSPy would warn that dicts are not
         # Turns on every call.
-        with lm_scope(self.role_lm), dspy.context(warn_on_type_mismatch=False):
+        with lm_scope(self.role_lm, adapter=self._adapter()), dspy.context(warn_on_type_mismatch=False):
             out = self.rewrite(transcript=as_dicts(turns))
-=======
-        everything = normalize_transcript(transcript)
-        turns = compact_transcript(everything, previous_request) if previous_request else everything
-        if self.passthrough_first_turn and len(turns) == 1 and not self.guidelines:
-            return dspy.Prediction(request=turns[0].content, mediated=False)
-        with lm_scope(self.role_lm, adapter=self._adapter()):
-            # Plain dicts render exactly like Turns; optimizers that serialise traces (SIMBA, GEPA) need them.
-            out = self.rewrite(transcript=as_dicts(turns) if self.plain_inputs else turns)
->>>>>>> main
         request = (out.request or "").strip()
         said = user_turns(everything)
         if not request:

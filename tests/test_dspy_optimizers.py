@@ -37,9 +37,9 @@ def program_on(engine, guidelines=None, **kwargs):
 
 def test_optimizers_see_only_the_mediator_of_a_plain_chat_assistant():
     program = MediatedAssistant()
-    assert [name for name, _ in program.named_predictors()] == ["mediator.rewrite"]
+    assert [name for name, _ in program.named_predictors()] == ["mediator.rewrite", "mediator.repair"]
     tunable = MediatedAssistant(assistant_adapter=dspy.ChatAdapter())
-    assert [name for name, _ in tunable.named_predictors()] == ["mediator.rewrite", "answer"]
+    assert [name for name, _ in tunable.named_predictors()] == ["mediator.rewrite", "mediator.repair", "answer"]
 
 
 def test_bootstrap_few_shot_keeps_no_demo_from_failing_examples(engine, examples):
@@ -122,7 +122,7 @@ def test_simba_appends_advice_to_the_mediator():
     )  # one thread: the scripted mediator's alternation is then the same on every run
     with dspy.context(lm=r.mediator):
         compiled = optimizer.compile(program_on(engine), trainset=to_examples(RECORDS[:4]), seed=0)
-    assert [name for name, _ in compiled.named_predictors()] == ["mediator.rewrite"]
+    assert [name for name, _ in compiled.named_predictors()] == ["mediator.rewrite", "mediator.repair"]
     advice = [req for req in engine.requests_for("refiner") if "module_advice" in str(req.messages)]
     assert advice, "SIMBA asked for no advice"
     # SIMBA serialises traces for its advice prompt: the transcripts reach it as text, not placeholders.
