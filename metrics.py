@@ -16,6 +16,7 @@ What each consumer does with the return value, and why `MetricResult` is a `dspy
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -89,35 +90,26 @@ def task_metric(task: str | None = None, *, passing: float = 1.0) -> Callable[..
         result = scorer.score(record, answer)
         if result.value >= passing:
             return MetricResult(result.value, f"Correct: {result.reason}.", passing=passing)
-        reason = (_failing_case(record, answer) or result.reason) if scorer.name == "code" else result.reason
+        reason = _with_case_input(record, result.reason) if scorer.name == "code" else result.reason
         return MetricResult(result.value, f"Wrong {scorer.name} answer: {reason}.{missing}", passing=passing)
 
     metric.__name__ = f"{task or 'task'}_metric"
     return metric
 
 
-def _failing_case(record: Instruction, answer: str) -> str | None:
-    """For code scored by an assert-based check: the first public test case that fails, with input, expected
-    and actual output (an `assert` says only that something failed)."""
-    from intent_mediator.tasks.code import bind_function_name, decode_test_cases
-    from intent_mediator.tasks.sandbox import run_python_tests
+def _with_case_input(record: Instruction, reason: str) -> str:
+    """A failed code test case named by number ("test 2: expected 5, got 4"), with the input it was called with."""
+    match = re.match(r"test (\d+):", reason)
+    if not match:
+        return reason
+    from intent_mediator.tasks.code import decode_test_cases
 
-    func_name = record.get("metadata", {}).get("func_name")
-    cases = [
-        c for c in decode_test_cases(record.get("public_test_cases")) if c.get("testtype", "functional") == "functional"
-    ]
-    code = bind_function_name(answer, func_name) if func_name else None
-    if not record.get("test") or not cases or code is None:
-        return None
-    result = run_python_tests(code, func_name, cases=cases)
-    if result.passed:
-        return None
-    return f"{result.reason} (input {_case_input(cases, result.reason)})"
-
-
-def _case_input(cases: list[dict], reason: str) -> str:
-    number = reason.removeprefix("test ").partition(":")[0]
-    return str(cases[int(number)]["input"])[:200] if number.isdigit() and int(number) < len(cases) else "unknown"
+    cases = decode_test_cases(record.get("public_test_cases")) + decode_test_cases(record.get("private_test_cases"))
+    cases = [case for case in cases if case.get("testtype", "functional") == "functional"]
+    index = int(match.group(1))
+    if index >= len(cases):
+        return reason
+    return f"{reason} (called with {str(cases[index].get('input'))[:200]})"
 
 
 def _missing_turns(request: str, record: Instruction) -> str:

@@ -31,8 +31,9 @@ def examples():
 
 
 def program_on(engine, guidelines=None, **kwargs):
+    """Without the Mediator's check-and-repair, so that only what the optimizers learn decides the score."""
     r = roles(engine)
-    return MediatedAssistant(guidelines, mediator_lm=r.mediator, assistant_lm=r.assistant, **kwargs)
+    return MediatedAssistant(guidelines, mediator_lm=r.mediator, assistant_lm=r.assistant, check=False, **kwargs)
 
 
 def test_optimizers_see_only_the_mediator_of_a_plain_chat_assistant():

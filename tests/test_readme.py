@@ -29,5 +29,6 @@ def test_the_use_with_dspy_section_runs_as_written(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)  # it saves an artifact under ./artifacts
     exec(compile(DSPY_BLOCKS[0], str(README), "exec"), {})
     out = capsys.readouterr().out
-    assert "uncompiled: 0.0" in out and "Refiner: 100.0" in out and "GEPA: 100.0" in out
+    uncompiled = float(re.search(r"uncompiled: ([\d.]+)", out).group(1))
+    assert uncompiled < 50 and "Refiner: 100.0" in out and "GEPA: 100.0" in out
     assert (tmp_path / "artifacts" / "alice" / "math" / "program.json").is_file()
