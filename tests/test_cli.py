@@ -158,7 +158,7 @@ def test_chat_runs_a_compiled_program_with_its_architecture(monkeypatch, tmp_pat
     engine.on(role="mediator", reply=lambda call: seen.append(call) or {"reasoning": "r", "request": "R"})
     engine.on(role="assistant", reply="ok")
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles: RoleLMs.scripted(engine))
-    program = MediatedAssistant(["keep numbers"], chain_of_thought=True, mediator_history="incremental")
+    program = MediatedAssistant(["keep numbers"], chain_of_thought=True, mediator_history="incremental", check=False)
     folder = save_artifact(program, tmp_path, user="alice", domain="math")
     args = cli.build_parser().parse_args(["chat", "--program", str(folder), "--show-request"])
     stdout = io.StringIO()
