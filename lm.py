@@ -8,6 +8,10 @@ OpenAI-compatible server) or `embedded[/<name>]` for the model that ships with t
 Resolution order per role: explicit argument (CLI flag) > `INTENT_MEDIATOR_<ROLE>_MODEL` >
 `INTENT_MEDIATOR_MODEL` > the embedded model. Roles are applied per call with `dspy.context`, never with a
 global `dspy.configure`, so worker threads stay independent.
+
+Sampling follows the Lost-in-Conversation reference: the assistant and the simulated user sample at 1.0, the
+judge (reply classification and answer extraction) runs at 0. The Mediator defaults to 0 (see
+`DEFAULT_TEMPERATURES`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,19 @@ from intent_mediator.errors import ModelConfigError
 
 ROLES = ("assistant", "mediator", "user", "judge", "refiner")
 EMBEDDED = "embedded"
+# The roles whose runs are samples: N runs of a conversation are N draws from them (the reference's
+# `assistant_temperature` and `user_temperature`, both 1.0 by default).
+SAMPLED_ROLES = ("assistant", "user")
+DEFAULT_TEMPERATURES: dict[str, float] = {
+    "assistant": 1.0,
+    "user": 1.0,
+    # Scoring must not be a sample: the same reply is classified and extracted the same way every time.
+    "judge": 0.0,
+    # The Mediator is the component under test, deployed as a rewriter: at 0 the same transcript gives the same
+    # request, so run-to-run spread in mediated mode comes from the user and the assistant, as in sharded mode.
+    "mediator": 0.0,
+    "refiner": 0.0,
+}
 
 # litellm otherwise fetches its price list from the network at import; offline machines would stall on it.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -124,6 +141,13 @@ class RoleLMs:
         """Role -> model string, for logs and artifact metadata (never keys or endpoints)."""
         return {f.name: (getattr(self, f.name).model if getattr(self, f.name) else None) for f in fields(self)}
 
+    def temperatures(self) -> dict[str, float | None]:
+        """Role -> the temperature its LM samples at (None: the provider's default), for run fingerprints."""
+        return {
+            f.name: (getattr(self, f.name).kwargs.get("temperature") if getattr(self, f.name) else None)
+            for f in fields(self)
+        }
+
     @classmethod
     def from_models(
         cls,
@@ -133,6 +157,7 @@ class RoleLMs:
         api_base: str | None = None,
         environ: dict[str, str] | None = None,
         roles: tuple[str, ...] = ROLES,
+        temperature: float | None = None,
         temperatures: dict[str, float] | None = None,
         **lm_kwargs: Any,
     ) -> RoleLMs:
@@ -144,9 +169,11 @@ class RoleLMs:
             api_base: OpenAI-compatible base URL, applied to every `openai/...` role.
             environ: Environment to read (default: `os.environ`).
             roles: The roles to build; the others stay None.
-            temperatures: Per-role sampling temperature, overriding `lm_kwargs["temperature"]` for that role
-                (e.g. sample the assistant for N distinct runs while the Mediator stays deterministic).
-            lm_kwargs: Passed to `build_lm` for every role.
+            temperature: Temperature of the sampled roles (`SAMPLED_ROLES`: assistant and simulated user);
+                default `DEFAULT_TEMPERATURES` (1.0, as the reference). The judge and Mediator keep theirs.
+            temperatures: Per-role temperature, overriding both `temperature` and the defaults for that role
+                (e.g. `{"mediator": 0.7}`).
+            lm_kwargs: Passed to `build_lm` for every role (not `temperature`: use the two arguments above).
         """
         environ = os.environ if environ is None else environ
         models = dict(models or {})
@@ -156,11 +183,15 @@ class RoleLMs:
             raise ModelConfigError(f"unknown role(s) {sorted(unknown)}; roles are {', '.join(ROLES)}")
         fallback = default or environ.get("INTENT_MEDIATOR_MODEL") or EMBEDDED
         built: dict[tuple[str, float | None], dspy.LM] = {}
+        resolved = dict(DEFAULT_TEMPERATURES)
+        if temperature is not None:
+            resolved.update(dict.fromkeys(SAMPLED_ROLES, temperature))
+        resolved.update(temperatures)
         lms = {}
         for role in roles:
             model = models.get(role) or environ.get(f"INTENT_MEDIATOR_{role.upper()}_MODEL") or fallback
             base = api_base if model.startswith("openai/") else None
-            kwargs = {**lm_kwargs, **({"temperature": temperatures[role]} if role in temperatures else {})}
+            kwargs = {**lm_kwargs, "temperature": resolved[role]}
             key = (model, kwargs.get("temperature"))
             if key not in built:
                 built[key] = build_lm(model, api_base=base, **kwargs)
@@ -170,8 +201,9 @@ class RoleLMs:
 
     @classmethod
     def scripted(cls, engine: Any) -> RoleLMs:
-        """Every role answered by one `ScriptedEngine`, each under its own `scripted/<role>` model string."""
-        return cls(**{role: engine.lm(role) for role in ROLES})
+        """Every role answered by one `ScriptedEngine`, each under its own `scripted/<role>` model string and at
+        its default temperature."""
+        return cls(**{role: engine.lm(role, temperature=DEFAULT_TEMPERATURES[role]) for role in ROLES})
 
 
 def lm_scope(lm: dspy.LM | None, *, adapter: dspy.Adapter | None = None):

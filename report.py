@@ -43,6 +43,45 @@ def performance_table(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+def turn_cap_line(summary: dict[str, Any]) -> str | None:
+    """How many conversations per mode ended at the turn bound with shards unrevealed (None when none did)."""
+    capped = summary.get("turn_capped") or {}
+    if not any(capped.values()):
+        return None
+    counts = ", ".join(
+        f"{mode} {capped[mode]}/{summary['overall'].get(mode, {}).get('n', '?')}"
+        for mode in _ordered_modes(summary)
+        if capped.get(mode)
+    )
+    return f"Ended by the turn cap with shards unrevealed: {counts} (scored on their last answer)."
+
+
+def configuration_line(run_dir: Path) -> str | None:
+    """What the run was made with, from its run.json (None for a folder without one)."""
+    import json
+
+    path = run_dir / "run.json"
+    if not path.is_file():
+        return None
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))["config"]
+        roles = ", ".join(
+            f"{role} {model} at {config['temperatures'].get(role)}"
+            for role, model in config["models"].items()
+            if model is not None
+        )
+        return (
+            f"Run configuration ({path.name}): {roles}; user simulator {config.get('user_sim')}, persona "
+            f"{config.get('persona')}, classifier {config.get('classifier')}, LLM extraction "
+            f"{config.get('llm_extraction')}, Mediator history {config.get('mediator_history')}, guidelines "
+            f"{config.get('guidelines_hash')}, intent-mediator {config.get('package_version')}, DSPy "
+            f"{config.get('dspy_version')}."
+        )
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        logger.warning("%s: unreadable (%s); the report omits the configuration", path, exc)
+        return None
+
+
 def chart_figures(summary: dict[str, Any]) -> dict[str, Any]:
     """The report's matplotlib figures by file name. Labels never overlap: the figure widens with the number of
     bars, bar values stand vertically above their bar, long mode names are slanted, the legend sits outside."""
@@ -99,12 +138,17 @@ def _png(fig, plt) -> bytes:
     return buffer.getvalue()
 
 
-def _markdown(summary: dict[str, Any], title: str, charts: list[str]) -> str:
+def _markdown(summary: dict[str, Any], title: str, charts: list[str], configuration: str | None = None) -> str:
     rows = performance_table(summary)
     lines = [f"# {title}", "", f"{summary['conversations']} conversations. Scores are 0-100.", ""]
     lines.append("| " + " | ".join(rows[0]) + " |")
     lines.append("|" + "---|" * len(rows[0]))
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    capped = turn_cap_line(summary)
+    if capped:
+        lines += ["", capped]
+    if configuration:
+        lines += ["", configuration]
     recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
     if recovery:
         lines += [
@@ -222,6 +266,7 @@ def _html(
     title: str,
     charts: dict[str, bytes],
     trajectories: list[Trajectory] | None = None,
+    configuration: str | None = None,
 ) -> str:
     images = "".join(
         f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
@@ -232,6 +277,8 @@ def _html(
         f"<h1>{html.escape(title)}</h1><p>{summary['conversations']} conversations; scores 0-100."
         f" Recovery: {html.escape(recovery)}.</p>",
         f"<h2 id='performance'>Performance</h2>{_table(markdown_rows)}",
+        *([f"<p>{html.escape(capped)}</p>"] if (capped := turn_cap_line(summary)) else []),
+        *([f"<p>{html.escape(configuration)}</p>"] if configuration else []),
         "<h2 id='paper'>Compared with the paper</h2><p>2602.07338, GPT-4o-mini on Code, Database, Actions and "
         f"Math (Table 1 averages); this run's models and tasks may differ.</p>{_table(paper_table(summary))}",
     ]
@@ -269,7 +316,8 @@ def write_report(
     for name, data in charts.items():
         (run_dir / name).write_bytes(data)
     markdown = run_dir / "report.md"
-    markdown.write_text(_markdown(summary, title, list(charts)), encoding="utf-8")
+    markdown.write_text(_markdown(summary, title, list(charts), configuration_line(run_dir)), encoding="utf-8")
     page = run_dir / "report.html"
-    page.write_text(_html(performance_table(summary), summary, title, charts, log.latest()), encoding="utf-8")
+    rows, latest = performance_table(summary), log.latest()
+    page.write_text(_html(rows, summary, title, charts, latest, configuration_line(run_dir)), encoding="utf-8")
     return {"markdown": markdown, "html": page, **{name: run_dir / name for name in charts}}

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import threading
 import time
@@ -32,6 +33,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 SECRET = "sk-upstream-SECRET-0123456789"
+_FIELD = re.compile(r"^\d+\. `(\w+)`", re.MULTILINE)
 
 
 class LoopbackUpstream:
@@ -100,9 +102,11 @@ class LoopbackUpstream:
         last = next((m.get("content") or "" for m in reversed(messages) if m.get("role") == "user"), "")
         if model == "garbage":
             return "I cannot help with that.\r\nX-Injected: yes\n\n{not json"
-        if "[[ ## request ## ]]" in system or "output fields are:\n1. `request`" in system:  # a Mediator call
+        if "Your output fields are:" in system:  # a DSPy program's call (the Mediator): its fields, ChatAdapter style
+            outputs = _FIELD.findall(system.split("Your output fields are:", 1)[1].split("\n\n", 1)[0])
             # No digits: the Mediator's check would flag a number the user never gave and call its repair step.
-            return "[[ ## request ## ]]\nthe mediated request\n\n[[ ## completed ## ]]"
+            sections = [f"[[ ## {name} ## ]]\nthe mediated request" for name in outputs]
+            return "\n\n".join([*sections, "[[ ## completed ## ]]"])
         return f"answer: {last[-80:]}"
 
     async def _stream(self, model: str, text: str):
@@ -128,3 +132,24 @@ class LoopbackUpstream:
                 await asyncio.sleep(3600)
         yield chunk({}, "stop")
         yield "data: [DONE]\n\n"
+
+
+def main() -> None:
+    """Run the upstream in the foreground; prints its base URL on the first line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--latency", type=float, default=0.1, help="seconds the `slow` model takes")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    upstream = LoopbackUpstream(latency=args.latency).start(args.port)
+    print(upstream.url, flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        upstream.stop()
+
+
+if __name__ == "__main__":
+    main()

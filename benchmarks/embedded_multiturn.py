@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument(
         "--mediator-temperature",
         type=float,
-        help="the Mediator's own temperature (default: --temperature; the committed results use 0)",
+        help="the Mediator's own temperature (default 0, the library's default, as in the committed results)",
     )
     parser.add_argument(
         "--incremental",
@@ -179,7 +179,7 @@ def report(args, out: Path, base, complete, mining_ids, records, test, compiled,
         ["tasks", "mode", "P", "A90", "U90_10", "R", "n"],
         rows,
         f"{len(records)} tasks ({args.tasks}), {args.runs} runs, temperature {args.temperature} "
-        f"(Mediator {args.temperature if args.mediator_temperature is None else args.mediator_temperature}), model "
+        f"(Mediator {args.mediator_temperature or 0.0}), model "
         f"{args.model}; mining tasks {mining_ids} (test tasks: the others). Recovery: {recovery_text}. "
         f"Median sharded assistant reply {median(reply_tokens):.0f} tokens; mean prompt tokens per conversation: "
         + ", ".join(f"{k} {v:.0f}" for k, v in prompt_tokens.items())

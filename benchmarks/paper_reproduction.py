@@ -25,7 +25,7 @@ from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
 from intent_mediator.stats import summarize
-from intent_mediator.tasks import get_task
+from intent_mediator.tasks import TaskConfig
 from intent_mediator.transcript import MEDIATOR_HISTORIES
 
 TASKS = ("code", "database", "actions", "math")
@@ -46,9 +46,11 @@ def reproduce(
     workers: int = 8,
     refiner_kwargs: dict | None = None,
     mediator_history: str = "full",
+    task_config: TaskConfig | None = None,
 ) -> dict:
     """Run the whole protocol; returns the summary over test instructions (modes as in the paper's table)."""
-    settings = ConversationSettings(roles=roles, mediator_history=mediator_history)
+    task_config = task_config or TaskConfig()
+    settings = ConversationSettings(roles=roles, mediator_history=mediator_history, task_config=task_config)
     evaluate(records, ["full", "sharded", "mediated"], runs, out / "base", settings, workers=workers)
     base = TrajectoryLog(out / "base" / "trajectories.jsonl").latest()
     pairs = build_pairs(base)
@@ -76,7 +78,9 @@ def reproduce(
                 ["mediated"],
                 runs,
                 folder,
-                ConversationSettings(roles=roles, program=program, mediator_history=mediator_history),
+                ConversationSettings(
+                    roles=roles, program=program, mediator_history=mediator_history, task_config=task_config
+                ),
                 workers=workers,
             )
             for t in TrajectoryLog(folder / "trajectories.jsonl").latest():
@@ -108,8 +112,6 @@ def main() -> None:
     parser.add_argument("--out", default="runs/paper")
     args = parser.parse_args()
     records = load_records(args.data, tasks=TASKS)
-    if args.spider_dir:
-        get_task("database").spider_dir = args.spider_dir
     roles = RoleLMs.from_models(
         {
             "assistant": args.assistant,
@@ -129,6 +131,7 @@ def main() -> None:
         mining=args.mining,
         workers=args.workers,
         mediator_history=args.mediator_history,
+        task_config=TaskConfig(spider_dir=args.spider_dir),
     )
     paper = PAPER.get(args.assistant.split("/")[-1], {})
     rows = []

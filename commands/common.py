@@ -26,7 +26,12 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: tuple[str, ...] = RO
             help=f"model of the {role} role (env INTENT_MEDIATOR_{role.upper()}_MODEL)",
         )
     group.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for the openai/... roles")
-    group.add_argument("--temperature", type=float, default=0.0, help="sampling temperature of every role (default 0)")
+    group.add_argument(
+        "--temperature",
+        type=float,
+        help="sampling temperature of the assistant and the simulated user (default 1.0, as the reference); "
+        "the judge stays at 0 and the Mediator at its default 0 unless --role-temperature names them",
+    )
     group.add_argument("--max-tokens", type=int, help="completion cap of every role (default: the provider's)")
     group.add_argument(
         "--role-temperature",
@@ -44,7 +49,7 @@ def roles_from_args(args: argparse.Namespace, roles: tuple[str, ...] = ROLES) ->
         default=args.model,
         api_base=args.api_base,
         roles=roles,
-        temperature=args.temperature,
+        temperature=getattr(args, "temperature", None),
         max_tokens=args.max_tokens,
         temperatures=_role_temperatures(args.role_temperature),
     )
@@ -229,16 +234,13 @@ def conversation_settings(args: argparse.Namespace):
     from intent_mediator.data.personas import get_persona
     from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.conversation import ConversationSettings
-    from intent_mediator.tasks import get_task
+    from intent_mediator.tasks import TaskConfig
 
     try:
         persona = get_persona(args.persona)
     except KeyError as exc:
         raise IntentMediatorError(str(exc.args[0])) from None
-    if args.spider_dir:
-        get_task("database").spider_dir = args.spider_dir
     roles = roles_from_args(args)
-    get_task("summary").judge_lm = roles.judge
     program = load_program_flag(args.program)
     if program is None:
         program = MediatedAssistant(read_guidelines(args.guidelines))
@@ -255,11 +257,12 @@ def conversation_settings(args: argparse.Namespace):
         max_turns=args.max_turns,
         program=program,
         mediator_history=program.mediator_history,
+        task_config=TaskConfig(judge_lm=roles.judge, spider_dir=args.spider_dir),
     )
 
 
 def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
-    from intent_mediator.report import performance_table
+    from intent_mediator.report import performance_table, turn_cap_line
 
     rows = performance_table(summary)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -268,3 +271,6 @@ def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
     recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
     if recovery:
         print("recovery: " + ", ".join(f"{k} {v:.2f}" for k, v in recovery.items()), file=stdout)
+    capped = turn_cap_line(summary)
+    if capped:
+        print(capped, file=stdout)

@@ -143,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{len(logged)} logged trajectories with feedback for user {args.user_id or 'generic'}")
         trajectories = [*(trajectories or []), *logged]
     folder = Path(args.out)
+    _check_fingerprint(args, settings, folder, [*train, *val])
     print(f"compile: {len(train)} training and {len(val)} validation records, optimizer {args.optimizer}", flush=True)
     if args.optimizer == "refiner":
         refiner = Refiner(
@@ -193,6 +194,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"validation P {report.get('baseline_score', float('nan')):.1f} -> {score:.1f}")
     print(f"artifact: {target}/program.json")
     return 0
+
+
+def _check_fingerprint(args, settings, folder: Path, records: list) -> None:
+    """Write the compile's configuration to the artifact folder's run.json; a `--storage` resume made with
+    another configuration is refused (its stored trials would mix two configurations)."""
+    from intent_mediator.artifacts import artifact_dir
+    from intent_mediator.simulation.fingerprint import check_and_write, settings_fingerprint
+
+    options = ("optimizer", "mode", "metric", "selection", "val_fraction", "rounds", "candidates", "pairs_per_batch")
+    config = {
+        **settings_fingerprint(settings),
+        "command": "compile",
+        **{name: getattr(args, name) for name in (*options, "max_guidelines", "seed", "trajectories", "from_logs")},
+    }
+    check_and_write(artifact_dir(folder, args.user_id, args.domain), config, records=records, fresh=not args.storage)
 
 
 def _compile_with_dspy(args, settings, metric, student, train, val, trajectories):

@@ -10,6 +10,9 @@ reply it is), one JSON object per line:
      "score": 1,                             the human's score: 0/1, or in [0, 1] for continuous tasks;
                                              0 whenever kind is not answer_attempt
      "tolerance": 0.05,                      optional (continuous tasks)
+     "judge": {"<insight_id>": {"coverage": "full" | "partial", "bullet_text": "<text of the covering bullet>"}},
+                                             summary only: the human's coverage verdicts, which the check answers
+                                             the summary judge's calls with (insights not listed: not covered)
      "why": "what a careful human sees in this reply"}
 
 `lic:` records resolve against the benchmark sample beside the repository (`../shared/lic/sample_5_per_task.json`
@@ -33,7 +36,7 @@ AGREEMENT_DIR = Path(__file__).parent / "agreement"
 DEFAULT_LIC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "lic"
 LIC_FILES = ("sample_5_per_task.json", "sharded_translation.json")
 REPLY_KINDS = ("answer_attempt", "clarification", "discussion", "refusal", "hedge", "interrogation", "missing")
-FIELDS = {"id", "record", "reply", "kind", "score", "tolerance", "why"}
+FIELDS = {"id", "record", "reply", "kind", "score", "tolerance", "judge", "why"}
 CROSS_TASK_FAMILIES = ("classification",)
 
 
@@ -54,6 +57,7 @@ class AgreementItem:
     tolerance: float | None
     why: str
     source: str
+    judge: dict[str, dict[str, str]] | None = None
 
     @property
     def attempt(self) -> bool:
@@ -134,6 +138,20 @@ def parse_item(raw: Any, family: str, where: str, resolver: RecordResolver) -> A
     record = resolver.resolve(raw.get("record"), where)
     if family not in CROSS_TASK_FAMILIES and record.task != family:
         raise AgreementError(f"{where}: field 'record' is a {record.task} record in the {family} file")
+    judge = raw.get("judge")
+    if judge is not None:
+        insights = {insight["insight_id"] for insight in record.get("insights") or []}
+        if record.task != "summary" or not isinstance(judge, dict) or set(judge) - insights:
+            raise AgreementError(f"{where}: field 'judge' must map the summary record's insight ids to verdicts")
+        for verdict in judge.values():
+            if (
+                not isinstance(verdict, dict)
+                or verdict.get("coverage") not in ("full", "partial")
+                or not isinstance(verdict.get("bullet_text"), str)
+            ):
+                raise AgreementError(
+                    f"{where}: field 'judge': each verdict is {{'coverage': 'full'|'partial', 'bullet_text': str}}"
+                )
     return AgreementItem(
         id=item_id,
         family=family,
@@ -144,6 +162,7 @@ def parse_item(raw: Any, family: str, where: str, resolver: RecordResolver) -> A
         tolerance=None if tolerance is None else float(tolerance),
         why=raw["why"],
         source=where.split(" (item")[0],
+        judge=judge,
     )
 
 

@@ -85,6 +85,8 @@ def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[s
         "llm_extraction": s.llm_extraction,
         "max_turns": s.max_turns,
         "mediator_history": s.mediator_history,
+        "judge_lm": getattr(s.task_config.judge_lm, "model", None),
+        "spider_dir": None if s.task_config.spider_dir is None else str(s.task_config.spider_dir),
         "metric": None
         if metric is None
         else f"{getattr(metric, '__module__', '')}.{getattr(metric, '__qualname__', type(metric).__name__)}",

@@ -1,7 +1,10 @@
 """Simulated users for Lost-in-Conversation runs: an LLM simulator and a deterministic one.
 
 Both reveal shard 1 verbatim on the first turn and at most one new shard per turn after that. The LLM's
-choice of shard is validated: an unknown or already revealed id is corrected, never trusted.
+choice of shard is validated: an unknown or already revealed id is corrected, never trusted. Like the
+reference's user, the LLM sees the shards already revealed as well as those still to reveal. Tasks whose
+shards are documents (`Task.reveal_verbatim`: translation, summary, data2text) use `VerbatimUser` whatever the
+simulator chosen: each turn is the next shard's text as the task renders it, never reworded.
 """
 
 from __future__ import annotations
@@ -60,6 +63,21 @@ class DeterministicUser:
         return UserMove(message=message, shard_id=shard_id)
 
 
+class VerbatimUser:
+    """Reveals the next shard's text exactly as the task renders it: no persona, no LLM, no rewording."""
+
+    def next_move(
+        self,
+        record: Instruction,
+        texts: dict[int, str],
+        transcript: list[Turn],
+        revealed: list[int],
+        assistant_was_wrong: bool = False,
+    ) -> UserMove:
+        shard_id = unrevealed(record, texts, revealed)[0]
+        return UserMove(message=texts[shard_id], shard_id=shard_id)
+
+
 class SimulatedUser(dspy.Module):
     """An LLM plays the user (role `user`); turn 1 is always shard 1 verbatim, with no LLM call.
 
@@ -89,6 +107,7 @@ class SimulatedUser(dspy.Module):
             out = self.simulate(
                 persona=self.persona.description,
                 conversation=transcript,
+                revealed=[TaskPiece(shard_id=i, text=texts[i]) for i in revealed],
                 unrevealed=[TaskPiece(shard_id=i, text=texts[i]) for i in remaining],
             )
         return self._validated(out, texts, remaining)

@@ -62,10 +62,11 @@ ANSWER_DESCRIPTIONS = {
 
 
 class JudgeInsight(dspy.Signature):
-    """Decide whether a summary covers one reference insight. full: the summary states the insight;
-    partial: it states part of it; none: it does not. Quote the summary bullet or sentence that covers it."""
+    """Decide whether a summary, given as numbered bullets, covers one reference insight.
+    full: one bullet states the insight; partial: a bullet states part of it; none: no bullet states it.
+    Judge by what the bullets say, not by what they could imply: an insight no bullet states is not covered."""
 
     insight: str = dspy.InputField()
-    summary: str = dspy.InputField()
+    bullets: str = dspy.InputField(desc="The summary's bullets, one per line, each after its number and a period.")
     coverage: Literal["full", "partial", "none"] = dspy.OutputField()
-    covering_text: str = dspy.OutputField(desc="The bullet or sentence of the summary that covers it; empty if none.")
+    bullet: int = dspy.OutputField(desc="The number of the bullet that covers the insight best; 0 when none does.")

@@ -22,11 +22,13 @@ class SimulateUserTurn(dspy.Signature):
       conversation, the most basic first. Reword it in your own style without losing any information.
     - If the assistant asked something that no unrevealed piece answers, reply briefly without revealing any
       piece and without inventing details.
-    - Never reveal a piece already revealed, never ask the assistant questions, and never mention pieces.
+    - Never reveal a piece from the revealed list again, never ask the assistant questions, and never mention
+      pieces.
     - Write the way the persona describes."""
 
     persona: str = dspy.InputField(desc="How this user writes.")
     conversation: list[Turn] = dspy.InputField(desc="The chat so far, oldest first; the last turn is the assistant's.")
+    revealed: list[TaskPiece] = dspy.InputField(desc="Pieces of the task the assistant has already been told.")
     unrevealed: list[TaskPiece] = dspy.InputField(desc="Pieces of the task the assistant has not been told yet.")
     shard_id: int = dspy.OutputField(desc="The id of the piece this message reveals, or 0 if it reveals none.")
     message: str = dspy.OutputField(desc="The user's next message.")

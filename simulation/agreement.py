@@ -11,14 +11,17 @@ tolerance (exact for binary tasks).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import dspy
 from intent_mediator.data.agreement import AgreementItem
+from intent_mediator.engines.scripted import ScriptedCall, ScriptedEngine
+from intent_mediator.signatures.judge import JudgeInsight
 from intent_mediator.simulation.judging import classify_by_rules
 from intent_mediator.tasks import get_task
-from intent_mediator.tasks.base import Task
+from intent_mediator.tasks.base import TaskConfig
 
 EXACT = 1e-9
 
@@ -57,21 +60,43 @@ class AgreementCheck:
         )
 
 
-def check_item(item: AgreementItem, tasks: Mapping[str, Task] | None = None) -> AgreementCheck:
+def human_judge(item: AgreementItem) -> dspy.LM:
+    """A scripted summary judge that answers with the item's human verdicts: the covering bullet is the numbered
+    line that holds the verdict's `bullet_text`; insights without a verdict are not covered."""
+    texts = {insight["insight"]: insight["insight_id"] for insight in item.record.get("insights") or []}
+    verdicts = item.judge or {}
+
+    def verdict(call: ScriptedCall) -> dict[str, Any]:
+        wanted = verdicts.get(texts.get(call.inputs.get("insight"), ""))
+        if not wanted:
+            return {"coverage": "none", "bullet": 0}
+        numbers = [
+            int(line.split(".", 1)[0])
+            for line in str(call.inputs.get("bullets", "")).splitlines()
+            if wanted["bullet_text"] in line
+        ]
+        return {"coverage": wanted["coverage"], "bullet": numbers[0] if numbers else 0}
+
+    return ScriptedEngine().on(role="judge", signature=JudgeInsight, reply=verdict).lm("judge")
+
+
+def check_item(item: AgreementItem, config: TaskConfig | None = None) -> AgreementCheck:
     """Run the rules pipeline on one item.
 
     Args:
         item: A labelled reply.
-        tasks: Configured tasks by name (e.g. a summary task with its judge); default: the registry's.
+        config: The scorers' settings; default: for a summary item with verdicts, its `human_judge`.
     """
     record = item.record
-    task = (tasks or {}).get(record.task) or get_task(record.task)
+    task = get_task(record.task)
+    if config is None and item.judge is not None:
+        config = TaskConfig(judge_lm=human_judge(item))
     judged = classify_by_rules(item.reply, task, record)
     if judged.kind != "answer_attempt":
         return AgreementCheck(item, judged.kind, None, 0.0, "not an answer attempt")
     if judged.answer is None:
         return AgreementCheck(item, judged.kind, None, 0.0, "no answer could be extracted")
-    scored = task.score(record, judged.answer)
+    scored = task.score(record, judged.answer, config)
     return AgreementCheck(item, judged.kind, judged.answer, scored.value, scored.reason)
 
 

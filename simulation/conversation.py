@@ -1,7 +1,8 @@
 """Run one Lost-in-Conversation conversation in one mode and record its `Trajectory`.
 
-Modes: `full` (the original instruction, one turn), `concat` (every shard as a bullet line, one turn),
-`sharded` (one shard per turn), `recap` (sharded plus a final turn restating every shard), `snowball` (each
+Modes: `full` (the original instruction, one turn), `concat` (every shard in one message, one turn),
+`sharded` (one shard per turn), `recap` (sharded plus a final turn restating every shard, added even when the
+sharded part already solved the task, and scored on that turn alone, as in the reference), `snowball` (each
 turn restates the earlier shards before the new one), `drop-assistant` (sharded, but the assistant's context
 holds only the user's turns, as separate messages: Huang et al., arXiv 2602.24287), `ergo` (sharded, with
 ERGO's entropy-triggered reset: `programs.ergo`) and `mediated` (sharded, answered through a
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dspy
@@ -23,13 +24,13 @@ from intent_mediator.data.records import Instruction
 from intent_mediator.lm import RoleLMs, lm_scope
 from intent_mediator.programs import Assistant, MediatedAssistant
 from intent_mediator.programs.ergo import ErgoAssistant
-from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, shard_texts
+from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, VerbatimUser, shard_texts
 from intent_mediator.simulation.ergo import ErgoConfig, ErgoSession
 from intent_mediator.simulation.judging import ReplyJudge
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.simulation.usage import RoleUsage
 from intent_mediator.tasks import get_task
-from intent_mediator.tasks.base import Task
+from intent_mediator.tasks.base import Task, TaskConfig
 from intent_mediator.transcript import MEDIATOR_HISTORIES, Turn
 
 logger = logging.getLogger(__name__)
@@ -56,6 +57,8 @@ class ConversationSettings:
         callbacks: DSPy callbacks active for every LM call of the conversation (e.g. a budget).
         mediator_history: "full" (the Mediator rereads the whole transcript every turn, as in the paper) or
             "incremental" (it reads its previous request, the reply to it and the user's new turn).
+        task_config: The scorers' per-run settings (summary judge LM, Spider folder); its judge LM defaults to
+            the judge role's LM.
         ergo: Threshold and log-probability settings of `ergo` mode.
     """
 
@@ -69,6 +72,7 @@ class ConversationSettings:
     metric: Callable[..., Any] | None = None
     callbacks: list[Any] = field(default_factory=list)
     mediator_history: str = "full"
+    task_config: TaskConfig = field(default_factory=TaskConfig)
     ergo: ErgoConfig = field(default_factory=ErgoConfig)
 
     def __post_init__(self) -> None:
@@ -79,6 +83,8 @@ class ConversationSettings:
         if self.program is None:
             # Built once per run, not per conversation: building a program builds its signature classes.
             self.program = MediatedAssistant()
+        if self.task_config.judge_lm is None and self.roles.judge is not None:
+            self.task_config = replace(self.task_config, judge_lm=self.roles.judge)
 
 
 def concat_message(texts: list[str]) -> str:
@@ -91,8 +97,10 @@ def snowball_message(earlier: list[str], new: str) -> str:
     return "To restate what I have said so far:\n" + concat_message(earlier) + f"\n\nAnd now: {new}"
 
 
-def recap_message(texts: list[str]) -> str:
-    return "To recap everything I need:\n" + concat_message(texts)
+def recap_message(concat: str) -> str:
+    """The recap turn: the task's concat message (every shard at once), framed as a summary of the chat."""
+    ending = "Please solve it now, taking every detail above into account."
+    return f"To sum up, this is the whole task:\n\n{concat}\n\n{ending}"
 
 
 class Conversation:
@@ -120,11 +128,16 @@ class Conversation:
             )
         # Shared, never copied: a module's forward only reads its predictors, so threads can share it.
         self.mediated = settings.program
-        if settings.user_sim == "llm":
+        if self.task.reveal_verbatim:
+            # The reference reveals document shards (translation, summary, data2text) as they are, in order.
+            self.user = VerbatimUser()
+        elif settings.user_sim == "llm":
             self.user = SimulatedUser(settings.persona, lm=_sample(roles.user, run))
         else:
             self.user = DeterministicUser(settings.persona)
-        self.judge = ReplyJudge(settings.classifier, roles.judge, settings.llm_extraction)
+        # Every role is sampled per run; at the default temperature 0 (judge, Mediator) that is the LM itself.
+        self.mediator_lm = _sample(roles.mediator, run)
+        self.judge = ReplyJudge(settings.classifier, _sample(roles.judge, run), settings.llm_extraction)
         self.trajectory = Trajectory(
             task_id=record.task_id,
             task=record.task,
@@ -141,7 +154,12 @@ class Conversation:
         try:
             with dspy.context(callbacks=[*dspy.settings.callbacks, *self.settings.callbacks]):
                 self._run()
-            attempts = [t.score for t in self.trajectory.turns if t.score is not None]
+            if self.mode == "recap":
+                # As the reference: recap is judged on its recap turn alone (0 when that reply is no answer).
+                last = self.trajectory.turns[-1].score if self.trajectory.turns else None
+                attempts = [] if last is None else [last]
+            else:
+                attempts = [t.score for t in self.trajectory.turns if t.score is not None]
             self.trajectory.score = 100.0 * attempts[-1] if attempts else 0.0
             solved = bool(attempts) and attempts[-1] >= 1.0
             self.trajectory.outcome = "solved" if solved else "unsolved"
@@ -164,7 +182,7 @@ class Conversation:
         if self.mode == "full":
             message = self.task.full_prompt(self.record)
         else:
-            message = concat_message(list(shard_texts(self.record, self.task.shard_text).values()))
+            message = self.task.concat_prompt(self.record)
         self._exchange([Turn.user(message)], TurnRecord(index=0, user=message))
 
     def _multi_turn(self) -> None:
@@ -186,14 +204,22 @@ class Conversation:
             reply = self._exchange(transcript, turn)
             transcript.append(Turn.assistant(reply))
             if turn.score is not None and turn.score >= 1.0 and self.task.binary:
-                return
+                break  # solved; a recap conversation still gets its recap turn, as in the reference
             last_wrong = turn.kind == "answer_attempt"
             if len(revealed) == len(texts):
                 break
         else:
-            logger.info("%s/%s: stopped at the %d-turn bound", self.record.task_id, self.mode, max_turns)
+            self.trajectory.turn_capped = True
+            logger.info(
+                "%s/%s: stopped at the %d-turn bound with %d of %d shards revealed",
+                self.record.task_id,
+                self.mode,
+                max_turns,
+                len(revealed),
+                len(texts),
+            )
         if self.mode == "recap":
-            message = recap_message(list(texts.values()))
+            message = recap_message(self.task.concat_prompt(self.record))
             transcript.append(Turn.user(message))
             self._exchange(transcript, TurnRecord(index=len(self.trajectory.turns), user=message))
 
@@ -204,7 +230,7 @@ class Conversation:
 
     def _exchange(self, transcript: list[Turn], turn: TurnRecord) -> str:
         if self.mode == "mediated":
-            with self.usage.track("mediator"), lm_scope(self.settings.roles.mediator):
+            with self.usage.track("mediator"), lm_scope(self.mediator_lm):
                 mediated = self.mediated.mediator(transcript=transcript, previous_request=self._previous_request())
             turn.request = mediated.request
             with self.usage.track("assistant"):
@@ -229,7 +255,7 @@ class Conversation:
                 elif self.settings.metric is not None:
                     turn.score, turn.reason = _metric_score(self.settings.metric, self.record, reply, judged.answer)
                 else:
-                    scored = self.task.score(self.record, judged.answer)
+                    scored = self.task.score(self.record, judged.answer, self.settings.task_config)
                     turn.score, turn.reason = scored.value, scored.reason
         self.trajectory.turns.append(turn)
         return reply
@@ -243,8 +269,9 @@ def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, a
 
 
 def _sample(lm: dspy.LM | None, run: int) -> dspy.LM | None:
-    """Run k samples with `rollout_id=k` when sampling is on: distinct samples, each cached on its own."""
-    if lm is None or not lm.kwargs.get("temperature"):
+    """Run k samples with `rollout_id=k` when sampling is on (temperature > 0, or None: the provider's default,
+    usually 1.0): distinct samples, each cached on its own. At temperature 0 every run asks the same question."""
+    if lm is None or lm.kwargs.get("temperature") == 0:
         return lm
     return lm.copy(rollout_id=run)
 

@@ -80,6 +80,8 @@ def classify_by_rules(reply: str, task: Task, record: Instruction) -> Judgement:
     if refuses(text) and not committed:
         return Judgement("refusal", None)
     if not task.binary:
+        if answer is None and text.rstrip("`* \n").endswith("?"):
+            return Judgement("clarification", None)  # the task's parser found only questions: nothing to score
         return Judgement("answer_attempt", answer)
     if hedges(text):
         return Judgement("hedge", None)

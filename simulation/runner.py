@@ -1,10 +1,13 @@
 """Run many conversations: parallel over threads, resumable, with a progress bar, ETA and running cost.
 
 Output folder contract (other tools read it):
+    run.json            the run's configuration (see `simulation.fingerprint`) and a content hash per record
     trajectories.jsonl  one line per conversation: task_id, task, mode, run, score (0-100 or null),
-                        error (null or a message), turns, usage per role, ...
-    summary.json        per task and mode: P, A90, U90_10, R, n (plus CIs, overall and recovery)
-A rerun over the same folder skips every (task_id, mode, run) already finished and retries errored ones.
+                        error (null or a message), turns, usage per role, turn_capped, fingerprint, ...
+    summary.json        per task and mode: P, A90, U90_10, R, n (plus CIs, overall, recovery, turn_capped)
+A rerun over the same folder skips every (task_id, mode, run) already finished and retries errored ones; it is
+refused when the configuration differs from run.json. A torn last line (a run killed mid-write) is cut and its
+conversation rerun.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 from intent_mediator.data.records import Instruction
 from intent_mediator.files import write_json_atomic
 from intent_mediator.simulation.conversation import MODES, ConversationSettings, run_conversation
+from intent_mediator.simulation.fingerprint import check_and_write, record_digest, settings_fingerprint
 from intent_mediator.simulation.trajectory import Trajectory, TrajectoryLog
 from intent_mediator.simulation.usage import merge_usage
 from intent_mediator.stats import summarize
@@ -40,6 +44,12 @@ def summary_of(log: TrajectoryLog) -> dict[str, Any]:
     summary = summarize(t.model_dump(include={"task_id", "task", "mode", "score", "error"}) for t in latest)
     summary["usage"] = merge_usage([t.usage for t in latest])
     summary["conversations"] = len(latest)
+    # Conversations that hit the turn bound with shards unrevealed: counted so a report can say how many.
+    capped: dict[str, int] = {}
+    for trajectory in latest:
+        if trajectory.turn_capped:
+            capped[trajectory.mode] = capped.get(trajectory.mode, 0) + 1
+    summary["turn_capped"] = capped
     return summary
 
 
@@ -64,6 +74,8 @@ def simulate(
         raise ValueError("runs must be at least 1")
     skip = skip or set()
     jobs = [(r, m, k) for r in records for m in modes for k in range(runs) if (r.task_id, m, k) not in skip]
+    config = settings_fingerprint(settings)
+    digests = {r.task_id: record_digest(r) for r, _, _ in jobs}
     results: list[Trajectory] = []
     errors, cost = 0, 0.0
     bar = None
@@ -75,6 +87,7 @@ def simulate(
         futures = [pool.submit(run_conversation, record, mode, run, settings) for record, mode, run in jobs]
         for future in as_completed(futures):
             trajectory = future.result()
+            trajectory.fingerprint = {**config, "record": digests.get(trajectory.task_id)}
             results.append(trajectory)
             errors += trajectory.error is not None
             cost += sum(values.get("cost", 0.0) for values in trajectory.usage.values())
@@ -110,10 +123,21 @@ def evaluate(
         workers: Conversations in flight at once (threads).
         progress: Show a tqdm progress bar with ETA, errors and running cost.
         on_trajectory: Called with each finished trajectory (e.g. to print it).
+
+    Raises:
+        RunConfigError: `out_dir` was run with another configuration (the message names the fields).
     """
     records, modes = list(records), list(modes)
     out_dir = Path(out_dir)
     log = TrajectoryLog(out_dir / "trajectories.jsonl")
+    check_and_write(
+        out_dir,
+        settings_fingerprint(settings),
+        records=records,
+        extent={"modes": modes, "runs": runs},
+        legacy_trajectories=log.path.is_file() and log.path.stat().st_size > 0,
+    )
+    log.drop_torn_tail()
     finished = log.finished_keys()
     wanted = {(r.task_id, m, k) for r in records for m in modes for k in range(runs)}
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
 import pydantic
+
+logger = logging.getLogger(__name__)
 
 
 class TurnRecord(pydantic.BaseModel):
@@ -29,7 +32,10 @@ class TurnRecord(pydantic.BaseModel):
 
 
 class Trajectory(pydantic.BaseModel):
-    """A whole conversation. `score` is 0-100 (the last evaluated answer attempt), None when the run errored."""
+    """A whole conversation. `score` is 0-100 (the last evaluated answer attempt; in recap mode the recap turn's),
+    None when the run errored. `turn_capped` marks a multi-turn conversation that reached the turn bound with
+    shards still unrevealed; `fingerprint` is the run configuration it was made with (see
+    `simulation.fingerprint`) plus the content hash of its record."""
 
     task_id: str
     task: str
@@ -45,6 +51,8 @@ class Trajectory(pydantic.BaseModel):
     seconds: float = 0.0
     models: dict[str, str | None] = pydantic.Field(default_factory=dict)
     guidelines: list[str] | None = None
+    turn_capped: bool = False
+    fingerprint: dict[str, Any] | None = None
 
     @property
     def key(self) -> tuple[str, str, int]:
@@ -60,20 +68,51 @@ class TrajectoryLog:
         self._lock = threading.Lock()
 
     def read(self) -> list[Trajectory]:
-        """Every readable line; a torn last line (a crash mid-write) is skipped."""
+        """Every complete line. A torn last line (the process was killed mid-write: no final newline and not
+        valid JSON) is skipped, so its conversation counts as not run; any other bad line is an error.
+
+        Raises:
+            ValueError: a line that is not a trajectory, naming the file and line number.
+        """
         if not self.path.is_file():
             return []
+        text = self.path.read_text(encoding="utf-8", errors="replace")
+        lines = text.split("\n")
         out = []
-        for number, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                out.append(Trajectory.model_validate_json(line))
+                data = json.loads(line)
+            except json.JSONDecodeError as exc:
+                if number == len(lines):  # the last line has no newline: a write that never finished
+                    logger.warning("%s:%d: dropping a torn last line (a run killed mid-write)", self.path, number)
+                    continue
+                raise ValueError(f"{self.path}:{number}: not a JSON line ({exc.msg})") from None
+            try:
+                out.append(Trajectory.model_validate(data))
             except pydantic.ValidationError as exc:
                 raise ValueError(f"{self.path}:{number}: not a trajectory line ({exc.errors()[0]['msg']})") from None
-            except json.JSONDecodeError:
-                continue
         return out
+
+    def drop_torn_tail(self) -> bool:
+        """Cut an unfinished last line off the file so the next append starts on a line of its own; returns
+        whether anything was cut. A last line that parses but lost only its newline is kept and terminated."""
+        if not self.path.is_file():
+            return False
+        with self._lock, open(self.path, "rb+") as handle:
+            data = handle.read()
+            if not data or data.endswith(b"\n"):
+                return False
+            start = data.rfind(b"\n") + 1
+            try:
+                json.loads(data[start:])
+            except ValueError:
+                handle.truncate(start)
+                logger.warning("%s: cut a torn last line; its conversation will be rerun", self.path)
+                return True
+            handle.write(b"\n")
+            return False
 
     def latest(self) -> list[Trajectory]:
         """The last line per (task_id, mode, run): a retried error is superseded by its retry."""

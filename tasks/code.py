@@ -19,7 +19,7 @@ import re
 import zlib
 
 from intent_mediator.data.records import Instruction
-from intent_mediator.tasks.base import Score, Task, register
+from intent_mediator.tasks.base import Score, Task, TaskConfig, register
 from intent_mediator.tasks.sandbox import run_python_tests
 
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
@@ -202,7 +202,7 @@ class CodeTask(Task):
     def extract(self, response: str, record: Instruction) -> str | None:
         return extract_code(response, (record.get("metadata") or {}).get("func_name"))
 
-    def score(self, record: Instruction, answer: str) -> Score:
+    def score(self, record: Instruction, answer: str, config: TaskConfig | None = None) -> Score:
         func_name = record["metadata"]["func_name"]
         if len(answer) > MAX_CODE_CHARS:
             return Score(0.0, f"the answer is longer than {MAX_CODE_CHARS} characters")

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from intent_mediator.data.records import Instruction
 from intent_mediator.errors import IntentMediatorError
-from intent_mediator.tasks.base import Score, Task, register
+from intent_mediator.tasks.base import Score, Task, TaskConfig, register
 
 OWN_DATABASES = Path(__file__).resolve().parents[1] / "data" / "databases"
 _FENCE = re.compile(r"```[ \t]*(?:sql|sqlite)?[ \t]*\n(.*?)```", re.S | re.I)
@@ -211,7 +211,6 @@ def same_result(predicted: list[tuple], reference: list[tuple], ordered: bool) -
 @register
 class DatabaseTask(Task):
     name = "database"
-    spider_dir: str | None = None
     query_timeout: float = 5.0
 
     def system_prompt(self, record: Instruction) -> str:
@@ -226,8 +225,8 @@ class DatabaseTask(Task):
     def extract(self, response: str, record: Instruction) -> str | None:
         return extract_sql(response)
 
-    def score(self, record: Instruction, answer: str) -> Score:
-        path = database_path(record["db_id"], self.spider_dir)
+    def score(self, record: Instruction, answer: str, config: TaskConfig | None = None) -> Score:
+        path = database_path(record["db_id"], config.spider_dir if config else None)
         reference_sql = without_select_distinct(record["reference_sql"])
         reference = execute_read_only(path, reference_sql, self.query_timeout)
         try:

@@ -9,7 +9,7 @@ user gave that the reply merely repeats are not answers. Values compare numerica
 from __future__ import annotations
 
 from intent_mediator.data.records import Instruction
-from intent_mediator.tasks.base import Score, Task, register
+from intent_mediator.tasks.base import Score, Task, TaskConfig, register
 from intent_mediator.tasks.extraction import FinalNumber, final_number, numbers_match, parse_number
 
 
@@ -38,7 +38,7 @@ class MathTask(Task):
         found = final_answer(response, record)
         return None if found is None else found.text
 
-    def score(self, record: Instruction, answer: str) -> Score:
+    def score(self, record: Instruction, answer: str, config: TaskConfig | None = None) -> Score:
         """Score an extracted answer: a parser's number or the judge's verbatim extract, normalised the same way."""
         gold_text = gold_number(record)
         gold = parse_number(gold_text)

@@ -5,6 +5,7 @@ from intent_mediator import MediatedAssistant, RoleLMs, ScriptedEngine
 from intent_mediator.data.loaders import load_records
 from intent_mediator.data.personas import get_persona
 from intent_mediator.simulation.conversation import ConversationSettings, run_conversation
+from intent_mediator.tasks import get_task
 
 RECORD = load_records("builtin", tasks=["math"])[0]  # bakery: 5 shards, gold 255
 SHARDS = [s.shard for s in RECORD.shards]
@@ -41,10 +42,12 @@ def test_full_sends_the_original_instruction_once(engine):
     assert (t.score, t.outcome, len(t.turns)) == (100.0, "solved", 1)
 
 
-def test_concat_sends_every_shard_as_a_bullet(engine):
+def test_concat_sends_the_tasks_one_message_with_every_shard(engine):
     engine.on(role="assistant", reply=solver("60 cookies"))
     run_conversation(RECORD, "concat", 0, settings(engine))
-    assert user_messages(engine) == ["\n".join(f"- {s}" for s in SHARDS)]
+    (message,) = user_messages(engine)
+    assert message.startswith("How much did the bakery take in on monday? Muffins go for $3 apiece.")
+    assert message.endswith("And 60 cookies were sold.") and "- " not in message
 
 
 def test_sharded_reveals_shards_in_order_as_real_chat_and_stops_when_solved(engine):
@@ -65,10 +68,11 @@ def test_sharded_failure_scores_the_last_attempt_and_stops_after_the_last_shard(
 
 
 def test_recap_adds_a_turn_restating_every_shard(engine):
-    engine.on(role="assistant", reply=lambda call: "The total is 255." if "To recap" in call.last_user else "Hmm?")
+    engine.on(role="assistant", reply=lambda call: "The total is 255." if "To sum up" in call.last_user else "Hmm?")
     t = run_conversation(RECORD, "recap", 0, settings(engine))
     assert len(t.turns) == 6 and t.score == 100.0
-    assert t.turns[-1].user == "To recap everything I need:\n" + "\n".join(f"- {s}" for s in SHARDS)
+    concat = get_task("math").concat_prompt(RECORD)
+    assert t.turns[-1].user.startswith(f"To sum up, this is the whole task:\n\n{concat}\n\n")
 
 
 def test_snowball_restates_earlier_shards(engine):

@@ -2,7 +2,7 @@
 
 import pytest
 from intent_mediator.data.loaders import load_records
-from intent_mediator.tasks import get_task
+from intent_mediator.tasks import TaskConfig, get_task
 from intent_mediator.tasks.database import DatabaseNotFoundError, extract_sql
 
 
@@ -38,9 +38,8 @@ def test_spider_records_need_the_spider_folder(shared_lic, tmp_path, monkeypatch
     monkeypatch.delenv("INTENT_MEDIATOR_SPIDER_DIR", raising=False)
     with pytest.raises(DatabaseNotFoundError, match="--spider-dir"):
         task.score(record, record["reference_sql"])
-    monkeypatch.setattr(task, "spider_dir", str(tmp_path))
     with pytest.raises(DatabaseNotFoundError, match="tvshow"):
-        task.score(record, record["reference_sql"])
+        task.score(record, record["reference_sql"], TaskConfig(spider_dir=str(tmp_path)))
 
 
 def db_record(index=1):

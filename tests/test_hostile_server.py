@@ -296,9 +296,12 @@ def test_a_broken_artifact_falls_back_to_the_next_level_without_paths(serve, tmp
 def test_tenants_never_share_cached_replies(serve, upstream, tmp_path):
     dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(tmp_path / "cache"))
     try:
-        base = serve()
-        replies = [client(base, key).chat.completions.create(model="x", messages=TURNS) for key in (ALICE, BOB)]
+        base = serve(model="slow")
+        replies = [client(base, ALICE).chat.completions.create(model="x", messages=TURNS)]
+        mediator_calls = upstream.calls["ok"]
+        replies.append(client(base, BOB).chat.completions.create(model="x", messages=TURNS))
     finally:
         dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
-    assert upstream.calls["ok"] == 4  # the Mediator and the upstream, once for each tenant
+    # The same request from another tenant reached the Mediator and the upstream again: no cache hit.
+    assert mediator_calls >= 1 and upstream.calls["ok"] == 2 * mediator_calls and upstream.calls["slow"] == 2
     assert all(reply.usage.total_tokens > 0 for reply in replies)

@@ -35,8 +35,9 @@ def test_actions_reference_calls_score_1_in_any_order(shared_lic):
     for record in records(shared_lic, "actions"):
         calls = reference_calls(record)
         assert task.score(record, task.extract(f"```python\n{calls}\n```", record)).value == 1.0, record.task_id
-        first_only = calls.split("), ")[0] + ")]"
-        assert task.score(record, first_only).value == 0.0
+        if len(record["reference_answer"]) > 1:  # dropping every call after the first
+            first_only = calls.split("), ")[0] + ")]"
+            assert task.score(record, first_only).value == 0.0
 
 
 def test_actions_checks_types_and_values():
@@ -60,29 +61,3 @@ def test_bleu_tasks_reference_scores_1(shared_lic, task_name):
         reference = record["references"][0] if task_name == "data2text" else record["document_en"]
         assert task.score(record, reference).value == pytest.approx(1.0)
         assert task.score(record, "Nothing to do with it.").value < 0.1
-
-
-def test_summary_judge_is_called_once_per_answer(shared_lic, engine):
-    task = get_task("summary")
-    record = load_records(shared_lic / "sample_5_per_task.json", tasks=["summary"])[0]
-    shown = sorted({i for s in record.shards for i in s.doc_idxs})
-    first_id = record["insights"][0]["insight_id"]
-    cited = sorted(set(record["insightid2ref_citations"][first_id]) & set(shown))
-    assert cited, "the sample's first insight cites a document the record shows"
-
-    def verdict(call):
-        covered = call.inputs["insight"] == next(
-            i["insight"] for i in record["insights"] if i["insight_id"] == first_id
-        )
-        return {"coverage": "full" if covered else "none", "covering_text": f"- point {cited}" if covered else ""}
-
-    engine.on(role="judge", reply=verdict)
-    task.judge_lm = engine.lm("judge")
-    try:
-        answer = f"- the summary {cited}"
-        first, second = task.score(record, answer), task.score(record, answer)
-    finally:
-        task.judge_lm = None
-    n = len(record["insights"])
-    assert first == second and len(engine.requests) == n  # the second score came from the cache
-    assert first.value == pytest.approx(1.0 / n)

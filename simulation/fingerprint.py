@@ -1,0 +1,174 @@
+"""Run fingerprints: the configuration a run was made with, written beside its results and checked on resume.
+
+A fingerprint is a flat-ish JSON dict (models, temperatures, persona, user simulator, classifier, extraction,
+guidelines and program hashes, Mediator history, package and DSPy versions). `evaluate` writes it to
+`<out>/run.json` with a content hash of every record it ran, and stamps it into every trajectory. Resuming a
+folder with a different fingerprint, or with a record whose content changed, raises `RunConfigError` naming the
+fields that differ: results made under two configurations never end up averaged together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import dspy
+from intent_mediator.data.records import Instruction
+from intent_mediator.errors import IntentMediatorError
+from intent_mediator.files import write_json_atomic
+
+logger = logging.getLogger(__name__)
+
+RUN_FILE = "run.json"
+
+
+class RunConfigError(IntentMediatorError, ValueError):
+    """An output folder was made with another configuration than the one resuming it."""
+
+
+def digest(value: Any) -> str:
+    """A short, stable content hash of any JSON-serialisable value."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def record_digest(record: Instruction) -> str:
+    return digest(record.model_dump(mode="json"))
+
+
+def _callable_name(value: Any) -> str | None:
+    if value is None:
+        return None
+    return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', type(value).__qualname__)}"
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly view of a settings value: dataclasses as dicts, LMs as their model string."""
+    if isinstance(value, dspy.LM):
+        return {"model": value.model, "temperature": value.kwargs.get("temperature")}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    return _callable_name(value) if callable(value) else repr(value)
+
+
+# Settings fields recorded in their own way below, or not at all (callbacks observe a run, they do not change it).
+_SPECIAL = {"roles", "persona", "program", "metric", "callbacks"}
+
+
+def settings_fingerprint(settings: Any) -> dict[str, Any]:
+    """The configuration of a `ConversationSettings`, as recorded in run.json and in each trajectory.
+
+    Every settings field is recorded (fields added later, such as per-run task configuration, included), with
+    LMs as model and temperature, the persona by name and content hash, and the program by content hash.
+    """
+    from intent_mediator import __version__
+
+    program = settings.program
+    guidelines = list(program.guidelines) if program is not None else []
+    roles = settings.roles
+    lms = {f.name: getattr(roles, f.name) for f in dataclasses.fields(roles)}
+    fingerprint = {
+        "package_version": __version__,
+        "dspy_version": dspy.__version__,
+        "models": roles.models(),
+        "temperatures": roles.temperatures(),
+        "max_tokens": {role: (lm.kwargs.get("max_tokens") if lm is not None else None) for role, lm in lms.items()},
+        "persona": settings.persona.name,
+        "persona_hash": digest(dataclasses.asdict(settings.persona)),
+        "guidelines_hash": digest(guidelines),
+        "program_hash": digest(program.dump_state() if program is not None else None),
+        "metric": _callable_name(settings.metric),
+    }
+    for item in dataclasses.fields(settings):
+        if item.name not in _SPECIAL:
+            fingerprint[item.name] = _plain(getattr(settings, item.name))
+    return fingerprint
+
+
+def differences(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """`field: old -> new` for every leaf that differs (nested dicts are compared key by key)."""
+    out = []
+    for key in sorted(set(old) | set(new), key=str):
+        name = f"{prefix}{key}"
+        a, b = old.get(key, "<absent>"), new.get(key, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += differences(a, b, prefix=f"{name}.")
+        elif a != b:
+            out.append(f"{name}: {json.dumps(a, default=str)} -> {json.dumps(b, default=str)}")
+    return out
+
+
+def check_and_write(
+    folder: str | Path,
+    config: dict[str, Any],
+    *,
+    records: Iterable[Instruction] = (),
+    extent: dict[str, Any] | None = None,
+    legacy_trajectories: bool = False,
+    fresh: bool = False,
+) -> dict[str, Any]:
+    """Refuse a folder made with another configuration, else write (or extend) its run.json.
+
+    Args:
+        folder: The output folder.
+        config: This run's fingerprint (`settings_fingerprint` plus any command options).
+        records: The records this run covers; a record already in run.json must have the same content.
+        extent: What is run (modes, runs): merged into run.json, never compared.
+        legacy_trajectories: The folder already holds results but no run.json (an older version wrote it):
+            their configuration cannot be checked, so the resume is refused.
+        fresh: This run starts over (nothing is resumed): an existing run.json is replaced, not compared.
+
+    Raises:
+        RunConfigError: a one-line message naming the file and every field that differs.
+    """
+    path = Path(folder) / RUN_FILE
+    digests = {record.task_id: record_digest(record) for record in records}
+    stored: dict[str, Any] = {}
+    if path.is_file() and not fresh:
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise RunConfigError(f"{path}: not valid JSON ({exc}); move it away or use a new output folder") from None
+        if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
+            raise RunConfigError(f"{path}: no 'config' object; move it away or use a new output folder")
+        changed = differences(stored["config"], config)
+        old_records = stored.get("records") or {}
+        changed += [
+            f"record {task_id}: content changed"
+            for task_id, value in sorted(digests.items())
+            if task_id in old_records and old_records[task_id] != value
+        ]
+        if changed:
+            raise RunConfigError(
+                f"{path}: this folder was run with another configuration ({'; '.join(changed)}); "
+                "resume with the same settings or use a new output folder"
+            )
+    elif legacy_trajectories and not fresh:
+        raise RunConfigError(
+            f"{path.parent}: holds results but no {RUN_FILE}, so the configuration they were made with cannot be "
+            "checked; use a new output folder"
+        )
+    merged = {"config": config, "records": {**(stored.get("records") or {}), **digests}}
+    for key, value in (extent or {}).items():
+        before = stored.get(key)
+        if isinstance(value, list):
+            merged[key] = sorted(set(before or []) | set(value))
+        elif isinstance(value, int) and isinstance(before, int):
+            merged[key] = max(before, value)
+        else:
+            merged[key] = value
+    write_json_atomic(path, merged)
+    return merged
