@@ -23,6 +23,7 @@ from typing import Any
 import dspy
 from intent_mediator.data.records import Instruction, validate_record
 from intent_mediator.errors import IntentMediatorError
+from intent_mediator.tasks.base import TaskConfig
 
 
 class MetricError(IntentMediatorError):
@@ -54,7 +55,9 @@ def example_record(example: Any) -> Instruction:
     return record if isinstance(record, Instruction) else validate_record(record)
 
 
-def task_metric(task: str | None = None, *, passing: float = 1.0) -> Callable[..., MetricResult]:
+def task_metric(
+    task: str | None = None, *, config: TaskConfig | None = None, passing: float = 1.0
+) -> Callable[..., MetricResult]:
     """The task's own scorer as a DSPy metric.
 
     The metric extracts the answer from `pred.response` with the task's parser, scores it against
@@ -65,6 +68,7 @@ def task_metric(task: str | None = None, *, passing: float = 1.0) -> Callable[..
 
     Args:
         task: Score every example as this task (default: each example's `record.task`).
+        config: Per-run scorer settings (the summary judge's LM, the Spider folder), see `TaskConfig`.
         passing: The lowest score that counts as a pass when DSPy asks for pass/fail.
 
     Returns:
@@ -87,7 +91,7 @@ def task_metric(task: str | None = None, *, passing: float = 1.0) -> Callable[..
                 "the request it got did not state the whole task as one answerable request."
             )
             return MetricResult(0.0, feedback + missing, passing=passing)
-        result = scorer.score(record, answer)
+        result = scorer.score(record, answer, config)
         if result.value >= passing:
             return MetricResult(result.value, f"Correct: {result.reason}.", passing=passing)
         reason = _with_case_input(record, result.reason) if scorer.name == "code" else result.reason

@@ -212,6 +212,7 @@ def _check_fingerprint(args, settings, folder: Path, records: list) -> None:
 
 
 def _compile_with_dspy(args, settings, metric, student, train, val, trajectories):
+    from intent_mediator.metrics import task_metric
     from intent_mediator.optimizers.dspy_optimizers import compile_with_dspy, examples_from
     from intent_mediator.simulation.runner import simulate
 
@@ -229,7 +230,7 @@ def _compile_with_dspy(args, settings, metric, student, train, val, trajectories
         settings.roles,
         examples[True],
         examples[False] or None,
-        metric=metric,
+        metric=metric or task_metric(config=settings.task_config),
         seed=args.seed,
         threads=args.workers,
     )
