@@ -62,11 +62,11 @@ class LeanChatAdapter(dspy.ChatAdapter):
         return f"Your input fields are:\n{inputs}\nYour output fields are:\n{outputs}\n"
 
     def format_field_structure(self, signature: type[dspy.Signature]) -> str:
-        return "Each field starts with its marker, e.g. [[ ## name ## ]]; end with [[ ## completed ## ]]."
+        outputs = ", then ".join(f"[[ ## {name} ## ]]" for name in signature.output_fields)
+        return f"Inputs come in [[ ## name ## ]] sections. Reply with {outputs}, then [[ ## completed ## ]]."
 
     def format_task_description(self, signature: type[dspy.Signature]) -> str:
         return textwrap.dedent(signature.instructions).strip()
 
-    def user_message_output_requirements(self, signature: type[dspy.Signature]) -> str:
-        fields = ", then ".join(f"[[ ## {name} ## ]]" for name in signature.output_fields)
-        return f"Respond with {fields}, then [[ ## completed ## ]]."
+    def user_message_output_requirements(self, signature: type[dspy.Signature]) -> None:
+        return None  # the system prompt already says how to reply

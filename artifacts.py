@@ -4,14 +4,16 @@
 `intent_mediator` header: the artifact format version and the program's architecture (chain of thought, the
 Mediator history it was validated with, the check-and-repair step, the task context, how the assistant is
 sent), so that the program is rebuilt exactly as it was compiled before its state is loaded. Plain DSPy still
-reads the file (`MediatedAssistant().load(path)` ignores the header). `meta.json` records the guidelines, metric, validation
-score, models, dspy version, creation time and source pairs.
+reads the file (`MediatedAssistant().load(path)` ignores the header). `meta.json` records the guidelines,
+metric, validation score, models, dspy version, creation time and source pairs.
 
 Loading is strict, since artifacts may come from elsewhere: files over `MAX_ARTIFACT_BYTES` are refused
 before they are parsed, unknown keys are rejected, and every value of the wrong type becomes an
 `ArtifactError` naming the file and key. Both files are written atomically. `load_mediator` falls back from
-user+domain to the domain's generic artifact (`_generic/<domain>`) to the generic one (`_generic/_generic`),
-and finally to the uncompiled program.
+user+domain to the domain's generic artifact (`_generic/<domain>`), then to the compiled domain artifact that
+ships with the package for the Mediator's model (`data/artifacts/<model>/_generic/<domain>`, when asked for),
+then to the generic one (`_generic/_generic`), and finally to the uncompiled program; `choose_artifact` says
+which one applies.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,7 @@ from intent_mediator.transcript import MEDIATOR_HISTORIES
 logger = logging.getLogger(__name__)
 
 GENERIC = "_generic"
+SHIPPED_ROOT = Path(__file__).parent / "data" / "artifacts"  # package data: <model key>/_generic/<domain>/
 FORMAT_VERSION = 1
 HEADER = "intent_mediator"
 MAX_ARTIFACT_BYTES = 8 * 1024 * 1024
@@ -280,29 +284,108 @@ def resolve_artifact(root: str | Path, user: str | None = None, domain: str | No
     return None
 
 
+def shipped_model_key(model: str | None) -> str:
+    """The folder under `SHIPPED_ROOT` of a model string: `embedded` for the default embedded model (however it
+    is spelt), else the string with `/` replaced by `_` (e.g. `openai_gpt-4o-mini`)."""
+    from intent_mediator.lm import EMBEDDED
+
+    model = (model or EMBEDDED).strip()
+    if model.startswith(EMBEDDED + "/"):
+        from intent_mediator.engines.embedded import DEFAULT_EMBEDDED_MODEL
+
+        if model.partition("/")[2] == DEFAULT_EMBEDDED_MODEL:
+            model = EMBEDDED
+    return validate_id(model.replace("/", "_"), "model")
+
+
+def shipped_root(model: str | None, *, root: str | Path | None = None) -> Path:
+    """Where the artifacts shipped for `model` live under `root` (default `SHIPPED_ROOT`); the folder may not
+    exist: nothing is shipped for that model."""
+    return Path(root if root is not None else SHIPPED_ROOT) / shipped_model_key(model)
+
+
+def shipped_domains(model: str | None, *, root: str | Path | None = None) -> list[str]:
+    """The domains with a compiled artifact shipped for `model`, sorted."""
+    folder = shipped_root(model, root=root) / GENERIC
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if (p / "program.json").is_file())
+
+
+@dataclass(frozen=True)
+class ArtifactChoice:
+    """Which level of the fallback chain applies: `user`, `domain`, `shipped`, `generic` or `uncompiled`."""
+
+    level: str
+    folder: Path | None = None
+
+    def describe(self) -> str:
+        """One line for people: the level and the folder (e.g. "shipped artifact .../embedded/_generic/math")."""
+        if self.folder is None:
+            return "the uncompiled Mediator (no compiled artifact found)"
+        return f"{self.level} artifact {self.folder}"
+
+
+def choose_artifact(
+    root: str | Path | None = None,
+    user: str | None = None,
+    domain: str | None = None,
+    *,
+    shipped: str | None = None,
+    shipped_root_dir: str | Path | None = None,
+) -> ArtifactChoice:
+    """The first artifact of the chain user+domain -> domain -> shipped domain -> generic -> uncompiled.
+
+    Args:
+        root: Your artifact root (None: only shipped artifacts are looked at).
+        user, domain: Ids (validated; None skips the levels that need them).
+        shipped: The Mediator's model string whose shipped artifacts join the chain (None: they do not).
+        shipped_root_dir: Where shipped artifacts live (default `SHIPPED_ROOT`, the package's `data/artifacts`).
+    """
+    candidates: list[tuple[str, Path]] = []
+    if root is not None:
+        if user is not None:
+            candidates.append(("user", artifact_dir(root, user, domain)))
+        if domain is not None:
+            candidates.append(("domain", artifact_dir(root, None, domain)))
+    if shipped is not None and domain is not None:
+        candidates.append(("shipped", artifact_dir(shipped_root(shipped, root=shipped_root_dir), None, domain)))
+    if root is not None:
+        candidates.append(("generic", artifact_dir(root)))
+    for level, folder in candidates:
+        if (folder / "program.json").is_file():
+            return ArtifactChoice(level, folder)
+    return ArtifactChoice("uncompiled")
+
+
 def load_mediator(
     user: str | None = None,
     domain: str | None = None,
     *,
-    root: str | Path = "artifacts",
+    root: str | Path | None = "artifacts",
     mediator_lm: dspy.LM | None = None,
     assistant_lm: dspy.LM | None = None,
+    shipped: str | None = None,
+    shipped_root_dir: str | Path | None = None,
 ) -> MediatedAssistant:
     """The compiled program for this user and domain (with the fallback chain), LMs bound for this process.
 
-    The program is rebuilt with the architecture it was compiled with; `program.mediator_history` says how to
-    call it ("incremental": pass the previous request).
+    With `shipped` (the Mediator's model string, e.g. "embedded"), the domain artifact that ships with the
+    package for that model is tried after your own domain artifact and before your generic one. The program is
+    rebuilt with the architecture it was compiled with; `program.mediator_history` says how to call it
+    ("incremental": pass the previous request), and `program.artifact` is the `ArtifactChoice` it was loaded
+    from (also logged).
 
     Raises:
-        ArtifactError: `root` is not a folder (a mistyped root must not silently serve the uncompiled
-            program), an id is unsafe, or the artifact found is malformed.
+        ArtifactError: `root` is given but is not a folder (a mistyped root must not silently serve the
+            uncompiled program), an id is unsafe, or the artifact found is malformed.
     """
-    if not Path(root).is_dir():
+    if root is not None and not Path(root).is_dir():
         raise ArtifactError(f"artifact root {root} is not a folder")
-    folder = resolve_artifact(root, user, domain)
-    program = load_artifact(folder) if folder else MediatedAssistant()
-    if folder is None:
-        logger.info("no artifact for user=%s domain=%s under %s: using the uncompiled program", user, domain, root)
+    choice = choose_artifact(root, user, domain, shipped=shipped, shipped_root_dir=shipped_root_dir)
+    program = load_artifact(choice.folder) if choice.folder else MediatedAssistant()
+    logger.info("user=%s domain=%s: %s", user, domain, choice.describe())
+    program.artifact = choice
     program.mediator.role_lm = mediator_lm
     program.assistant_lm = assistant_lm
     return program

@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from intent_mediator.commands import chat, compile_command, evaluate, serve
+from intent_mediator.commands import chat, compile_command, demo, evaluate, serve
 from intent_mediator.errors import IntentMediatorError
 
 logger = logging.getLogger(__name__)
@@ -22,9 +22,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "report": ("write Markdown and HTML reports of an evaluate folder", evaluate.configure_report, evaluate.run_report),
     "demo": (
-        "the embedded model on a few of the project's tasks: full, sharded and mediated",
-        evaluate.configure_demo,
-        evaluate.run_demo,
+        "the embedded model on held-out math tasks: full, sharded and mediated (compiled), one conversation shown",
+        demo.configure,
+        demo.run,
     ),
     "compile": (
         "learn Mediator guidelines for a user and domain; write an artifact",

@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from _results import RESULTS, write
 from intent_mediator import MediatedAssistant, RoleLMs
-from intent_mediator.artifacts import save_artifact
+from intent_mediator.artifacts import save_artifact, shipped_model_key
 from intent_mediator.data.splits import load_split
 from intent_mediator.optimizers.refiner import Refiner
 from intent_mediator.simulation.conversation import ConversationSettings
@@ -116,7 +116,7 @@ def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path
         "git_commit": _git_commit(),
         "stopped": report_.get("stopped"),
     }
-    folder = save_artifact(program, Path(args.artifacts) / args.model.replace("/", "_"), domain=domain, meta=meta)
+    folder = save_artifact(program, Path(args.artifacts) / shipped_model_key(args.model), domain=domain, meta=meta)
     print(f"{domain}: validation {meta['baseline_score']} -> {meta['validation_score']} in {seconds} s; {folder}")
     return {
         "fingerprint": fingerprint,

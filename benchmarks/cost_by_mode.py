@@ -37,7 +37,7 @@ GUIDELINES = [
 
 
 # Assistant reply lengths for the sweep, in scripted tokens (4 characters each); REPLY is about 65.
-REPLY_LENGTHS = (65, 250, 600)
+REPLY_LENGTHS = (65, 120, 160, 250, 600)
 
 
 def engine(reply: str = REPLY) -> ScriptedEngine:
@@ -63,7 +63,7 @@ def reply_length_sweep(records) -> list[list]:
         # `tokens` scripted tokens long; the shortest is REPLY itself, as in the table above.
         reply = ((REPLY + " ") * (tokens // 60 + 1))[: max(len(REPLY), tokens * 4)]
         sharded = mean_usage(run(records, "sharded", reply=reply), "assistant", "prompt_tokens")
-        full = mean_usage(run(records, "mediated", reply=reply), "mediator", "prompt_tokens")
+        full = mean_usage(run(records, "mediated", reply=reply, mediator_history="full"), "mediator", "prompt_tokens")
         incremental = mean_usage(
             run(records, "mediated", reply=reply, mediator_history="incremental"), "mediator", "prompt_tokens"
         )
@@ -94,6 +94,7 @@ def main() -> None:
         "snowball": ("snowball", None),
         "mediated": ("mediated", MediatedAssistant()),
         "mediated (incremental)": ("mediated", MediatedAssistant()),
+        "mediated (incremental, DSPy ChatAdapter)": ("mediated", _chat_adapter(MediatedAssistant())),
         "mediated+guidelines": ("mediated", MediatedAssistant(GUIDELINES)),
         "mediated+raw pairs": ("mediated", _with_mediator(raw_pairs_mediator(pairs))),
         "summarised history": ("mediated", _with_mediator(SummarizingMediator())),
@@ -129,6 +130,10 @@ def main() -> None:
         / v["sharded"]["assistant_prompt_tokens"],
         "incremental mediator prompt / sharded assistant prompt": v["mediated (incremental)"]["mediator_prompt_tokens"]
         / v["sharded"]["assistant_prompt_tokens"],
+        "incremental mediator prompt, lean / DSPy ChatAdapter layout": v["mediated (incremental)"][
+            "mediator_prompt_tokens"
+        ]
+        / v["mediated (incremental, DSPy ChatAdapter)"]["mediator_prompt_tokens"],
         "distilled guidelines / raw pairs (mediator prompt tokens)": v["mediated+guidelines"]["mediator_prompt_tokens"]
         / v["mediated+raw pairs"]["mediator_prompt_tokens"],
         "guideline text / raw pairs text (extra prompt tokens)": (
@@ -169,6 +174,12 @@ def main() -> None:
         f"Means per conversation over {len(records)} records (project tasks + shared code/database/actions/math).\n"
         f"{notes}\nReproduce: `python benchmarks/cost_by_mode.py`.",
     )
+
+
+def _chat_adapter(program: MediatedAssistant) -> MediatedAssistant:
+    """The Mediator with DSPy's own ChatAdapter layout instead of the lean one (what the prompt shape saves)."""
+    program.mediator.lean = False
+    return program
 
 
 def _with_mediator(mediator) -> MediatedAssistant:

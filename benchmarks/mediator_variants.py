@@ -1,18 +1,28 @@
 """Which Mediator to ship: full vs incremental history, with and without the check-and-repair step.
 
 Held-out tasks only: the first ordinary and the first revision task (by id) of the math and code TEST splits
-(data/splits.json), so nothing here was used to write or tune the Mediator's prompt. The embedded model plays
-every role; the deterministic user reveals one shard per turn; assistant sampled at --temperature (distinct
-runs), Mediator at 0. Modes: full and sharded (the reference points), then the four Mediators. Per variant: P,
-recovery, fact loss of the last request (facts.trajectory_fact_check), Mediator calls and prompt tokens.
+(data/splits.json), so nothing here was used to write or tune the Mediator's prompt. The embedded model is the
+Mediator (temperature 0, `--threads` llama.cpp threads).
+
+Default (requests only): the user's shards are revealed one per turn, verbatim, each answered by the same
+non-committal assistant reply, and the Mediator writes a request after every user turn. Per variant: fact loss
+of each conversation's last request against the record (facts.record_fact_check: values lost, withdrawn values
+kept, invented numbers), Mediator calls (repairs included) and prompt tokens. No assistant calls, so it fits a
+shared 2-core machine; at temperature 0 one run per task is exact.
+
+`--with-assistant`: whole conversations instead (full, sharded and the four mediated variants, `--runs` sampled
+runs, assistant at --temperature), adding P and recovery. Much slower.
+
 Resumable: rerunning continues in the same folder; --summarize-only rewrites the results from what is there.
 
-    python benchmarks/mediator_variants.py [--runs 2] [--out runs/bench-mediator-variants] [--summarize-only]
+    python benchmarks/mediator_variants.py [--threads 1] [--out runs/bench-mediator-variants] [--summarize-only]
+    python benchmarks/mediator_variants.py --with-assistant [--runs 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import statistics
 import sys
 import time
@@ -22,13 +32,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.data.splits import load_split
-from intent_mediator.facts import fact_loss_summary, trajectory_fact_check
+from intent_mediator.facts import fact_loss_summary, record_fact_check, trajectory_fact_check
+from intent_mediator.files import write_json_atomic
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
+from intent_mediator.simulation.usage import RoleUsage
 from intent_mediator.stats import recovery, summarize
 from intent_mediator.tasks import get_task
+from intent_mediator.transcript import Turn
 
+logger = logging.getLogger("mediator_variants")
 VARIANTS = {
     "full history": {"mediator_history": "full", "check": False},
     "full history + repair": {"mediator_history": "full", "check": True},
@@ -59,22 +73,37 @@ def main() -> None:
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--out", default="runs/bench-mediator-variants")
     parser.add_argument("--summarize-only", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 copes best with a loaded CPU)")
+    parser.add_argument("--with-assistant", action="store_true", help="whole conversations, P and recovery")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     records = held_out(args.domains.split(","))
     roles = RoleLMs.from_models(
         {}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens, temperatures={"mediator": 0}
     )
+    if args.model == "embedded" and not args.summarize_only:
+        from intent_mediator.engines.embedded import shared_engine
+
+        shared_engine().threads = args.threads  # read when the model loads, on the first call
     out = Path(args.out)
     started = time.perf_counter()
+    if not args.with_assistant:
+        requests_only(args, out, records, roles.mediator, started)
+        return
     if not args.summarize_only:
-        evaluate(records, ["full", "sharded"], args.runs, out / "base", ConversationSettings(roles=roles), workers=1)
-        for name, variant in VARIANTS.items():
-            settings = ConversationSettings(
-                roles=roles,
-                program=MediatedAssistant(check=variant["check"]),
-                mediator_history=variant["mediator_history"],
+        base = ConversationSettings(roles=roles)
+        variants = {
+            name: ConversationSettings(
+                roles=roles, program=MediatedAssistant(check=v["check"]), mediator_history=v["mediator_history"]
             )
-            evaluate(records, ["mediated"], args.runs, out / folder(name), settings, workers=1)
+            for name, v in VARIANTS.items()
+        }
+        # Task by task, every variant on it, so a run cut short still compares all variants on the same tasks.
+        for record in records:
+            evaluate([record], ["full", "sharded"], args.runs, out / "base", base, workers=1, progress=False)
+            for name, settings in variants.items():
+                evaluate([record], ["mediated"], args.runs, out / folder(name), settings, workers=1, progress=False)
+            logger.info("%s done after %.0f s", record.task_id, time.perf_counter() - started)
     report(args, out, records, time.perf_counter() - started)
 
 
@@ -83,9 +112,14 @@ def report(args, out: Path, records: list, seconds: float) -> None:
     base = TrajectoryLog(out / "base" / "trajectories.jsonl").latest() if (out / "base").is_dir() else []
     base_summary = summarize(_rows(base))["overall"] if base else {}
     rows, data = [], {"records": sorted(by_id), "runs": args.runs, "variants": {}}
+    sharded = [t for t in base if t.mode == "sharded" and t.error is None]
+    sharded_prompt = (
+        statistics.mean(t.usage.get("assistant", {}).get("prompt_tokens", 0) for t in sharded) if sharded else None
+    )
+    sharded_turns = statistics.mean(len(t.turns) for t in sharded) if sharded else None
     for mode in ("full", "sharded"):
         cell = base_summary.get(mode) or {}
-        rows.append([mode, _fmt(cell.get("P")), "", "", "", "", "", cell.get("n", 0)])
+        rows.append([mode, _fmt(cell.get("P")), "", "", "", "", "", "", cell.get("n", 0)])
         data["variants"][mode] = cell
     for name in VARIANTS:
         path = out / folder(name) / "trajectories.jsonl"
@@ -113,6 +147,10 @@ def report(args, out: Path, records: list, seconds: float) -> None:
             "mediator_calls": calls,
             "mediator_prompt_tokens": prompt,
             "user_turns": turns,
+            # Per user turn, against the sharded assistant's prompt per user turn on the same tasks.
+            "mediator_prompt_per_turn_over_sharded": (prompt / turns) / (sharded_prompt / sharded_turns)
+            if sharded_prompt
+            else None,
         }
         rows.append(
             [
@@ -123,6 +161,7 @@ def report(args, out: Path, records: list, seconds: float) -> None:
                 facts["withdrawn_kept"],
                 facts["invented_numbers"],
                 f"{calls:.2f} / {turns:.2f}",
+                _fmt(data["variants"][name]["mediator_prompt_per_turn_over_sharded"], 2),
                 summary.get("n", 0),
             ]
         )
@@ -138,6 +177,7 @@ def report(args, out: Path, records: list, seconds: float) -> None:
             "withdrawn kept",
             "invented numbers",
             "mediator calls / turns",
+            "mediator prompt / sharded prompt (per turn)",
             "n",
         ],
         rows,
@@ -145,6 +185,94 @@ def report(args, out: Path, records: list, seconds: float) -> None:
         f"{args.domains} test splits), {args.runs} runs, {args.model} model, assistant T={args.temperature}, "
         "Mediator T=0, deterministic lazy user.\n\nReproduce: `python benchmarks/mediator_variants.py` "
         "(resumable).",
+    )
+
+
+REPLY = "Thanks. Could you tell me more about what you need?"
+
+
+def requests_only(args, out: Path, records: list, mediator_lm, started: float) -> None:
+    """Each variant's Mediator over each record's shards, one JSON file per (variant, task): resumable."""
+    for record in records:
+        for name, variant in VARIANTS.items():
+            path = out / "requests" / folder(name) / f"{record.task_id}.json"
+            if path.is_file() or args.summarize_only:
+                continue
+            mediator = MediatedAssistant(check=variant["check"], mediator_lm=mediator_lm).mediator
+            usage, transcript, turns, previous = RoleUsage(), [], [], None
+            for shard in record.shards:
+                transcript.append(Turn.user(shard.shard))
+                incremental = variant["mediator_history"] == "incremental"
+                with usage.track("mediator"):
+                    out_ = mediator(transcript=transcript, previous_request=previous if incremental else None)
+                turns.append({"user": shard.shard, "request": out_.request, "problems": out_.get("problems") or []})
+                previous = out_.request
+                transcript.append(Turn.assistant(REPLY))
+            write_json_atomic(path, {"task_id": record.task_id, "turns": turns, "usage": usage.as_dict()})
+            logger.info("%s / %s done after %.0f s", record.task_id, name, time.perf_counter() - started)
+    rows, data = [], {"records": [r.task_id for r in records], "reply": REPLY, "variants": {}}
+    for name in VARIANTS:
+        checks, calls, real_calls, prompt, repairs, turns_seen, per = {}, [], [], [], 0, 0, {}
+        for record in records:
+            path = out / "requests" / folder(name) / f"{record.task_id}.json"
+            if not path.is_file():
+                continue
+            import json
+
+            done = json.loads(path.read_text())
+            check = record_fact_check(record, done["turns"][-1]["request"], get_task(record.task).full_prompt(record))
+            checks[record.task_id] = check
+            per[record.task_id] = {**check.as_dict(), "request": done["turns"][-1]["request"]}
+            # Calls answered from DSPy's cache (a variant repeating another's call) report no usage: count calls
+            # from the turns (every turn after the first is mediated, plus one per repair), tokens per real call.
+            mediator_usage = done["usage"].get("mediator", {})
+            task_repairs = sum(1 for turn in done["turns"] if turn["problems"])
+            calls.append(len(done["turns"]) - 1 + task_repairs)
+            real_calls.append(mediator_usage.get("calls", 0))
+            prompt.append(mediator_usage.get("prompt_tokens", 0))
+            repairs += task_repairs
+            turns_seen += len(done["turns"])
+        if not checks:
+            continue
+        facts = fact_loss_summary(checks)
+        data["variants"][name] = {
+            "fact_loss": facts,
+            "per_task": per,
+            "mediator_calls_per_task": statistics.mean(calls),
+            "mediator_prompt_tokens_per_call": sum(prompt) / max(1, sum(real_calls)),
+            "repairs": repairs,
+            "user_turns": turns_seen,
+        }
+        rows.append(
+            [
+                name,
+                len(checks),
+                f"{100 * facts['loss']:.1f} ({facts['lost']}/{facts['values']})",
+                facts["withdrawn_kept"],
+                facts["invented_numbers"],
+                f"{repairs}/{turns_seen}",
+                f"{statistics.mean(calls):.2f}",
+                f"{sum(prompt) / max(1, sum(real_calls)):.0f}",
+            ]
+        )
+    write(
+        "mediator_variants",
+        data,
+        [
+            "variant",
+            "tasks",
+            "values lost % (lost/values)",
+            "withdrawn kept",
+            "invented numbers",
+            "turns repaired",
+            "mediator calls / task",
+            "prompt tok / call",
+        ],
+        rows,
+        f"Held-out tasks {', '.join(r.task_id for r in records)} (first ordinary and first revision task of the "
+        f"{args.domains} test splits); {args.model} Mediator at T=0; shards revealed one per turn verbatim, each "
+        f'answered "{REPLY}"; fact loss of the last request.\n\nReproduce: `python benchmarks/mediator_variants.py`'
+        " (resumable).",
     )
 
 

@@ -106,7 +106,8 @@ def main() -> None:
         "--temperature",
         type=float,
         default=1.0,
-        help="sampling temperature of the assistant and the Mediator (> 0, or the N runs are one cached sample)",
+        help="sampling temperature of the assistant and the simulated user (each run is its own sample); the judge "
+        "stays at 0 and the Mediator at its default 0",
     )
     parser.add_argument("--mediator-history", choices=MEDIATOR_HISTORIES, default="full")
     parser.add_argument("--out", default="runs/paper")
@@ -121,7 +122,7 @@ def main() -> None:
             "user": args.assistant,
         },
         api_base=args.api_base,
-        temperatures={"assistant": args.temperature, "mediator": args.temperature},
+        temperature=args.temperature,
     )
     summary = reproduce(
         records,
@@ -142,8 +143,8 @@ def main() -> None:
         {"assistant": args.assistant, "summary": summary, "paper": paper},
         ["mode", "P (measured)", "P (paper)", "A90", "U90_10", "R", "n"],
         rows,
-        f"{args.assistant}, tasks {', '.join(TASKS)}, {args.runs} runs at temperature {args.temperature}, "
-        f"Mediator history {args.mediator_history}, {args.mining} mining tasks per task "
+        f"{args.assistant}, tasks {', '.join(TASKS)}, {args.runs} runs, assistant at temperature {args.temperature}, "
+        f"Mediator at 0, history {args.mediator_history}, {args.mining} mining tasks per task "
         "removed from the test set. The paper reports averages over the four tasks (Table 1).",
     )
 

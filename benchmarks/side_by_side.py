@@ -8,9 +8,9 @@ concatenation is wrong by construction on them.
 
 Per set and mode: P, A90 and U90_10 (averaged over instructions) with percentile-bootstrap 95% intervals over
 instructions, recovery = (P_mode - P_sharded) / (P_full - P_sharded) with its bootstrap interval, ERGO resets,
-fact loss of the Mediator's requests (when the trajectories carry it), and LM calls and tokens per conversation
-(assistant and Mediator; the simulated user and the judge are harness, not method). Errored conversations are
-excluded and counted.
+fact loss (`facts.py`) of the Mediator's last request and of ERGO's last rewritten prompt, and LM calls and
+tokens per conversation (assistant and Mediator; the simulated user and the judge are harness, not method).
+Errored conversations are excluded and counted.
 
 Resumable: conversations go through the project's resumable runner into --out; a rerun skips finished ones,
 and a rerun whose configuration differs from the folder's `side_by_side_config.json` is refused, naming what
@@ -84,13 +84,47 @@ def _recovery(rows: np.ndarray) -> float | None:
     return None if full - sharded <= 0 else float((mode - sharded) / (full - sharded))
 
 
-def mode_table(trajectories: list, modes: list[str], seed: int = 0) -> dict[str, dict[str, Any]]:
+def checked_text(trajectory):
+    """The trajectory whose last `request` is what fact loss is measured on: the Mediator's last request, or
+    ERGO's last rewritten prompt (placed as the request of its turn); None when the mode rewrites nothing."""
+    if any(turn.request for turn in trajectory.turns):
+        return trajectory
+    resets = [i for i, turn in enumerate(trajectory.turns) if turn.reset]
+    if not resets:
+        return None
+    turns = list(trajectory.turns)
+    turns[resets[-1]] = turns[resets[-1]].model_copy(update={"request": turns[resets[-1]].reset["prompt"]})
+    return trajectory.model_copy(update={"turns": turns})
+
+
+def fact_losses(trajectories: list, records: dict[str, Any]) -> dict[str, Any] | None:
+    """`facts.fact_loss_summary` over the conversations whose mode rewrote the user's turns."""
+    from intent_mediator.facts import fact_loss_summary, trajectory_fact_check
+    from intent_mediator.tasks import get_task
+
+    checks = {}
+    for t in trajectories:
+        shown = checked_text(t)
+        record = records.get(t.task_id)
+        if shown is None:
+            continue
+        full_prompt = get_task(record.task).full_prompt(record) if record is not None else None
+        check = trajectory_fact_check(shown, record, full_prompt)
+        if check is not None:
+            checks[f"{t.task_id}/{t.run}"] = check
+    return fact_loss_summary(checks) if checks else None
+
+
+def mode_table(
+    trajectories: list, modes: list[str], seed: int = 0, records: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
     """Per mode: P/A90/U90_10 with intervals, recovery, resets, fact loss and usage (see the module doc)."""
     from intent_mediator.stats import instruction_stats
 
     by_mode: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
     usage: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
-    extra: dict[str, dict[str, list[float]]] = {m: {"resets": [], "fact_loss": []} for m in modes}
+    extra: dict[str, dict[str, list[float]]] = {m: {"resets": []} for m in modes}
+    scored: dict[str, list] = {m: [] for m in modes}
     errors = dict.fromkeys(modes, 0)
     for t in trajectories:
         if t.mode not in by_mode:
@@ -101,8 +135,7 @@ def mode_table(trajectories: list, modes: list[str], seed: int = 0) -> dict[str,
         by_mode[t.mode].setdefault(t.task_id, []).append(t.score)
         usage[t.mode].append({k: sum(t.usage.get(r, {}).get(k, 0.0) for r in METHOD_ROLES) for k in _USAGE})
         extra[t.mode]["resets"].append(sum(turn.reset is not None for turn in t.turns))
-        losses = [getattr(turn, "fact_loss", None) for turn in t.turns]
-        extra[t.mode]["fact_loss"].extend(v for v in losses if v is not None)
+        scored[t.mode].append(t)
     rng = np.random.default_rng(seed)
     out: dict[str, dict[str, Any]] = {}
     per_p = {m: {task: float(np.mean(s)) for task, s in by_mode[m].items()} for m in modes}
@@ -127,8 +160,7 @@ def mode_table(trajectories: list, modes: list[str], seed: int = 0) -> dict[str,
         for key in _USAGE:
             row[f"{key}_per_conversation"] = sum(u[key] for u in usage[mode]) / conversations
         row["resets_per_conversation"] = float(np.mean(extra[mode]["resets"]))
-        losses = extra[mode]["fact_loss"]
-        row["fact_loss"] = float(np.mean(losses)) if losses else None
+        row["fact_loss"] = fact_losses(scored[mode], records or {})
         row["errors"] = errors[mode]
         out[mode] = row
     return out
@@ -223,7 +255,7 @@ def side_by_side(
             names.append(GUIDED)
         wanted = {r.task_id for r in records}
         trajectories = [t for t in trajectories if t.task_id in wanted]
-        tables[name] = mode_table(trajectories, names)
+        tables[name] = mode_table(trajectories, names, records={r.task_id: r for r in records})
         counts[name] = {"records": len(records), "tasks": sorted({r.task for r in records})}
     return {"config": config, "sets": counts, "tables": tables, "seconds": round(time.perf_counter() - started, 1)}
 
@@ -260,7 +292,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
             if not row.get("instructions"):
                 lines.append(f"| {mode} | – | – | – | – | – | – | – | – | – | 0 | {row.get('errors', 0)} |")
                 continue
-            fact = "–" if row["fact_loss"] is None else f"{100 * row['fact_loss']:.1f}%"
+            facts = row["fact_loss"]
+            fact = "–" if facts is None else f"{100 * facts['loss']:.1f}% ({facts['lost']}/{facts['values']})"
             cells = [
                 mode,
                 _interval(row, "P"),
@@ -280,7 +313,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
     lines.append(
         "P, A90, U90_10 (0-100) averaged over instructions; intervals: percentile bootstrap over instructions. "
         "Recovery = (P - P_sharded) / (P_full - P_sharded). LM calls and tokens count the assistant and the "
-        "Mediator (ERGO's rewrite is an assistant call); fact loss is shown when the trajectories carry it."
+        "Mediator (ERGO's rewrite is an assistant call). Fact loss (`facts.py`): values the user stated and still "
+        "meant that the last Mediator request (or ERGO's last rewritten prompt) lost, pooled over conversations."
     )
     return "\n".join(lines) + "\n"
 

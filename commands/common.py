@@ -89,8 +89,16 @@ def read_guidelines(path: str | None) -> list[str]:
     return split_instructions(render_instructions("", lines))[1]
 
 
-def add_mediator_history_flag(parser: argparse.ArgumentParser, help_text: str, default: str | None = "full") -> None:
-    """`--mediator-history`; with `default=None` an unset flag means the loaded program's own history."""
+# Incremental by default: on held-out tasks it lost no more than full history once checked, at fewer tokens
+# (benchmarks/results/mediator_variants.md, embedded_multiturn.md).
+DEFAULT_MEDIATOR_HISTORY = "incremental"
+
+
+def add_mediator_history_flag(
+    parser: argparse.ArgumentParser, help_text: str, default: str | None = DEFAULT_MEDIATOR_HISTORY
+) -> None:
+    """`--mediator-history`; with `default=None` an unset flag means a loaded program's own history (and
+    DEFAULT_MEDIATOR_HISTORY for a program built from flags)."""
     parser.add_argument("--mediator-history", choices=MEDIATOR_HISTORIES, default=default, help=help_text)
 
 
@@ -173,7 +181,9 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
         default="deterministic",
         help="deterministic: shards in order (the paper's setting); llm: the user role's model",
     )
-    parser.add_argument("--persona", default="lazy", help="simulated user persona: lazy, corrective or explicit")
+    parser.add_argument(
+        "--persona", default="lazy", help="simulated user persona: lazy, corrective, explicit or revising"
+    )
     parser.add_argument("--classifier", choices=("rules", "llm"), default="rules", help="how replies are classified")
     parser.add_argument(
         "--llm-extraction",
@@ -190,7 +200,7 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
     add_mediator_history_flag(
         parser,
         "full: the Mediator rereads the transcript each turn (the paper); incremental: it reads its previous "
-        "request, the reply and the new turn (default: the --program's own, else full)",
+        "request, the reply and the new turn (default: the --program's own, else incremental)",
         default=None,
     )
     parser.add_argument("--spider-dir", metavar="DIR", help="folder of Spider databases (<db_id>/<db_id>.sqlite)")
@@ -243,7 +253,7 @@ def conversation_settings(args: argparse.Namespace):
     roles = roles_from_args(args)
     program = load_program_flag(args.program)
     if program is None:
-        program = MediatedAssistant(read_guidelines(args.guidelines))
+        program = MediatedAssistant(read_guidelines(args.guidelines), mediator_history=DEFAULT_MEDIATOR_HISTORY)
     elif args.guidelines:
         raise IntentMediatorError("--guidelines and --program: give one; a compiled program holds its guidelines")
     if args.mediator_history is not None:
@@ -274,3 +284,47 @@ def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
     capped = turn_cap_line(summary)
     if capped:
         print(capped, file=stdout)
+
+
+def add_artifact_flags(parser: argparse.ArgumentParser) -> None:
+    """`--compiled` (the artifacts shipped with the package) and `--artifacts DIR` (your own), for mediated mode."""
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="mediated mode uses the compiled domain artifact shipped with the package for the Mediator's model "
+        "(data/artifacts/<model>/_generic/<domain>); a domain without one keeps the generic Mediator",
+    )
+    parser.add_argument(
+        "--artifacts",
+        metavar="DIR",
+        help="your compiled artifacts root (<user>/<domain>/program.json): mediated mode uses each record's "
+        "domain artifact (_generic/<domain>, before a shipped one), else _generic/_generic",
+    )
+
+
+def compiled_programs(args: argparse.Namespace, domains, mediator_model: str | None, stdout: TextIO | None = None):
+    """Per-domain programs for mediated mode from `--artifacts` / `--compiled`, and the choice made per domain.
+
+    Returns:
+        ({domain: program}, {domain: ArtifactChoice}); domains where nothing compiled applies are left out of
+        the programs (they keep the generic or --program Mediator) and printed as such.
+    """
+    from intent_mediator.artifacts import ArtifactError, choose_artifact, load_artifact
+
+    root = getattr(args, "artifacts", None)
+    compiled = getattr(args, "compiled", False)
+    if not root and not compiled:
+        return {}, {}
+    if root and not Path(root).is_dir():
+        raise IntentMediatorError(f"--artifacts: no such folder {root}")
+    programs, choices = {}, {}
+    for domain in sorted(set(domains)):
+        try:
+            choice = choose_artifact(root, None, domain, shipped=mediator_model if compiled else None)
+            if choice.folder is not None:
+                programs[domain] = load_artifact(choice.folder)
+        except ArtifactError as exc:
+            raise IntentMediatorError(f"--{'artifacts' if root else 'compiled'}: {exc}") from None
+        choices[domain] = choice
+        print(f"mediated {domain}: {choice.describe()}", file=stdout or sys.stdout, flush=True)
+    return programs, choices

@@ -1,12 +1,15 @@
-"""`intent-mediator evaluate`, `report` and `demo`: simulate, score and report Lost-in-Conversation runs."""
+"""`intent-mediator evaluate` and `report`: simulate, score and report Lost-in-Conversation runs."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from intent_mediator.commands.common import (
+    add_artifact_flags,
     at_least_one,
+    compiled_programs,
     conversation_settings,
     load_run_records,
     mode_list,
@@ -30,6 +33,7 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", required=True, type=output_dir, metavar="DIR", help="output folder; an existing one is resumed"
     )
+    add_artifact_flags(parser)
     add_ergo_flags(parser)
 
 
@@ -102,6 +106,9 @@ def _evaluate(args: argparse.Namespace, records: list):
 
     modes = split_list(args.modes) or []
     settings = conversation_settings(args)
+    if "mediated" in modes:
+        programs, _ = compiled_programs(args, {r.task for r in records}, settings.roles.models()["mediator"])
+        settings = replace(settings, programs=programs)
     if "ergo" in modes and hasattr(args, "ergo_threshold"):
         settings = ergo_settings(args, settings, args.out)
     return evaluate(
@@ -138,41 +145,4 @@ def run_report(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         raise IntentMediatorError(str(exc)) from None
     print(f"wrote {paths['markdown']} and {paths['html']}")
-    return 0
-
-
-DEMO_TASKS = "im-math-02,im-math-03,im-math-09"
-
-
-def configure_demo(parser: argparse.ArgumentParser) -> None:
-    run_flags(parser)
-    # One llama.cpp slot answers at a time; a reply cap keeps a 2-core demo within minutes.
-    parser.set_defaults(workers=1, max_tokens=320)
-    parser.add_argument("--task-ids", default=DEMO_TASKS, help=f"records to run (default {DEMO_TASKS})")
-    parser.add_argument("--modes", default="full,sharded,mediated", type=mode_list, help="conversation modes")
-    parser.add_argument("--runs", type=at_least_one, default=1, help="runs per instruction and mode")
-    parser.add_argument(
-        "--out", default="runs/demo", type=output_dir, metavar="DIR", help="output folder (default runs/demo)"
-    )
-
-
-def run_demo(args: argparse.Namespace) -> int:
-    import time
-
-    from intent_mediator.report import write_report
-
-    wanted = split_list(args.task_ids) or []
-    records = [r for r in load_run_records(args) if r.task_id in wanted]
-    if not records:
-        raise IntentMediatorError(f"--task-ids matched no record in {args.data}")
-    print(
-        f"demo: {len(records)} tasks x modes {args.modes} on {args.assistant or args.model or 'the embedded model'}"
-        f" -> {args.out}",
-        flush=True,
-    )
-    started = time.perf_counter()
-    result = _evaluate(args, records)
-    paths = write_report(args.out, "intent-mediator demo", result.summary)
-    print_summary(result.summary)
-    print(f"{result.new} conversations in {time.perf_counter() - started:.0f} s; report: {paths['markdown']}")
     return 0

@@ -20,6 +20,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mediator", metavar="MODEL", help="the Mediator's model (default: the upstream model)")
     parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for openai/... models")
     parser.add_argument("--artifacts", metavar="DIR", help="compiled artifacts root (<user>/<domain>/program.json)")
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="also serve the compiled domain artifacts shipped with the package for the Mediator's model "
+        "(after --artifacts' own domain artifact, before its generic one)",
+    )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument(
@@ -83,6 +89,7 @@ def server_config(args: argparse.Namespace):
         mediator=args.mediator,
         api_base=args.api_base,
         artifacts=Path(args.artifacts) if args.artifacts else None,
+        compiled=getattr(args, "compiled", False),
         keys=KeyRing.from_file(args.api_keys_file) if args.api_keys_file else None,
         store=args.store,
         memory=args.memory,
@@ -93,6 +100,29 @@ def server_config(args: argparse.Namespace):
         mediator_timeout=args.mediator_timeout,
         mediator_history=args.mediator_history,
     )
+
+
+def artifacts_found(config) -> str:
+    """What the server will load: the artifact root's artifacts and the shipped ones (one line)."""
+    from intent_mediator.artifacts import shipped_domains, shipped_root
+
+    parts = []
+    if config.artifacts is not None:
+        found = sorted(str(p.parent.relative_to(config.artifacts)) for p in config.artifacts.glob("*/*/program.json"))
+        parts.append(
+            f"{len(found)} artifact(s) under {config.artifacts}" + (f" ({', '.join(found[:8])})" if found else "")
+        )
+    if config.compiled:
+        model = config.mediator_model()
+        domains = shipped_domains(model)
+        parts.append(
+            f"shipped artifacts for {model}: {', '.join(domains)} ({shipped_root(model)})"
+            if domains
+            else f"no shipped artifact for {model}: the uncompiled Mediator serves every domain without one"
+        )
+    if not parts:
+        return "no compiled artifacts (--artifacts DIR, --compiled): the uncompiled Mediator serves every request"
+    return "; ".join(parts) + "; each response names its artifact in X-Mediator-Artifact"
 
 
 def build_app(args: argparse.Namespace):
@@ -129,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
             args.workers,
         )
     auth = f"{len(config.keys)} API key(s)" if config.keys else "no API keys: loopback clients only"
+    print(f"intent-mediator serve: {artifacts_found(config)}", flush=True)
     logs = redacted_url(config.store) if config.store else "off"
     print(
         f"intent-mediator serve: http://{args.host}:{args.port}, {args.workers} worker(s), fronting "

@@ -2,12 +2,18 @@
 
 2602.07338 argues that the intent gap comes from habits of expression that differ between users, which is why
 guidelines are learned per user. These personas span the habits its analysis turns on: whether a user says
-that a message refines the earlier ones, and whether they react to a wrong answer.
+that a message refines the earlier ones, whether they react to a wrong answer, and whether they revise what
+they said (`revising`: on a record without revision shards it first states one number wrong and corrects it
+with the next message, so concatenating the user's messages is wrong by construction).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# A number that is not part of a clock time, a date, an identifier or a longer number.
+_VALUE = re.compile(r"(?<![\w.:,/-])(\d+(?:\.\d+)?)(?![\w:/-]|[.,]\d)")
 
 
 @dataclass(frozen=True)
@@ -19,12 +25,17 @@ class Persona:
         description: How this user writes, given to the LLM simulator.
         followup: Template for a revealed shard after the first turn (`{shard}`).
         after_wrong_answer: Template used instead when the assistant's last reply was a wrong answer attempt.
+        misstates: The deterministic user states one number wrong and corrects it with its next message
+            (records without revision shards only; see `misstate`).
+        correction: Template of that correction, put before the next message (`{right}`, `{wrong}`, `{shard}`).
     """
 
     name: str
     description: str
     followup: str = "{shard}"
     after_wrong_answer: str | None = None
+    misstates: bool = False
+    correction: str = "actually, it's {right}, not {wrong}. {shard}"
 
     def render(self, shard: str, *, first: bool, assistant_was_wrong: bool) -> str:
         if first:
@@ -60,8 +71,34 @@ PERSONAS: dict[str, Persona] = {
             ),
             followup="One more requirement for the same task: {shard}",
         ),
+        Persona(
+            name="revising",
+            description=(
+                "Changes their mind and misremembers. At some point states one value of the task wrong (a "
+                "different number than the true one) and, in a later message, corrects it in passing, e.g. "
+                "'actually it's 45, not 56'. Also takes back or changes details they gave earlier when the task "
+                "pieces say so."
+            ),
+            misstates=True,
+        ),
     )
 }
+
+
+def misstate(text: str) -> tuple[str, str, str] | None:
+    """`text` with its first plain number stated wrong: (wrong text, right value, wrong value); None when the
+    text has no such number. The wrong value is clearly different and keeps the number's format."""
+    match = _VALUE.search(text)
+    if match is None:
+        return None
+    right = match.group(1)
+    if "." in right:
+        decimals = len(right.split(".")[1])
+        wrong = f"{float(right) * 1.5 + 1:.{decimals}f}"
+    else:
+        value = int(right)
+        wrong = str(value + max(2, value // 4))
+    return text[: match.start(1)] + wrong + text[match.end(1) :], right, wrong
 
 
 def get_persona(name: str) -> Persona:

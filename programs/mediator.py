@@ -34,6 +34,8 @@ class Mediator(dspy.Module):
         passthrough_first_turn: While nothing is learned (no guidelines, demos or rewritten instructions), a
             one-turn transcript is already explicit: return it unchanged and save the LM call.
         check: Check each request against the user's turns and repair it (see above).
+        lean: Send the Mediator's calls through `LeanChatAdapter` (DSPy's chat layout without its boilerplate);
+            False leaves the adapter to the surrounding `dspy.context`. Engines that ask for JSON get JSON.
         lm: The mediator role's LM; None uses the LM of the surrounding `dspy.context`.
     """
 
@@ -44,6 +46,7 @@ class Mediator(dspy.Module):
         chain_of_thought: bool = False,
         passthrough_first_turn: bool = True,
         check: bool = True,
+        lean: bool = True,
         lm: dspy.LM | None = None,
     ):
         super().__init__()
@@ -51,6 +54,7 @@ class Mediator(dspy.Module):
         self.repair = dspy.Predict(RepairRequest)
         self.passthrough_first_turn = passthrough_first_turn
         self.check = check
+        self.lean = lean
         self.role_lm = lm
         self.set_guidelines(guidelines or [])
 
@@ -109,7 +113,9 @@ class Mediator(dspy.Module):
     def _adapter(self) -> dspy.Adapter | None:
         """The lean chat adapter, unless the LM's engine asks for JSON (then `lm_scope` picks JSONAdapter)."""
         lm = self.role_lm or dspy.settings.lm
-        return None if getattr(getattr(lm, "engine", None), "prefers_json_adapter", False) else LeanChatAdapter()
+        if not self.lean or getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
+            return None
+        return LeanChatAdapter()
 
     def _checked(self, request: str, said: list[str]) -> dspy.Prediction:
         """Check `request` against the user's turns; repair it once, then append what is still missing."""

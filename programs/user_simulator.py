@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass
 
 import dspy
-from intent_mediator.data.personas import Persona
+from intent_mediator.data.personas import Persona, misstate
 from intent_mediator.data.records import Instruction
 from intent_mediator.lm import lm_scope
 from intent_mediator.signatures.user import SimulateUserTurn, TaskPiece
@@ -45,10 +45,15 @@ def unrevealed(record: Instruction, texts: dict[int, str], revealed: list[int]) 
 
 
 class DeterministicUser:
-    """Reveals shards in the record's order (the 2602.07338 paper's sequential order), phrased by the persona."""
+    """Reveals shards in the record's order (the 2602.07338 paper's sequential order), phrased by the persona.
+
+    A persona that `misstates` (revising) states the first number of the first shard that has one (the last
+    shard excluded) wrong, and corrects it at the start of the next message, on records without revision shards.
+    """
 
     def __init__(self, persona: Persona):
         self.persona = persona
+        self._correction: tuple[str, str] | None = None  # (right, wrong) to correct with the next message
 
     def next_move(
         self,
@@ -59,8 +64,22 @@ class DeterministicUser:
         assistant_was_wrong: bool = False,
     ) -> UserMove:
         shard_id = unrevealed(record, texts, revealed)[0]
-        message = self.persona.render(texts[shard_id], first=not revealed, assistant_was_wrong=assistant_was_wrong)
+        text = texts[shard_id]
+        if self._correction is not None:
+            right, wrong = self._correction
+            self._correction = None
+            text = self.persona.correction.format(right=right, wrong=wrong, shard=text)
+        elif self._misstated(record, texts, revealed) == shard_id:
+            text, right, wrong = misstate(text)
+            self._correction = (right, wrong)
+        message = self.persona.render(text, first=not revealed, assistant_was_wrong=assistant_was_wrong)
         return UserMove(message=message, shard_id=shard_id)
+
+    def _misstated(self, record: Instruction, texts: dict[int, str], revealed: list[int]) -> int | None:
+        """The shard this user states wrong: the first with a number, the last shard excluded (None: none)."""
+        if not self.persona.misstates or record.revisions:
+            return None
+        return next((i for i in list(texts)[:-1] if misstate(texts[i])), None)
 
 
 class VerbatimUser:
@@ -110,7 +129,14 @@ class SimulatedUser(dspy.Module):
                 revealed=[TaskPiece(shard_id=i, text=texts[i]) for i in revealed],
                 unrevealed=[TaskPiece(shard_id=i, text=texts[i]) for i in remaining],
             )
-        return self._validated(out, texts, remaining)
+        move = self._validated(out, texts, remaining)
+        shard = next((s for s in record.shards if s.shard_id == move.shard_id), None)
+        targets = set(shard.revises or []) if shard is not None else set()
+        if targets - set(revealed):
+            # A revision must come after what it revises, or the final intent is not the record's.
+            note = f"simulator chose revision shard {move.shard_id} before shards {sorted(targets - set(revealed))}"
+            return UserMove(message=texts[remaining[0]], shard_id=remaining[0], corrected=note)
+        return move
 
     @staticmethod
     def _validated(out: dspy.Prediction, texts: dict[int, str], remaining: list[int]) -> UserMove:

@@ -24,7 +24,7 @@ from typing import Any
 import pydantic
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
-from intent_mediator.artifacts import ArtifactError, validate_id
+from intent_mediator.artifacts import ArtifactError, shipped_root, validate_id
 from intent_mediator.lm import build_lm
 from intent_mediator.server.config import ServerConfig
 from intent_mediator.server.guard import Guard, caller_key
@@ -130,7 +130,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
     # Model calls block; they run here, bounded, so a hanging model can hold threads but never the event loop.
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="model-call")
     upstream = Upstream(upstream_lm, pool)
-    artifacts = ArtifactCache(config.artifacts)
+    artifacts = ArtifactCache(config.artifacts, shipped_root(config.mediator_model()) if config.compiled else None)
     memory = None
     if config.mediator_history == "incremental":
         options = {"capacity": config.memory_capacity}
@@ -218,7 +218,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
             "mediator", time.perf_counter() - mediation_started, "fallback" if mediated.fallback else "ok"
         )
         conversation_id = f"chatcmpl-{uuid.uuid4().hex}"
-        headers = {"X-Mediator-Conversation": conversation_id}
+        headers = {"X-Mediator-Conversation": conversation_id, "X-Mediator-Artifact": artifact or "uncompiled"}
         if mediated.fallback:
             headers["X-Mediator-Fallback"] = _header(mediated.fallback)
             metrics.fallback(mediated.fallback.split(":", 1)[0].replace(" ", "_"))

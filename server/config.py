@@ -19,6 +19,8 @@ class ServerConfig:
         mediator: Model string of the Mediator (None: the upstream model).
         api_base: OpenAI-compatible base URL for `openai/...` models.
         artifacts: Root of compiled artifacts (`<user>/<domain>/program.json`); None serves the uncompiled Mediator.
+        compiled: Also serve the compiled domain artifacts shipped with the package for the Mediator's model
+            (after the root's own domain artifact, before its generic one).
         keys: The API keys and the user each belongs to (`KeyRing.from_file`); None serves loopback clients
             only, and trusts the user they name.
         store: Where conversation logs and feedback go (None: no logging): a SQLite path or `sqlite:///...`
@@ -34,13 +36,15 @@ class ServerConfig:
             (default: half of `upstream_timeout`); counted inside `upstream_timeout`.
         upstream_retries: Retries of a failed upstream call (litellm-backed models).
         mediator_history: "full" (the Mediator rereads the whole history each call) or "incremental" (it
-            continues from the request it wrote for the conversation's previous call, when it remembers one).
+            continues from the request it wrote for the conversation's previous call, when it remembers one;
+            the default).
     """
 
     upstream: str | None = None
     mediator: str | None = None
     api_base: str | None = None
     artifacts: Path | None = None
+    compiled: bool = False
     keys: KeyRing | None = None
     store: str | None = None
     memory: str | None = None
@@ -51,7 +55,7 @@ class ServerConfig:
     upstream_timeout: float = 120.0
     mediator_timeout: float | None = None
     upstream_retries: int = 2
-    mediator_history: str = "full"
+    mediator_history: str = "incremental"
 
     def __post_init__(self) -> None:
         if self.mediator_history not in MEDIATOR_HISTORIES:
@@ -65,3 +69,7 @@ class ServerConfig:
 
     def mediator_seconds(self) -> float:
         return self.mediator_timeout if self.mediator_timeout is not None else self.upstream_timeout / 2
+
+    def mediator_model(self) -> str:
+        """The Mediator's model string (whose shipped artifacts `compiled` serves)."""
+        return self.mediator or self.upstream or "embedded"

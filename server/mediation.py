@@ -36,32 +36,45 @@ class ArtifactCache:
     """Compiled programs per (user, domain), reloaded when their `program.json` changes on disk.
 
     An artifact that fails to load is skipped for the next level of the fallback chain (user+domain, then the
-    domain, then generic, then the uncompiled program) until its file changes; the failure is reported by
-    artifact id and exception type only, never with a path or the exception's text.
+    domain, then the shipped domain artifact when `shipped` is set, then generic, then the uncompiled program)
+    until its file changes; the failure is reported by artifact id and exception type only, never with a path or
+    the exception's text.
     """
 
-    def __init__(self, root: Path | None):
+    def __init__(self, root: Path | None, shipped: Path | None = None):
         self.root = root
+        self.shipped = shipped  # the package's artifacts for the Mediator's model (`serve --compiled`)
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[tuple[float, int], MediatedAssistant | None, str | None]] = {}
         # Built once: constructing a program builds signature classes, too slow for every request.
         self._uncompiled = MediatedAssistant()
 
+    def chain(self, user: str | None, domain: str | None) -> list[tuple[str, Path]]:
+        """(artifact id, folder) in fallback order: user+domain, domain, shipped domain, generic."""
+        out: list[tuple[str, Path]] = []
+        if self.root is not None:
+            for candidate in dict.fromkeys([(user, domain), (None, domain)]):
+                folder = artifact_dir(self.root, *candidate)
+                out.append((str(folder.relative_to(self.root)), folder))
+        if self.shipped is not None and domain is not None:
+            folder = artifact_dir(self.shipped, None, domain)
+            out.append((f"shipped:{self.shipped.name}/{folder.relative_to(self.shipped)}", folder))
+        if self.root is not None:
+            out.append((str(artifact_dir(self.root).relative_to(self.root)), artifact_dir(self.root)))
+        return list(dict(out).items())  # without a user or domain, some levels are the same folder
+
     def get(self, user: str | None, domain: str | None) -> tuple[MediatedAssistant, str | None, str | None]:
         """The program for (user, domain), its artifact id (None: uncompiled), and what failed on the way."""
         problems: list[str] = []
-        chain = [(user, domain), (None, domain), (None, None)] if self.root is not None else []
-        for candidate in dict.fromkeys(chain):  # without a user or domain, some levels are the same folder
-            folder = artifact_dir(self.root, *candidate)
-            name = str(folder.relative_to(self.root))
-            program, problem = self._load(folder)
+        for name, folder in self.chain(user, domain):
+            program, problem = self._load(folder, name)
             if program is not None:
                 return program, name, "; ".join(problems) or None
             if problem is not None:
                 problems.append(f"{name} unreadable ({problem})")
         return self._uncompiled, None, "; ".join(problems) or None
 
-    def _load(self, folder: Path) -> tuple[MediatedAssistant | None, str | None]:
+    def _load(self, folder: Path, name: str) -> tuple[MediatedAssistant | None, str | None]:
         """(program, None), or (None, None) when there is no artifact here, or (None, why) when it is broken."""
         try:
             stat = (folder / "program.json").stat()
@@ -73,7 +86,6 @@ class ArtifactCache:
         with self._lock:
             cached = self._cache.get(folder)
             if cached is None or cached[0] != version:
-                name = folder.relative_to(self.root)
                 try:
                     cached = (version, load_artifact(folder), None)
                     logger.info("loaded artifact %s", name)

@@ -21,6 +21,7 @@ from typing import Any
 import dspy
 from intent_mediator.data.personas import Persona, get_persona
 from intent_mediator.data.records import Instruction
+from intent_mediator.facts import trajectory_fact_check
 from intent_mediator.lm import RoleLMs, lm_scope
 from intent_mediator.programs import Assistant, MediatedAssistant
 from intent_mediator.programs.ergo import ErgoAssistant
@@ -51,12 +52,14 @@ class ConversationSettings:
         llm_extraction: Let the judge extract answers the task's parser misses.
         max_turns: Bound on user turns (default: shards + 2; the recap turn comes on top).
         program: The MediatedAssistant to evaluate in mediated mode (default: uncompiled).
+        programs: Per-domain programs for mediated mode (e.g. compiled artifacts): a record whose task is a key
+            uses that program instead of `program`.
         metric: A DSPy metric `metric(example, pred) -> float | Prediction(score=...)` that scores answer
             attempts instead of the task's scorer; `example.record` is the Instruction, `pred.response` the
             reply and `pred.answer` the extracted answer.
         callbacks: DSPy callbacks active for every LM call of the conversation (e.g. a budget).
         mediator_history: "full" (the Mediator rereads the whole transcript every turn, as in the paper) or
-            "incremental" (it reads its previous request, the reply to it and the user's new turn).
+            "incremental" (the default: it reads its previous request, the reply to it and the user's new turn).
         task_config: The scorers' per-run settings (summary judge LM, Spider folder); its judge LM defaults to
             the judge role's LM.
         ergo: Threshold and log-probability settings of `ergo` mode.
@@ -69,9 +72,10 @@ class ConversationSettings:
     llm_extraction: bool = False
     max_turns: int | None = None
     program: MediatedAssistant | None = None
+    programs: dict[str, MediatedAssistant] = field(default_factory=dict)
     metric: Callable[..., Any] | None = None
     callbacks: list[Any] = field(default_factory=list)
-    mediator_history: str = "full"
+    mediator_history: str = "incremental"
     task_config: TaskConfig = field(default_factory=TaskConfig)
     ergo: ErgoConfig = field(default_factory=ErgoConfig)
 
@@ -127,7 +131,7 @@ class Conversation:
                 )
             )
         # Shared, never copied: a module's forward only reads its predictors, so threads can share it.
-        self.mediated = settings.program
+        self.mediated = settings.programs.get(record.task, settings.program)
         if self.task.reveal_verbatim:
             # The reference reveals document shards (translation, summary, data2text) as they are, in order.
             self.user = VerbatimUser()
@@ -223,6 +227,16 @@ class Conversation:
             transcript.append(Turn.user(message))
             self._exchange(transcript, TurnRecord(index=len(self.trajectory.turns), user=message))
 
+    def _fact_loss(self, turn: TurnRecord) -> float | None:
+        """Values the user gave so far, still in force, that `turn.request` lost (see `facts`)."""
+        try:
+            prompt = self.task.full_prompt(self.record)
+        except Exception:  # a task without a fully specified prompt only loses the names it would give
+            prompt = None
+        partial = self.trajectory.model_copy(update={"turns": [*self.trajectory.turns, turn]})
+        check = trajectory_fact_check(partial, self.record, prompt)
+        return None if check is None else check.loss
+
     def _previous_request(self) -> str | None:
         if self.settings.mediator_history != "incremental" or not self.trajectory.turns:
             return None
@@ -233,6 +247,7 @@ class Conversation:
             with self.usage.track("mediator"), lm_scope(self.mediator_lm):
                 mediated = self.mediated.mediator(transcript=transcript, previous_request=self._previous_request())
             turn.request = mediated.request
+            turn.fact_loss = self._fact_loss(turn)
             with self.usage.track("assistant"):
                 reply = self.mediated.respond(mediated.request, self.system, lm=self.assistant_lm)
         elif self.mode == "ergo":

@@ -65,7 +65,7 @@ def _plain(value: Any) -> Any:
 
 
 # Settings fields recorded in their own way below, or not at all (callbacks observe a run, they do not change it).
-_SPECIAL = {"roles", "persona", "program", "metric", "callbacks"}
+_SPECIAL = {"roles", "persona", "program", "programs", "metric", "callbacks"}
 
 
 def settings_fingerprint(settings: Any) -> dict[str, Any]:
@@ -90,6 +90,10 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
         "persona_hash": digest(dataclasses.asdict(settings.persona)),
         "guidelines_hash": digest(guidelines),
         "program_hash": digest(program.dump_state() if program is not None else None),
+        # Per-domain programs (compiled artifacts in mediated mode), by content hash.
+        "programs_hash": {
+            domain: digest(p.dump_state()) for domain, p in sorted(getattr(settings, "programs", {}).items())
+        },
         "metric": _callable_name(settings.metric),
     }
     for item in dataclasses.fields(settings):

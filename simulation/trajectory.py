@@ -27,6 +27,7 @@ class TurnRecord(pydantic.BaseModel):
     score: float | None = None  # 0-1, only for answer attempts
     reason: str | None = None
     note: str | None = None  # e.g. the user simulator's corrected choice
+    fact_loss: float | None = None  # mediated mode: share of the user's values in force the request lost (facts.py)
     entropy: float | None = None  # mean token entropy of the reply, nats (ergo mode)
     reset: dict[str, Any] | None = None  # ergo mode: the reset before this reply (entropies, rewritten prompt)
 

@@ -82,7 +82,7 @@ def test_compile_writes_an_artifact_per_user_and_domain(monkeypatch, tmp_path, c
     meta = read_meta(tmp_path / "alice" / "math")
     assert meta["guidelines"][0] == KEEP_ALL and meta["validation_score"] > meta["baseline_score"]
     assert meta["models"]["mediator"] == "scripted/mediator" and meta["dspy_version"]
-    assert meta["mediator_history"] == "full"
+    assert meta["mediator_history"] == "incremental"  # the default
     assert load_mediator("alice", "math", root=tmp_path).guidelines == meta["guidelines"]
     assert load_mediator("bob", "math", root=tmp_path).guidelines == []  # no artifact for bob: uncompiled
     assert "validation P 0.0 -> 100.0" in capsys.readouterr().out

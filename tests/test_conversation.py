@@ -103,7 +103,7 @@ def test_incremental_mediation_reads_each_turn_once_and_keeps_every_shard(engine
     assert seen == [[" ".join(SHARDS[:k]), SHARDS[k]] for k in range(1, len(SHARDS))]
     incremental = [r.input_tokens for r in engine.requests_for("mediator")]
     engine.reset()
-    run_conversation(RECORD, "mediated", 0, settings(engine))
+    run_conversation(RECORD, "mediated", 0, settings(engine, mediator_history="full"))
     full = [r.input_tokens for r in engine.requests_for("mediator")]
     assert incremental[-1] < full[-1] and incremental[-1] - incremental[0] < full[-1] - full[0]
 

@@ -84,8 +84,10 @@ def test_demo_runs_offline_and_writes_a_report(tmp_path, capsys):
 
     argv = [
         "demo",
-        "--task-ids",
-        "im-math-03",
+        "--first",
+        "1",
+        "--runs",
+        "1",
         "--modes",
         "full",
         "--max-tokens",
@@ -97,4 +99,4 @@ def test_demo_runs_offline_and_writes_a_report(tmp_path, capsys):
     assert cli.main(argv) == 0
     assert (tmp_path / "report.md").is_file() and (tmp_path / "report.html").is_file()
     assert "| full |" in (tmp_path / "report.md").read_text()
-    assert "1 conversations in" in capsys.readouterr().out
+    assert "1 conversations run now" in capsys.readouterr().out

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from intent_mediator import MediatedAssistant, Turn
 from intent_mediator.adapters import LeanChatAdapter
 from intent_mediator.data.loaders import load_records
@@ -141,3 +142,20 @@ def test_lean_adapter_keeps_the_sections_and_cuts_the_boilerplate():
     assert "[[ ## transcript ## ]]" in lean[-1]["content"] and "Keep every number" in lean[0]["content"]
     parsed = LeanChatAdapter().parse(MediateRequest, "[[ ## request ## ]]\nAdd 40 to 2.\n\n[[ ## completed ## ]]")
     assert parsed == {"request": "Add 40 to 2."}
+
+
+def test_mediated_turns_record_their_fact_loss(engine):
+    from intent_mediator import RoleLMs
+    from intent_mediator.simulation.conversation import ConversationSettings, run_conversation
+
+    record = next(r for r in load_records("builtin", tasks=["math"]) if r.task_id == "im-math-r01")
+    engine.on(role="mediator", reply={"request": "How much do I pay for pens at $2 each?"})
+    engine.on(role="assistant", reply="Could you tell me more?")
+    for check, expected in ((False, 2 / 3), (True, 0.0)):
+        settings = ConversationSettings(roles=RoleLMs.scripted(engine), program=MediatedAssistant(check=check))
+        trajectory = run_conversation(record, "mediated", 0, settings)
+        # The second turn keeps $2; the last loses 15 and $3 of {$2, $3, 15} unless repaired.
+        assert trajectory.turns[1].fact_loss == 0.0
+        assert trajectory.turns[-1].fact_loss == pytest.approx(expected), check
+    sharded = run_conversation(record, "sharded", 0, settings)
+    assert all(turn.fact_loss is None for turn in sharded.turns)

@@ -196,7 +196,7 @@ def test_run_json_and_each_trajectory_hold_the_configuration(tmp_path):
     config = run["config"]
     assert config["temperatures"]["assistant"] == 1.0 and config["models"]["judge"] == "scripted/judge"
     assert {"persona", "user_sim", "classifier", "llm_extraction", "guidelines_hash", "program_hash"} <= set(config)
-    assert config["dspy_version"] == dspy.__version__ and config["mediator_history"] == "full"
+    assert config["dspy_version"] == dspy.__version__ and config["mediator_history"] == "incremental"
     assert set(run["records"]) == {r.task_id for r in RECORDS}
     for trajectory in TrajectoryLog(tmp_path / "trajectories.jsonl").read():
         assert trajectory.fingerprint["persona"] == "lazy"
@@ -208,14 +208,12 @@ def test_a_resume_with_another_configuration_is_refused_naming_the_fields(tmp_pa
     settings = ConversationSettings(roles=default_roles(engine))
     evaluate(RECORDS, ["full"], 1, tmp_path, settings, progress=False)
     before = (tmp_path / "trajectories.jsonl").read_text()
-    other = ConversationSettings(
-        roles=default_roles(engine), persona=get_persona("explicit"), mediator_history="incremental"
-    )
+    other = ConversationSettings(roles=default_roles(engine), persona=get_persona("explicit"), mediator_history="full")
     with pytest.raises(RunConfigError) as caught:
         evaluate(RECORDS, ["full", "sharded"], 2, tmp_path, other, progress=False)
     message = str(caught.value)
     assert "\n" not in message and "run.json" in message
-    assert 'persona: "lazy" -> "explicit"' in message and 'mediator_history: "full" -> "incremental"' in message
+    assert 'persona: "lazy" -> "explicit"' in message and 'mediator_history: "incremental" -> "full"' in message
     assert (tmp_path / "trajectories.jsonl").read_text() == before  # nothing was run or lost
     # More modes, runs and records with the same configuration extend the folder.
     more = load_records("builtin", tasks=["math"])[:3]

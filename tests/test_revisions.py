@@ -179,3 +179,48 @@ def test_evaluate_split_flag_keeps_only_that_split(tmp_path, capsys):
     args = parser.parse_args(["--data", str(tmp_path), "--split", "test"])
     with pytest.raises(IntentMediatorError, match="--split test: the fixed splits are of --data builtin"):
         load_run_records(args)
+
+
+def run_revising(engine, record, mode="sharded", program=None):
+    from intent_mediator import RoleLMs
+    from intent_mediator.data.personas import get_persona
+    from intent_mediator.simulation.conversation import ConversationSettings, run_conversation
+
+    engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
+    engine.on(role="assistant", reply="Could you tell me more?")
+    settings = ConversationSettings(roles=RoleLMs.scripted(engine), persona=get_persona("revising"), program=program)
+    return run_conversation(record, mode, 0, settings)
+
+
+def test_revising_persona_misstates_a_number_and_corrects_it_next(engine):
+    from intent_mediator.data.personas import misstate
+
+    assert misstate("on 2024-03-01 at 19:30, id f2") is None
+    assert misstate("they sold 45 muffins") == ("they sold 56 muffins", "45", "56")
+    record = next(r for r in load_records("builtin", tasks=["math"]) if r.task_id == "im-math-01")
+    trajectory = run_revising(engine, record)
+    said = [turn.user for turn in trajectory.turns]
+    assert said[:4] == [
+        "how much did the bakery take in on monday?",
+        "muffins go for $5 apiece",
+        "actually, it's 3, not 5. they sold 45 muffins that day",
+        "cookies are $2 each",
+    ]
+    assert [turn.shard_id for turn in trajectory.turns] == [1, 2, 3, 4, 5]
+
+
+def test_revising_persona_leaves_revision_records_as_written(engine):
+    record = revision_records("math")[0]
+    trajectory = run_revising(engine, record)
+    assert [turn.user for turn in trajectory.turns] == [shard.shard for shard in record.shards]
+
+
+def test_mediated_request_drops_the_misstated_value(engine):
+    from intent_mediator import MediatedAssistant
+    from intent_mediator.facts import trajectory_fact_check
+
+    record = next(r for r in load_records("builtin", tasks=["math"]) if r.task_id == "im-math-01")
+    trajectory = run_revising(engine, record, mode="mediated", program=MediatedAssistant(check=False))
+    # The scripted Mediator joins the user's turns, so "$5" (withdrawn by "not 5") stays in its request.
+    found = trajectory_fact_check(trajectory, record)
+    assert [f.text for f in found.withdrawn_present] == ["$5"] and not found.lost_values

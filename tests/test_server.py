@@ -143,7 +143,8 @@ def test_unsafe_user_id_is_rejected(serve):
 
 def test_models_health_and_metrics(serve):
     base = serve()
-    assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "store": "ok"}
+    # The default incremental Mediator keeps a request memory, so health reports it too.
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok", "store": "ok", "memory": "ok"}
     assert client(base).models.list().data[0].id == "scripted/assistant"
     client(base).chat.completions.create(model="any", messages=TURNS)
     metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text

@@ -15,8 +15,10 @@ GOLD = {r.task_id: r["answer"].split("####")[-1].strip() for r in RECORDS}
 
 
 def holds_task(message: str):
+    """The record whose every shard the message holds (concat writes shards as capitalised sentences)."""
+    text = message.lower()
     for record in RECORDS:
-        if record["question"] == message or all(s.shard in message for s in record.shards):
+        if record["question"] == message or all(s.shard.lower().rstrip(".?!") in text for s in record.shards):
             return record
     return None
 
@@ -76,6 +78,9 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     }
     assert table["ergo"]["recovery"] == 1.0 and table["drop-assistant"]["recovery"] == 0.0
     assert table["ergo"]["resets_per_conversation"] == 1.0 and table["mediated"]["resets_per_conversation"] == 0.0
+    assert table["mediated"]["fact_loss"]["loss"] == 0.0 and table["mediated"]["fact_loss"]["values"] > 0
+    assert table["ergo"]["fact_loss"]["loss"] == 0.0 and table["ergo"]["fact_loss"]["conversations"] == 4
+    assert table["sharded"]["fact_loss"] is None and table["drop-assistant"]["fact_loss"] is None
     assert table["full"]["n"] == 4 and table["full"]["instructions"] == 2 and table["full"]["P_ci95"] == [100.0, 100.0]
     # LM calls per conversation: full answers once; mediated pays a Mediator call per turn
     assert table["full"]["calls_per_conversation"] == 1.0
@@ -132,3 +137,26 @@ def test_unknown_mode_is_a_one_line_error(capsys):
 
     assert side_by_side.main(["--modes", "full,magic", "--out", "x"]) == 2
     assert "unknown mode(s) ['magic']" in capsys.readouterr().err
+
+
+def test_fact_loss_counts_what_a_request_or_an_ergo_prompt_dropped():
+    from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+    from side_by_side import fact_losses
+
+    record = RECORDS[0]
+    said = [s.shard for s in record.shards]
+    turns = [TurnRecord(index=i, user=s.shard, shard_id=s.shard_id) for i, s in enumerate(record.shards)]
+    dropped_last = " ".join(said[:-1])  # the last shard's value is lost
+    mediated = Trajectory(
+        task_id=record.task_id,
+        task="math",
+        mode="mediated",
+        run=0,
+        turns=[*turns[:-1], turns[-1].model_copy(update={"request": dropped_last})],
+    )
+    ergo_turn = turns[-1].model_copy(update={"reset": {"prompt": " ".join(said)}})
+    ergo = Trajectory(task_id=record.task_id, task="math", mode="ergo", run=0, turns=[*turns[:-1], ergo_turn])
+    by_id = {record.task_id: record}
+    assert fact_losses([mediated], by_id)["lost"] >= 1
+    assert fact_losses([ergo], by_id)["lost"] == 0
+    assert fact_losses([Trajectory(task_id="x", task="math", mode="sharded", run=0, turns=turns)], by_id) is None

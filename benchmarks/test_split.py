@@ -1,0 +1,316 @@
+"""Does compiling help on tasks it never saw? Every mode side by side on held-out records only.
+
+Record sets: `test`, the builtin test split of each domain (data/splits.json: compiling reads only the train and
+validation splits), and `lic`, the shared Lost-in-Conversation records of the same domains (never used for
+compiling). Modes: full, sharded, drop-assistant, mediated (the generic Mediator) and `mediated+compiled`: each
+record's domain artifact, from --artifacts DIR (`_generic/<domain>`) or, by default, the one shipped with the
+package for the Mediator's model (`data/artifacts/<model>/_generic/<domain>`). A domain without an artifact is
+reported as such, never silently run with the generic Mediator under the compiled name.
+
+Per set and mode: P, A90, U90_10 with bootstrap intervals, recovery, LM calls and tokens (side_by_side's table).
+Per set and domain: the effect of compiling, P(compiled) - P(generic), paired per instruction, with a
+percentile-bootstrap 95% interval over instructions; where the interval holds 0 the table says "no clear
+effect", whichever way the point estimate leans.
+
+Sampling as in side_by_side (issue 11): assistant and simulated user at --temperature (default 1), Mediator and
+judge at 0; replies capped at --max-tokens (default 320, the compile's cap). Resumable: conversations go through
+the project's resumable runner into --out, and a rerun with another configuration (the artifacts' content
+included) is refused, naming what differs. Writes benchmarks/results/test_split.{json,md}. Hours on 2 cores:
+
+    python benchmarks/test_split.py --runs 3 --out runs/test_split
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from side_by_side import ConfigMismatch, _bootstrap, check_config, markdown, mode_table
+
+REPO = Path(__file__).resolve().parents[1]
+LIC_DIR = Path(os.environ.get("INTENT_MEDIATOR_LIC_DIR") or REPO.parent / "shared" / "lic")
+DOMAINS = ("math", "code", "database", "actions")
+MODES = ("full", "sharded", "drop-assistant", "mediated")
+COMPILED = "mediated+compiled"
+
+
+def compiled_programs(domains, artifacts: str | None, mediator_model: str | None) -> dict[str, dict[str, Any]]:
+    """{domain: {"program", "folder", "sha256"}} for every domain with an artifact (yours, else shipped)."""
+    from intent_mediator.artifacts import choose_artifact, load_artifact
+
+    out = {}
+    for domain in domains:
+        choice = choose_artifact(artifacts, None, domain, shipped=None if artifacts else mediator_model)
+        if choice.folder is None:
+            continue
+        text = (choice.folder / "program.json").read_bytes()
+        out[domain] = {
+            "program": load_artifact(choice.folder),
+            "folder": str(choice.folder),
+            "sha256": hashlib.sha256(text).hexdigest(),
+        }
+    return out
+
+
+def compile_effect(trajectories: list, domains, seed: int = 0) -> dict[str, dict[str, Any]]:
+    """Per domain (and `all`): P generic, P compiled and their paired difference with a bootstrap interval."""
+    scores: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for t in trajectories:
+        if t.mode in ("mediated", COMPILED) and t.error is None and t.score is not None:
+            scores.setdefault((t.task, t.mode), {}).setdefault(t.task_id, []).append(t.score)
+    rng = np.random.default_rng(seed)
+    out = {}
+    for domain in [*domains, "all"]:
+        names = domains if domain == "all" else [domain]
+        rows = []
+        for name in names:
+            generic, compiled = scores.get((name, "mediated"), {}), scores.get((name, COMPILED), {})
+            rows += [[np.mean(generic[i]), np.mean(compiled[i])] for i in sorted(set(generic) & set(compiled))]
+        if not rows:
+            out[domain] = {"instructions": 0}
+            continue
+        pairs = np.array(rows)
+        diff = pairs[:, 1] - pairs[:, 0]
+        ci = _bootstrap(diff, lambda x: float(x.mean()), rng)
+        verdict = "no clear effect"
+        if ci and ci[0] > 0:
+            verdict = "compiling helps"
+        elif ci and ci[1] < 0:
+            verdict = "compiling hurts"
+        out[domain] = {
+            "instructions": len(rows),
+            "P_generic": float(pairs[:, 0].mean()),
+            "P_compiled": float(pairs[:, 1].mean()),
+            "effect": float(diff.mean()),
+            "effect_ci95": ci,
+            "verdict": verdict if ci else "too few instructions for an interval",
+        }
+    return out
+
+
+def run_test_split(
+    record_sets: dict[str, list],
+    roles,
+    out_dir: str | Path,
+    compiled: dict[str, dict[str, Any]],
+    *,
+    runs: int = 3,
+    workers: int = 1,
+    max_turns: int | None = None,
+    mediator_history: str = "full",
+    progress: bool = True,
+    extra_config: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run the modes and the compiled Mediator on every set (resuming `out_dir`); return tables and effects.
+
+    Raises:
+        ConfigMismatch: `out_dir` holds a run with another configuration.
+    """
+    from intent_mediator.simulation.conversation import ConversationSettings
+    from intent_mediator.simulation.runner import evaluate
+    from intent_mediator.simulation.trajectory import TrajectoryLog
+
+    out_dir = Path(out_dir)
+    config = {
+        "models": roles.models(),
+        "temperatures": {
+            r: (getattr(roles, r).kwargs.get("temperature") if getattr(roles, r) else None)
+            for r in ("assistant", "mediator", "user", "judge")
+        },
+        "max_tokens": roles.assistant.kwargs.get("max_tokens") if roles.assistant else None,
+        "modes": [*MODES, COMPILED],
+        "runs": runs,
+        "records": {name: [r.task_id for r in records] for name, records in record_sets.items()},
+        "artifacts": {domain: c["sha256"] for domain, c in sorted(compiled.items())},
+        "max_turns": max_turns,
+        "mediator_history": mediator_history,
+        **(extra_config or {}),
+    }
+    check_config(out_dir, config)
+    settings = ConversationSettings(roles=roles, max_turns=max_turns, mediator_history=mediator_history)
+    with_artifacts = replace(settings, programs={domain: c["program"] for domain, c in compiled.items()})
+    started = time.perf_counter()
+
+    def show(set_name: str):
+        def echo(t) -> None:
+            score = "error: " + (t.error or "")[:80] if t.error else f"score {t.score:.0f}"
+            print(f"[{set_name}] {t.task_id} {t.mode} run {t.run}: {score} ({t.seconds:.0f} s)", flush=True)
+
+        return echo
+
+    tables, effects, counts = {}, {}, {}
+    for name, records in record_sets.items():
+        if not records:
+            continue
+        evaluate(
+            records,
+            MODES,
+            runs,
+            out_dir / name / "modes",
+            settings,
+            workers=workers,
+            progress=progress,
+            on_trajectory=show(name),
+        )
+        trajectories = TrajectoryLog(out_dir / name / "modes" / "trajectories.jsonl").latest()
+        runnable = [r for r in records if r.task in compiled]
+        if runnable:
+            evaluate(
+                runnable,
+                ["mediated"],
+                runs,
+                out_dir / name / "compiled",
+                with_artifacts,
+                workers=workers,
+                progress=progress,
+                on_trajectory=show(name + "/compiled"),
+            )
+            for t in TrajectoryLog(out_dir / name / "compiled" / "trajectories.jsonl").latest():
+                trajectories.append(t.model_copy(update={"mode": COMPILED}))
+        wanted = {r.task_id for r in records}
+        trajectories = [t for t in trajectories if t.task_id in wanted]
+        domains = sorted({r.task for r in records})
+        tables[name] = mode_table(trajectories, [*MODES, COMPILED])
+        effects[name] = compile_effect(trajectories, domains)
+        counts[name] = {"records": len(records), "tasks": domains}
+    return {
+        "config": config,
+        "sets": counts,
+        "tables": tables,
+        "effects": effects,
+        "artifacts": {domain: c["folder"] for domain, c in sorted(compiled.items())},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def effect_markdown(result: dict[str, Any]) -> str:
+    lines = ["## The effect of compiling, per domain (held-out records only)", ""]
+    header = ["set", "domain", "artifact", "instructions", "P generic", "P compiled", "effect [95% CI]", "verdict"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, effects in result["effects"].items():
+        for domain, row in effects.items():
+            artifact = "–" if domain == "all" else ("yes" if domain in result["artifacts"] else "none")
+            if not row.get("instructions"):
+                why = "no artifact" if artifact == "none" else "no finished pair"
+                lines.append(f"| {name} | {domain} | {artifact} | 0 | – | – | – | {why} |")
+                continue
+            ci = row["effect_ci95"]
+            effect = f"{row['effect']:+.1f}" + (f" [{ci[0]:+.1f}, {ci[1]:+.1f}]" if ci else "")
+            cells = [name, domain, artifact, str(row["instructions"]), f"{row['P_generic']:.1f}"]
+            cells += [f"{row['P_compiled']:.1f}", effect, row["verdict"]]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Effect = P(mediated+compiled) - P(mediated), paired per instruction (0-100); interval: percentile "
+        "bootstrap over instructions. Artifacts: "
+        + (", ".join(f"{d}: {f}" for d, f in result["artifacts"].items()) or "none"),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from intent_mediator.commands.common import add_mediator_history_flag, add_model_flags
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--domains", default=",".join(DOMAINS), help="domains (default math,code,database,actions)")
+    parser.add_argument("--lic", default=str(LIC_DIR / "sample_5_per_task.json"), help="LiC records file")
+    parser.add_argument("--no-lic", action="store_true", help="only the builtin test splits")
+    parser.add_argument("--limit", type=int, help="at most this many records per domain and set")
+    parser.add_argument("--runs", type=int, default=3, help="runs per record and mode (default 3)")
+    parser.add_argument("--artifacts", metavar="DIR", help="artifact root (default: the shipped artifacts)")
+    parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
+    parser.add_argument("--workers", type=int, default=1, help="conversations in flight (default 1)")
+    parser.add_argument("--out", default="runs/test_split", metavar="DIR", help="run folder, resumed if present")
+    parser.add_argument("--results", default=str(Path(__file__).parent / "results"), metavar="DIR")
+    parser.add_argument("--name", default="test_split", help="results file name (default test_split)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_mediator_history_flag(parser, "how the Mediator reads the conversation (default full, as compiled)")
+    add_model_flags(parser)
+    parser.set_defaults(temperature=1.0, max_tokens=320, role_temperature=["judge=0", "mediator=0"])
+    return parser
+
+
+def load_sets(args: argparse.Namespace, domains: list[str]) -> dict[str, list]:
+    from intent_mediator.data.loaders import load_records
+    from intent_mediator.data.splits import load_split
+
+    def limited(records: list) -> list:
+        if not args.limit:
+            return records
+        kept, seen = [], {}
+        for r in records:
+            seen[r.task] = seen.get(r.task, 0) + 1
+            if seen[r.task] <= args.limit:
+                kept.append(r)
+        return kept
+
+    sets = {"test": limited([r for domain in domains for r in load_split(domain, "test")])}
+    if not args.no_lic:
+        sets["lic"] = limited(load_records(args.lic, tasks=domains))
+    return sets
+
+
+def main(argv: list[str] | None = None) -> int:
+    from intent_mediator.commands.common import roles_from_args, split_list
+    from intent_mediator.errors import IntentMediatorError
+
+    args = build_parser().parse_args(argv)
+    try:
+        domains = split_list(args.domains) or []
+        unknown = [d for d in domains if d not in DOMAINS]
+        if unknown or not domains:
+            raise IntentMediatorError(f"--domains: unknown domain(s) {unknown}; domains: {', '.join(DOMAINS)}")
+        if args.artifacts and not Path(args.artifacts).is_dir():
+            raise IntentMediatorError(f"--artifacts: no such folder {args.artifacts}")
+        sets = load_sets(args, domains)
+        roles = roles_from_args(args)
+        compiled = compiled_programs(domains, args.artifacts, roles.models()["mediator"])
+        for domain in domains:
+            where = compiled[domain]["folder"] if domain in compiled else "none: no compiled row for this domain"
+            print(f"compiled {domain}: {where}", flush=True)
+        total = sum(len(r) for r in sets.values()) * args.runs * len(MODES)
+        total += sum(1 for r in sets.values() for x in r if x.task in compiled) * args.runs
+        print(
+            f"test split: {total} conversations ({', '.join(f'{k} {len(v)}' for k, v in sets.items())} records) "
+            f"-> {args.out}",
+            flush=True,
+        )
+        result = run_test_split(
+            sets,
+            roles,
+            args.out,
+            compiled,
+            runs=args.runs,
+            workers=args.workers,
+            max_turns=args.max_turns,
+            mediator_history=args.mediator_history,
+            progress=not args.no_progress,
+            extra_config={"lic": None if args.no_lic else args.lic, "artifact_root": args.artifacts},
+        )
+    except (IntentMediatorError, ConfigMismatch) as exc:
+        print(f"test_split: error: {exc}", file=sys.stderr)
+        return 2
+    command = "python benchmarks/test_split.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    text = markdown(result, command.strip()) + "\n" + effect_markdown(result)
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / f"{args.name}.json").write_text(json.dumps({"command": command.strip(), **result}, indent=2) + "\n")
+    (results / f"{args.name}.md").write_text(text)
+    print(text)
+    print(f"wrote {results / args.name}.json and .md in {result['seconds']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,220 @@
+"""`intent-mediator demo`: the product on the embedded model, offline, in about five minutes on 2 cores.
+
+What it runs (every choice fixed before any result is seen):
+- records: the first `--first` tasks (default 2), in id order, of the held-out test split of `--domain` (default
+  math) in `data/splits.json`: never used to compile the shipped artifacts;
+- modes: full, sharded and mediated (add drop-assistant with `--modes`), `--runs` runs each (default 2);
+- mediated: the compiled artifact shipped with the package for the Mediator's model and the domain when there is
+  one, else the generic (uncompiled) Mediator; the demo says which;
+- sampling: the assistant samples at `--temperature` (default 1.0, so runs are distinct samples; `rollout_id`
+  per run), the Mediator and the judge at 0; replies are capped at `--max-tokens` (default 256) and the Mediator
+  reads its previous request, the last reply and the new turn (`--mediator-history incremental`).
+
+What it prints, in order: one conversation end to end (the first task in id order, and the first run, where
+sharded failed and mediated succeeded; else the first task's first run): the shards as the user typed them, the
+sharded assistant's answer, the Mediator's request, the mediated answer, each scored; then the table (P, A90,
+U90_10 per mode, and recovery = (mediated - sharded) / (full - sharded)) and where the report and charts are.
+Everything printed is read back from the run's own trajectories. A rerun resumes `--out`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import TextIO
+
+from intent_mediator.commands.common import add_mediator_history_flag, add_model_flags, print_summary
+from intent_mediator.errors import IntentMediatorError
+
+DEMO_MODES = "full,sharded,mediated"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--domain", default="math", help="whose test split to run (default math)")
+    parser.add_argument(
+        "--first", type=int, default=2, metavar="N", help="the first N test tasks in id order (default 2)"
+    )
+    parser.add_argument("--modes", default=DEMO_MODES, help=f"conversation modes (default {DEMO_MODES})")
+    parser.add_argument("--runs", type=int, default=2, help="runs per task and mode (default 2)")
+    parser.add_argument(
+        "--generic", action="store_true", help="mediate with the generic Mediator even if a compiled one ships"
+    )
+    parser.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder, resumed (default runs/demo)")
+    parser.add_argument("--workers", type=int, default=1, help="conversations at once (default 1: one model slot)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_mediator_history_flag(
+        parser, "incremental (default here): the Mediator reads its previous request, the reply and the new turn"
+    )
+    add_model_flags(parser)
+    parser.set_defaults(temperature=1.0, max_tokens=256, role_temperature=[], mediator_history="incremental")
+
+
+def demo_records(domain: str, first: int) -> list:
+    """The documented subset: the first `first` test tasks of `domain`, in id order."""
+    from intent_mediator.data.records import RecordError
+    from intent_mediator.data.splits import load_split
+
+    if first < 1:
+        raise IntentMediatorError(f"--first must be at least 1, got {first}")
+    try:
+        records = sorted(load_split(domain, "test"), key=lambda r: r.task_id)
+    except RecordError as exc:
+        raise IntentMediatorError(f"--domain {domain}: {exc}") from None
+    return records[:first]
+
+
+def settings_for(args: argparse.Namespace, domain: str, stdout: TextIO):
+    """Conversation settings: Mediator and judge at temperature 0, and the shipped compiled Mediator if any."""
+    from intent_mediator.artifacts import ArtifactError, choose_artifact, load_artifact
+    from intent_mediator.commands.common import roles_from_args
+    from intent_mediator.simulation.conversation import ConversationSettings
+
+    args.role_temperature = ["mediator=0", "judge=0", *args.role_temperature]
+    roles = roles_from_args(args)
+    mediator_model = roles.models()["mediator"]
+    choice = choose_artifact(None, None, domain, shipped=mediator_model)
+    programs = {}
+    if args.generic:
+        print("mediated: the generic Mediator (--generic)", file=stdout)
+    elif choice.folder is None:
+        print(
+            f"mediated: no compiled {domain} artifact ships for {mediator_model}: using the generic Mediator",
+            file=stdout,
+        )
+    else:
+        try:
+            programs[domain] = load_artifact(choice.folder)
+        except ArtifactError as exc:
+            raise IntentMediatorError(f"the shipped artifact cannot be loaded: {exc}") from None
+        rules = len(programs[domain].guidelines)
+        print(f"mediated: the compiled Mediator shipped for {mediator_model} ({rules} rules)", file=stdout)
+        print(f"  artifact: {choice.folder}", file=stdout)
+    settings = ConversationSettings(roles=roles, programs=programs, mediator_history=args.mediator_history)
+    return settings, ("the generic Mediator" if not programs else "the shipped compiled Mediator")
+
+
+def pick_conversation(trajectories: list) -> tuple[object, object, str]:
+    """(sharded, mediated, why): the fixed rule of the module docstring."""
+    by_key = {(t.task_id, t.mode, t.run): t for t in trajectories if t.error is None}
+    keys = sorted({(t.task_id, t.run) for t in trajectories})
+    for task_id, run in keys:
+        sharded, mediated = by_key.get((task_id, "sharded", run)), by_key.get((task_id, "mediated", run))
+        if sharded and mediated and sharded.outcome != "solved" and mediated.outcome == "solved":
+            return sharded, mediated, "the first task (id order) and run where sharded failed and mediated succeeded"
+    for task_id, run in keys:
+        sharded, mediated = by_key.get((task_id, "sharded", run)), by_key.get((task_id, "mediated", run))
+        if sharded and mediated:
+            return sharded, mediated, "no run had sharded fail and mediated succeed: the first task and run"
+    return None, None, "no finished sharded and mediated pair"
+
+
+def _block(text: str | None, width: int = 100, limit: int = 900) -> str:
+    text = (text or "").strip() or "(empty)"
+    if len(text) > limit:
+        text = text[:limit].rstrip() + f" [... {len(text) - limit} more characters]"
+    lines = []
+    for paragraph in text.splitlines():
+        lines += textwrap.wrap(paragraph, width) or [""]
+    return textwrap.indent("\n".join(lines), "      ")
+
+
+def answer_turn(trajectory):
+    """The turn that decided the conversation's score: its last answer attempt, else its last turn."""
+    attempts = [turn for turn in trajectory.turns if turn.score is not None]
+    return attempts[-1] if attempts else (trajectory.turns[-1] if trajectory.turns else None)
+
+
+def _scored(turn) -> str:
+    if turn is None:
+        return "no reply: score 0"
+    if turn.score is None:
+        return f"no answer attempted ({turn.kind}): score 0"
+    return f"score {100 * turn.score:.0f}" + (f" ({turn.reason})" if turn.reason else "")
+
+
+def print_conversation(sharded, mediated, why: str, stdout: TextIO) -> None:
+    """One conversation end to end, from its trajectories."""
+    if sharded is None:
+        print(f"(no conversation to show: {why})", file=stdout)
+        return
+    print(f"\n=== One conversation: {sharded.task_id}, run {sharded.run} ({why}) ===", file=stdout)
+    print("The user, turn by turn (sharded mode):", file=stdout)
+    for turn in sharded.turns:
+        print(f"  {turn.index + 1}. {turn.user}", file=stdout)
+    decisive = answer_turn(sharded)
+    where = f"turn {decisive.index + 1}" if decisive else "-"
+    print(f"\nSharded: the assistant's answer ({where}) -> {_scored(decisive)}", file=stdout)
+    print(_block(decisive.assistant if decisive else ""), file=stdout)
+    final = answer_turn(mediated)
+    where = f"user turn {final.index + 1} of {len(mediated.turns)}" if final else "-"
+    print(f"\nMediated: the Mediator's request ({where})", file=stdout)
+    print(_block(final.request if final else ""), file=stdout)
+    print(f"Mediated: the assistant's answer to that request -> {_scored(final)}", file=stdout)
+    print(_block(final.assistant if final else ""), file=stdout)
+    print(
+        f"\nConversation scores: sharded {sharded.score:.0f}, mediated {mediated.score:.0f} "
+        "(the last answer attempt; a conversation stops at its first correct answer)",
+        file=stdout,
+    )
+
+
+def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
+    from intent_mediator.commands.common import split_list
+    from intent_mediator.report import write_report
+    from intent_mediator.simulation.conversation import MODES
+    from intent_mediator.simulation.runner import evaluate
+    from intent_mediator.simulation.trajectory import TrajectoryLog
+
+    stdout = stdout or sys.stdout
+    modes = split_list(args.modes) or []
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise IntentMediatorError(f"--modes: unknown mode(s) {unknown or [args.modes]}; modes: {', '.join(MODES)}")
+    if args.runs < 1:
+        raise IntentMediatorError(f"--runs must be at least 1, got {args.runs}")
+    records = demo_records(args.domain, args.first)
+    settings, mediator = settings_for(args, args.domain, stdout)
+    model = settings.roles.models()["assistant"]
+    total = len(records) * len(modes) * args.runs
+    print(
+        f"demo: {len(records)} held-out {args.domain} test tasks (the first {args.first} in id order: "
+        f"{', '.join(r.task_id for r in records)}) x {len(modes)} modes ({', '.join(modes)}) x {args.runs} runs = "
+        f"{total} conversations on {model} -> {args.out}\n"
+        f"  assistant temperature {args.temperature:g} (Mediator and judge 0), replies capped at {args.max_tokens} "
+        f"tokens, Mediator history {args.mediator_history}",
+        file=stdout,
+        flush=True,
+    )
+    started = time.perf_counter()
+    try:
+        result = evaluate(
+            records, modes, args.runs, args.out, settings, workers=args.workers, progress=not args.no_progress
+        )
+    except ValueError as exc:  # e.g. the folder was run with another configuration
+        raise IntentMediatorError(str(exc)) from None
+    seconds = time.perf_counter() - started
+    wanted = {r.task_id for r in records}
+    trajectories = [
+        t
+        for t in TrajectoryLog(Path(args.out) / "trajectories.jsonl").latest()
+        if t.task_id in wanted and t.mode in modes
+    ]
+    if "sharded" in modes and "mediated" in modes:
+        print_conversation(*pick_conversation(trajectories), stdout=stdout)
+    print(f"\n=== Results: {len(trajectories)} conversations, mediated with {mediator} ===", file=stdout)
+    print_summary(result.summary, stdout=stdout)
+    if {"full", "sharded", "mediated"} <= set(modes) and result.summary["recovery"].get("overall") is None:
+        print("recovery: undefined (full did not score above sharded on these runs)", file=stdout)
+    if result.errors:
+        print(f"{result.errors} conversation(s) ended in an error (excluded from the scores)", file=stdout)
+    paths = write_report(args.out, "intent-mediator demo", result.summary)
+    charts = [str(p) for name, p in paths.items() if name not in ("markdown", "html")]
+    print(
+        f"{result.new} conversations run now ({result.skipped} resumed from {args.out}) in {seconds:.0f} s",
+        file=stdout,
+    )
+    print(f"report: {paths['markdown']} and {paths['html']}; charts: {', '.join(charts) or 'none'}", file=stdout)
+    return 0

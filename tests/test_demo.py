@@ -1,0 +1,121 @@
+"""`intent-mediator demo` on a scripted world: the fixed subset, the compiled Mediator, the conversation chosen
+by its rule, the table and the report, all read from what the run measured."""
+
+import io
+
+import pytest
+from intent_mediator import MediatedAssistant, RoleLMs, ScriptedEngine, artifacts, cli
+from intent_mediator.artifacts import save_artifact
+from intent_mediator.commands import common, demo
+from intent_mediator.data.splits import load_split
+
+TEST = sorted(load_split("math", "test"), key=lambda r: r.task_id)[:2]  # the demo's documented subset
+EASY, HARD = TEST  # EASY is solved from its last shard alone; HARD only from every shard at once
+RULE = "Restate every shard the user gave."
+
+
+def gold(record) -> str:
+    return record["answer"].split("####")[-1].strip()
+
+
+def world() -> ScriptedEngine:
+    """The assistant answers right when its last message holds the whole task (or, for EASY, its last shard);
+    the compiled Mediator (it sees RULE) restates every user turn, the generic one only the newest."""
+    engine = ScriptedEngine()
+
+    def mediator(call):
+        turns = call.user_turns()
+        return {"request": " ".join(turns) if RULE in call.system else turns[-1]}
+
+    def assistant(call):
+        message = call.last_user
+        for record in TEST:
+            whole = record["question"] in message or all(s.shard in message for s in record.shards)
+            if whole or (record is EASY and record.shards[-1].shard in message):
+                return f"Working it out step by step, the answer is {gold(record)}."
+        return "Could you tell me more about what you need?"
+
+    engine.on(role="mediator", reply=mediator)
+    engine.on(role="assistant", reply=assistant)
+    return engine
+
+
+@pytest.fixture
+def scripted(monkeypatch, tmp_path):
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    shipped = tmp_path / "shipped"
+    save_artifact(MediatedAssistant([RULE]), shipped / "scripted_mediator", domain="math")
+    monkeypatch.setattr(artifacts, "SHIPPED_ROOT", shipped)
+    return shipped
+
+
+def run_demo(argv: list[str]) -> str:
+    stdout = io.StringIO()
+    args = cli.build_parser().parse_args(["demo", "--no-progress", *argv])
+    assert demo.run(args, stdout=stdout) == 0
+    return stdout.getvalue()
+
+
+def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, tmp_path):
+    out = run_demo(["--out", str(tmp_path / "demo")])
+    lines = out.splitlines()
+    assert "mediated: the compiled Mediator shipped for scripted/mediator (1 rules)" in lines
+    assert f"  artifact: {scripted / 'scripted_mediator' / '_generic' / 'math'}" in lines
+    assert f"(the first 2 in id order: {EASY.task_id}, {HARD.task_id}) x 3 modes" in out
+    assert "= 12 conversations on scripted/assistant" in out
+    # The rule: EASY's sharded run succeeded, so the first task where sharded failed and mediated won is HARD.
+    header = f"=== One conversation: {HARD.task_id}, run 0 (the first task (id order) and run where sharded failed"
+    assert any(line.startswith(header) for line in lines)
+    shards = [f"  {i}. {s.shard}" for i, s in enumerate(HARD.shards, start=1)]
+    start = lines.index("The user, turn by turn (sharded mode):") + 1
+    assert lines[start : start + len(shards)] == shards
+    sharded = next(line for line in lines if line.startswith("Sharded: the assistant's answer"))
+    assert sharded.endswith("no answer attempted (clarification): score 0")
+    answer = next(line for line in lines if line.startswith("Mediated: the assistant's answer"))
+    assert f"score 100 ({gold(HARD)} matches the gold answer {gold(HARD)})" in answer
+    request = lines[
+        lines.index(f"Mediated: the Mediator's request (user turn {len(HARD.shards)} of {len(HARD.shards)})") + 1
+    ]
+    assert HARD.shards[0].shard[:40] in request  # the compiled Mediator restated the first shard at the end
+    assert "Conversation scores: sharded 0, mediated 100" in out
+    # Then the table, with what was measured: full 100, sharded 50 (EASY only), mediated 100 -> recovery 1.
+    table = out[out.index("=== Results: 12 conversations, mediated with") :]
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[1:5]}
+    assert rows["full"][3] == "100.0" and rows["sharded"][3] == "50.0" and rows["mediated"][3] == "100.0"
+    assert "recovery: math 1.00, overall 1.00" in table
+    assert f"report: {tmp_path / 'demo' / 'report.md'} and {tmp_path / 'demo' / 'report.html'}; charts: " in out
+    assert (tmp_path / "demo" / "report.html").is_file()
+    assert "12 conversations run now (0 resumed" in out
+    again = run_demo(["--out", str(tmp_path / "demo")])  # resumed: nothing is rerun, the same table
+    assert "0 conversations run now (12 resumed" in again and "recovery: math 1.00, overall 1.00" in again
+
+
+def test_without_a_compiled_artifact_the_demo_says_so_and_falls_back_to_the_first_task(scripted, tmp_path):
+    (scripted / "scripted_mediator" / "_generic" / "math" / "program.json").unlink()
+    out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--first", "2"])
+    assert "mediated: no compiled math artifact ships for scripted/mediator: using the generic Mediator" in out
+    # The generic Mediator passes only the newest turn: mediated fails where sharded fails; the rule's fallback.
+    assert f"=== One conversation: {EASY.task_id}, run 0 (no run had sharded fail and mediated succeed" in out
+    assert "recovery: math 0.00, overall 0.00" in out
+    assert "=== Results: 6 conversations, mediated with the generic Mediator ===" in out
+
+
+def test_bad_demo_flags_are_one_line_errors(scripted, capsys):
+    assert cli.main(["demo", "--first", "0"]) == 2
+    assert "--first must be at least 1" in capsys.readouterr().err
+    assert cli.main(["demo", "--domain", "poetry"]) == 2
+    assert "--domain poetry: no split for domain 'poetry'" in capsys.readouterr().err
+    assert cli.main(["demo", "--modes", "full,nope"]) == 2
+    assert "unknown mode(s) ['nope']" in capsys.readouterr().err
+
+
+def test_demo_runs_are_distinct_samples_of_the_assistant_with_a_deterministic_mediator(monkeypatch, tmp_path):
+    """Two runs per mode only measure spread (A90, U90_10) if the assistant samples; the Mediator and the judge
+    stay at temperature 0."""
+    monkeypatch.setattr(artifacts, "SHIPPED_ROOT", tmp_path)
+    args = cli.build_parser().parse_args(["demo", "--model", "openai/gpt-4o-mini"])
+    settings, mediator = demo.settings_for(args, "math", io.StringIO())
+    temperatures = settings.roles.temperatures()
+    assert temperatures["assistant"] == 1.0 and temperatures["mediator"] == temperatures["judge"] == 0.0
+    assert mediator == "the generic Mediator" and args.runs == 2 and settings.mediator_history == "incremental"

@@ -1,0 +1,71 @@
+"""benchmarks/per_user_from_logs.py end to end on the Refiner's scripted world: users with different personas talk
+through the in-process server, post feedback, get their own artifacts from the recompile job, and each user's
+artifact is compared with the domain's on that user's held-out conversations; a rerun resumes."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from intent_mediator import MediatedAssistant, RoleLMs
+from intent_mediator.artifacts import read_meta, save_artifact
+from intent_mediator.testing.refiner_world import ANNOUNCED, KEEP_ALL, world
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+
+@pytest.fixture
+def scripted(monkeypatch, tmp_path):
+    from intent_mediator.commands import common
+
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    # The domain's Mediator joins every turn: right for the lazy user, wrong for one who announces additions
+    # ("One more requirement ...": the assistant of this world will not answer a message holding that).
+    domain = save_artifact(MediatedAssistant([KEEP_ALL]), tmp_path / "domain", domain="math")
+    return engine, domain
+
+
+def test_each_users_artifact_against_the_domain_artifact_on_their_held_out_conversations(scripted, tmp_path):
+    import per_user_from_logs
+
+    engine, domain = scripted
+    out, results = tmp_path / "run", tmp_path / "results"
+    argv = ["--users", "ann:lazy,ben:explicit", "--logged", "3", "--validation", "2", "--held-out", "3"]
+    argv += ["--runs", "1", "--min-feedback", "2", "--domain-artifact", str(domain), "--out", str(out)]
+    argv += ["--results", str(results), "--no-progress"]
+    assert per_user_from_logs.main(argv) == 0
+    # Served: every conversation went through the app with the domain artifact and left feedback.
+    logged = [json.loads(line) for line in (out / "logged.jsonl").read_text().splitlines()]
+    assert [(d["user"], d["solved"]) for d in logged] == [("ann", True)] * 3 + [("ben", False)] * 3
+    assert {d["artifact"] for d in logged} == {"_generic/math"}
+    # Recompiled per user from their own logs: ben's failures taught the announced-additions rule.
+    assert read_meta(out / "artifacts" / "ben" / "math")["guidelines"][0] == ANNOUNCED
+    assert read_meta(out / "artifacts" / "ben" / "math")["persona"] == "explicit"
+    data = json.loads((results / "per_user_from_logs.json").read_text())
+    ann, ben = data["users"]["ann"], data["users"]["ben"]
+    assert ben["P_domain"] == 0.0 and ben["P_user"] == 100.0 and ben["difference"] == 100.0
+    assert ben["at_least_as_well"] and ben["instructions"] == 3
+    # ann never failed: nothing to learn, she keeps the domain artifact (and is not re-simulated with a copy).
+    assert not (out / "artifacts" / "ann").exists()
+    assert ann["P_domain"] == 100.0 and ann["artifact"] == "domain" and "P_user" not in ann
+    assert data["logged"] == {"ann": 3, "ben": 3} and data["logged_solved"] == {"ann": 3, "ben": 0}
+    text = (results / "per_user_from_logs.md").read_text()
+    assert "| ben | explicit | 3 (0) | own | 0.0 | 100.0 | +100.0 [+100.0, +100.0] | yes |" in text
+    assert "| ann | lazy | 3 (3) | none: no failure to learn from | 100.0 | – | – | – |" in text
+    # A rerun resumes: no conversation is replayed, nobody is recompiled, nothing is re-simulated.
+    calls = len(engine.requests)
+    assert per_user_from_logs.main(argv) == 0
+    assert len(engine.requests) == calls
+    assert json.loads((results / "per_user_from_logs.json").read_text())["users"] == data["users"]
+    # Another configuration for the same folder is refused.
+    assert per_user_from_logs.main([*argv, "--runs", "2"]) == 2
+
+
+def test_bad_users_are_named(scripted, capsys):
+    import per_user_from_logs
+
+    assert per_user_from_logs.main(["--users", "ann:poet"]) == 2
+    assert "--users 'ann:poet': unknown persona 'poet'" in capsys.readouterr().err
+    assert per_user_from_logs.main(["--users", "../x:lazy"]) == 2
+    assert "invalid user id '../x'" in capsys.readouterr().err

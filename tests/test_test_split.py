@@ -1,0 +1,102 @@
+"""benchmarks/test_split.py end to end on a scripted world: held-out records only, the compiled row per domain
+with its paired effect, resuming without LM calls, and refusing a resume with other artifacts."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from intent_mediator import MediatedAssistant, RoleLMs, ScriptedEngine, artifacts
+from intent_mediator.artifacts import save_artifact
+from intent_mediator.data.loaders import load_records
+from intent_mediator.data.splits import load_split, split_ids
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+
+RULE = "Restate every shard the user gave."
+LIC = [r for r in load_records("builtin", tasks=["math"]) if r.task_id in split_ids("math", "train")][:2]
+
+
+def world(records) -> ScriptedEngine:
+    """The assistant solves a task only from a message holding all of it; the compiled Mediator (RULE in its
+    prompt) restates every user turn, the generic one passes only the newest."""
+    engine = ScriptedEngine()
+    engine.on(
+        role="mediator",
+        reply=lambda call: {"request": " ".join(call.user_turns()) if RULE in call.system else call.user_turns()[-1]},
+    )
+
+    def assistant(call):
+        for record in records:
+            if record["question"] in call.last_user or all(s.shard in call.last_user for s in record.shards):
+                return f"The answer is {record['answer'].split('####')[-1].strip()}."
+        return "Could you tell me more?"
+
+    engine.on(role="assistant", reply=assistant)
+    return engine
+
+
+@pytest.fixture
+def scripted(monkeypatch, tmp_path):
+    from intent_mediator.commands import common
+
+    engine = world([*load_split("math", "test"), *LIC])
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    shipped = tmp_path / "shipped"
+    save_artifact(MediatedAssistant([RULE]), shipped / "scripted_mediator", domain="math")
+    monkeypatch.setattr(artifacts, "SHIPPED_ROOT", shipped)
+    lic = tmp_path / "lic.json"
+    lic.write_text(json.dumps([r.to_record() for r in LIC]))
+    return engine, shipped, lic
+
+
+def test_held_out_sets_side_by_side_with_the_compiled_effect(scripted, tmp_path, capsys):
+    import test_split
+
+    engine, shipped, lic = scripted
+    out, results = tmp_path / "run", tmp_path / "results"
+    argv = ["--domains", "math", "--limit", "3", "--runs", "2", "--lic", str(lic), "--out", str(out)]
+    argv += ["--results", str(results), "--no-progress"]
+    assert test_split.main(argv) == 0
+    data = json.loads((results / "test_split.json").read_text())
+    test_ids = sorted(load_split("math", "test"), key=lambda r: r.task_id)
+    assert data["config"]["records"]["test"] == [r.task_id for r in load_split("math", "test")][:3]
+    assert set(data["config"]["records"]["test"]) <= {r.task_id for r in test_ids}  # held out: test split only
+    assert data["config"]["records"]["lic"] == [r.task_id for r in LIC]
+    assert data["artifacts"] == {"math": str(shipped / "scripted_mediator" / "_generic" / "math")}
+    for name, n in (("test", 3), ("lic", 2)):
+        table = data["tables"][name]
+        assert list(table) == ["full", "sharded", "drop-assistant", "mediated", "mediated+compiled"]
+        assert table["full"]["P"] == 100.0 and table["sharded"]["P"] == 0.0 and table["mediated"]["P"] == 0.0
+        assert table["mediated+compiled"]["P"] == 100.0 and table["mediated+compiled"]["recovery"] == 1.0
+        assert all(row["n"] == 2 * n for row in table.values())
+        effect = data["effects"][name]["math"]
+        assert effect["instructions"] == n and effect["effect"] == 100.0 and effect["verdict"] == "compiling helps"
+    text = (results / "test_split.md").read_text()
+    assert "| test | math | yes | 3 | 0.0 | 100.0 | +100.0 [+100.0, +100.0] | compiling helps |" in text
+    calls = len(engine.requests)
+    capsys.readouterr()
+    assert test_split.main(argv) == 0  # resumed: every conversation is finished, no LM call
+    assert len(engine.requests) == calls
+    assert json.loads((results / "test_split.json").read_text())["tables"] == data["tables"]
+    # Another artifact for the same folder is refused, naming what differs.
+    save_artifact(MediatedAssistant([RULE, "Another rule."]), shipped / "scripted_mediator", domain="math")
+    assert test_split.main(argv) == 2
+    assert "artifacts" in capsys.readouterr().err
+
+
+def test_a_domain_without_an_artifact_is_reported_not_run_under_the_compiled_name(scripted, tmp_path, capsys):
+    import test_split
+
+    _, shipped, _ = scripted
+    (shipped / "scripted_mediator" / "_generic" / "math" / "program.json").unlink()
+    results = tmp_path / "results"
+    argv = ["--domains", "math", "--limit", "1", "--runs", "1", "--no-lic", "--out", str(tmp_path / "run")]
+    assert test_split.main([*argv, "--results", str(results), "--no-progress"]) == 0
+    assert "compiled math: none: no compiled row for this domain" in capsys.readouterr().out
+    data = json.loads((results / "test_split.json").read_text())
+    assert (
+        data["tables"]["test"]["mediated+compiled"]["n"] == 0 and data["effects"]["test"]["math"]["instructions"] == 0
+    )
+    assert "| test | math | none | 0 | – | – | – | no artifact |" in (results / "test_split.md").read_text()
+    assert test_split.main(["--domains", "poetry"]) == 2
