@@ -43,7 +43,13 @@ HEADER = "intent_mediator"
 MAX_ARTIFACT_BYTES = 8 * 1024 * 1024
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}")
 _ADAPTERS = {"ChatAdapter": dspy.ChatAdapter, "JSONAdapter": dspy.JSONAdapter, "XMLAdapter": dspy.XMLAdapter}
-_PREDICTOR_KEYS = {"traces": list, "train": list, "demos": list, "signature": dict, "lm": (dict, type(None))}
+_PREDICTOR_KEYS: dict[str, type | tuple[type, ...]] = {
+    "traces": list,
+    "train": list,
+    "demos": list,
+    "signature": dict,
+    "lm": (dict, type(None)),
+}
 
 
 class ArtifactError(IntentMediatorError, ValueError):

@@ -38,7 +38,7 @@ COMMANDS: dict[str, Command] = {
 class OneLineErrorParser(argparse.ArgumentParser):
     """Bad flags end in one line naming the flag, exit code 2 (argparse prints the whole usage first)."""
 
-    def error(self, message: str):  # type: ignore[override]
+    def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

@@ -229,7 +229,7 @@ def load_run_records(args: argparse.Namespace):
             raise IntentMediatorError(f"--split {args.split}: the fixed splits are of --data builtin, not {args.data}")
         records = select_split(records, args.split)
     if args.limit:
-        kept, per_task = [], {}
+        kept, per_task = [], {}  # type: list, dict[str, int]
         for record in records:
             per_task[record.task] = per_task.get(record.task, 0) + 1
             if per_task[record.task] <= args.limit:

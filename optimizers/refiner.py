@@ -263,7 +263,7 @@ class Refiner(Teleprompter):
         return best["guidelines"]
 
     def _propose(self, pairs: list[SourcedPair], current: list[str], rng: random.Random) -> list[dict]:
-        candidates = []
+        candidates: list[dict] = []
         for batch_size in self.batch_sizes:
             for attempt in range(self.candidates_per_round):
                 batch = rng.sample(pairs, min(batch_size, len(pairs)))
@@ -367,7 +367,7 @@ class Refiner(Teleprompter):
             if failed:
                 _raise_if_all_failed(failed, "validating")  # a metric failure gets its own error
                 raise RefinerError(f"{len(failed)} validation conversations failed: {failed[0].error}")
-            total += sum(t.score for t in batch)
+            total += sum(t.score or 0.0 for t in batch)
             seen += len(batch)
             if trial is not None:
                 bound = (total + 100.0 * (len(val) - seen)) / len(val)  # the best this candidate can still reach
@@ -408,10 +408,12 @@ class Refiner(Teleprompter):
         """The user's metric, called with the user's own example for this record."""
         task_id = example_record(example).task_id
         given = self._examples.get(task_id, example)
+        metric = self.metric
+        assert metric is not None  # only installed when the Refiner has a metric
         try:
-            return self.metric(given, pred)
+            return metric(given, pred)
         except Exception as exc:
-            name = getattr(self.metric, "__name__", type(self.metric).__name__)
+            name = getattr(metric, "__name__", type(metric).__name__)
             raise MetricError(f"the metric {name} raised {type(exc).__name__}: {exc} (example {task_id})") from exc
 
     def _simulate(self, records, modes, settings, desc) -> list[Trajectory]:
@@ -437,9 +439,9 @@ class Refiner(Teleprompter):
 def _raise_if_all_failed(trajectories: list[Trajectory], step: str) -> None:
     """A broken metric stops the compile at once; so does a step where every conversation failed."""
     failed = [t for t in trajectories if t.error is not None]
-    metric_failure = next((t for t in failed if t.error.startswith("MetricError")), None)
+    metric_failure = next((t.error for t in failed if t.error and t.error.startswith("MetricError")), None)
     if metric_failure is not None:
-        raise MetricError(metric_failure.error.removeprefix("MetricError: "))
+        raise MetricError(metric_failure.removeprefix("MetricError: "))
     if trajectories and len(failed) == len(trajectories):
         raise RefinerError(f"all {len(failed)} conversations failed while {step}; the first error: {failed[0].error}")
     if failed:

@@ -19,7 +19,9 @@ class CannotWinPruner(optuna.pruners.BasePruner):
         if step is None:
             return False
         bound = trial.intermediate_values[step]
-        completed = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+        completed = [
+            t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None
+        ]
         return bool(completed) and bound < max(completed)
 
 
@@ -112,5 +114,5 @@ def candidate_key(guidelines: list[str]) -> str:
 
 
 def study_best(study: optuna.Study) -> float:
-    values = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    values = [t.value for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None]
     return max(values) if values else float("-inf")
