@@ -41,7 +41,7 @@ def test_positional_settings_get_a_clear_type_error():
 def test_settings_default_to_the_surrounding_dspy_context():
     refiner = Refiner(mode="paper")
     assert refiner.settings.roles.models() == dict.fromkeys(("assistant", "mediator", "user", "judge", "refiner"))
-    assert refiner.settings.user_sim == "deterministic" and refiner.settings.mediator_history == "full"
+    assert refiner.settings.user_sim == "deterministic" and refiner.settings.program is not None
 
 
 def test_settings_are_copied_whole_incremental_history_included():
