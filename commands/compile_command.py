@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import logging
 import random
 from pathlib import Path
+from typing import Any
 
 from intent_mediator.commands.common import (
     at_least_one,
@@ -56,7 +58,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="mine pairs from logged trajectories (JSONL) instead of simulating; repeatable",
     )
     parser.add_argument(
-        "--from-logs", metavar="DB", help="mine pairs from a serve conversation log (SQLite) for --user and --domain"
+        "--from-logs",
+        metavar="STORE",
+        help="mine pairs from serve's conversation log (a SQLite path or a sqlite:// / postgresql:// URL) for "
+        "--user and --domain",
+    )
+    group = parser.add_argument_group("per-user recompilation (with --from-logs)")
+    group.add_argument(
+        "--per-user",
+        action="store_true",
+        help="compile every user with at least --min-feedback new feedback since their own last artifact "
+        "(each user's artifact is <out>/<user>/<domain>); rerun to resume",
+    )
+    group.add_argument("--min-feedback", type=at_least_one, default=5, help="new feedback a user needs (default 5)")
+    group.add_argument("--jobs", type=at_least_one, default=2, help="users compiled at once (default 2)")
+    group.add_argument(
+        "--backend", choices=("threads", "ray"), default="threads", help="run the users on threads or as Ray tasks"
     )
     parser.add_argument(
         "--val-fraction", type=fraction, default=0.5, help="share of records held out for validation, in [0, 1)"
@@ -106,12 +123,44 @@ def split_records(records: list, fraction: float, seed: int) -> tuple[list, list
 
 def run(args: argparse.Namespace) -> int:
     from intent_mediator.artifacts import save_artifact, validate_id
+
+    validate_id(args.user_id, "user")
+    validate_id(args.domain, "domain")
+    if args.per_user:
+        return _run_per_user(args)
+    trajectories = None
+    if args.from_logs:
+        from intent_mediator.stores import open_log_store
+
+        _check_store(args.from_logs)
+        trajectories = open_log_store(args.from_logs).trajectories(
+            validate_id(args.user_id, "user"), validate_id(args.domain, "domain")
+        )
+        print(f"{len(trajectories)} logged trajectories with feedback for user {args.user_id or 'generic'}")
+    program, report, meta = compile_program(args, trajectories)
+    target = save_artifact(program, Path(args.out), user=args.user_id, domain=args.domain, meta=meta)
+    from intent_mediator.files import write_json_atomic
+
+    write_json_atomic(target / "refiner_report.json", report)
+    print(f"guidelines ({len(program.guidelines)}):")
+    for number, rule in enumerate(program.guidelines, start=1):
+        print(f"  {number}. {rule}")
+    score = meta["validation_score"]
+    if score is not None:
+        print(f"validation P {report.get('baseline_score', float('nan')):.1f} -> {score:.1f}")
+    print(f"artifact: {target}/program.json")
+    return 0
+
+
+def compile_program(args: argparse.Namespace, logged: list | None = None) -> tuple[Any, dict, dict]:
+    """Compile the program these flags describe; `logged` trajectories are mined beside any --trajectories.
+
+    Returns the program, the optimizer's report and the artifact's meta.
+    """
     from intent_mediator.optimizers.refiner import Refiner
     from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.trajectory import TrajectoryLog
 
-    validate_id(args.user_id, "user")
-    validate_id(args.domain, "domain")
     metric = _metric(args.metric)
     if args.optimizer != "refiner" and args.mediator_history != "full":
         raise IntentMediatorError(
@@ -128,20 +177,12 @@ def run(args: argparse.Namespace) -> int:
         trajectories = [t for path in args.trajectories for t in TrajectoryLog(path).latest()]
         if not trajectories:
             raise IntentMediatorError(f"--trajectories: no trajectories in {', '.join(args.trajectories)}")
+    if logged is not None:
+        trajectories = [*(trajectories or []), *logged]
     records = load_run_records(args)
     train, val = split_records(records, args.val_fraction, args.seed)
     settings = conversation_settings(args)
     student = settings.program.deepcopy() if settings.program else MediatedAssistant()
-    if args.from_logs:
-        from intent_mediator.stores import open_log_store
-
-        if "://" not in args.from_logs and not Path(args.from_logs).is_file():
-            raise IntentMediatorError(f"--from-logs: no such file {args.from_logs}")
-        logged = open_log_store(args.from_logs).trajectories(
-            validate_id(args.user_id, "user"), validate_id(args.domain, "domain")
-        )
-        print(f"{len(logged)} logged trajectories with feedback for user {args.user_id or 'generic'}")
-        trajectories = [*(trajectories or []), *logged]
     folder = Path(args.out)
     _check_fingerprint(args, settings, folder, [*train, *val])
     print(f"compile: {len(train)} training and {len(val)} validation records, optimizer {args.optimizer}", flush=True)
@@ -182,18 +223,51 @@ def run(args: argparse.Namespace) -> int:
         "train": [r.task_id for r in train],
         "val": [r.task_id for r in val],
     }
-    target = save_artifact(program, folder, user=args.user_id, domain=args.domain, meta=meta)
-    from intent_mediator.files import write_json_atomic
+    return program, report, meta
 
-    write_json_atomic(target / "refiner_report.json", report)
-    print(f"guidelines ({len(program.guidelines)}):")
-    for number, rule in enumerate(program.guidelines, start=1):
-        print(f"  {number}. {rule}")
-    score = meta["validation_score"]
-    if score is not None:
-        print(f"validation P {report.get('baseline_score', float('nan')):.1f} -> {score:.1f}")
-    print(f"artifact: {target}/program.json")
-    return 0
+
+def _check_store(url: str) -> None:
+    if "://" not in url and not Path(url).is_file():
+        raise IntentMediatorError(f"--from-logs: no such file {url}")
+
+
+def _run_per_user(args: argparse.Namespace) -> int:
+    from intent_mediator.files import write_json_atomic
+    from intent_mediator.server.recompile import recompile_users, summary
+
+    if not args.from_logs:
+        raise IntentMediatorError("--per-user: give the log store with --from-logs")
+    if args.user_id:
+        raise IntentMediatorError("--per-user compiles every user with new feedback: drop --user")
+    _check_store(args.from_logs)
+
+    def report(result) -> None:
+        status = (
+            f"error: {result.error}" if result.error else f"{result.conversations} conversations, {result.artifact}"
+        )
+        print(f"  {result.user}/{result.domain}: {status} ({result.seconds:.1f} s)", flush=True)
+
+    results = recompile_users(
+        args.from_logs,
+        args.out,
+        functools.partial(compile_for_user, vars(args)),
+        min_feedback=args.min_feedback,
+        domains=[args.domain] if args.domain else None,
+        workers=args.jobs,
+        backend=args.backend,
+        on_result=report,
+    )
+    done = summary(results)
+    write_json_atomic(Path(args.out) / "recompile.json", done)
+    print(f"per-user recompile: {done['compiled']} compiled, {done['failed']} failed, of {len(results)} pending users")
+    return 1 if done["failed"] else 0
+
+
+def compile_for_user(arg_values: dict, user: str, domain: str, trajectories: list) -> tuple[Any, dict]:
+    """One user's compile in the per-user job (a module-level function of plain values, so Ray can ship it)."""
+    args = argparse.Namespace(**{**arg_values, "user_id": user, "domain": domain, "per_user": False})
+    program, _, meta = compile_program(args, trajectories)
+    return program, meta
 
 
 def _check_fingerprint(args, settings, folder: Path, records: list) -> None:

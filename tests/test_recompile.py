@@ -111,3 +111,28 @@ def test_ray_backend_gives_the_same_artifacts_as_threads(logs, tmp_path):
         a = json.loads((tmp_path / "threads" / result.user / "math" / "meta.json").read_text())
         b = json.loads((tmp_path / "ray" / result.user / "math" / "meta.json").read_text())
         assert a["guidelines"] == b["guidelines"] and a["feedback_until"] == b["feedback_until"]
+
+
+def test_compile_per_user_from_the_command_line(logs, tmp_path, monkeypatch, capsys):
+    from intent_mediator import RoleLMs, cli
+    from intent_mediator.commands import common
+    from intent_mediator.testing.refiner_world import world
+
+    url, _ = logs
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    out = tmp_path / "artifacts"
+    argv = ["compile", "--from-logs", url, "--per-user", "--min-feedback", "2", "--mode", "paper", "--tasks", "math",
+            "--limit", "2", "--out", str(out), "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "per-user recompile: 2 compiled, 0 failed, of 2 pending users" in printed
+    assert KEEP_ALL in load_mediator("alice", "math", root=out).guidelines
+    assert ANNOUNCED in load_mediator("bob", "math", root=out).guidelines
+    assert json.loads((out / "recompile.json").read_text())["compiled"] == 2
+    assert cli.main(argv) == 0 and "of 0 pending users" in capsys.readouterr().out  # resumed: nothing new
+
+    assert cli.main(["compile", "--per-user", "--out", str(out)]) == 2
+    assert "--per-user: give the log store with --from-logs" in capsys.readouterr().err
+    assert cli.main(["compile", "--per-user", "--from-logs", url, "--user", "alice", "--out", str(out)]) == 2
+    assert "drop --user" in capsys.readouterr().err
