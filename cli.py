@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Callable
 
-from intent_mediator.commands import chat, compile, demo, evaluate, serve
+from intent_mediator.commands import chat, compile_command, demo, evaluate, serve
 from intent_mediator.errors import IntentMediatorError
 
 logger = logging.getLogger(__name__)
@@ -26,13 +26,24 @@ COMMANDS: dict[str, Command] = {
         demo.configure,
         demo.run,
     ),
-    "compile": ("learn Mediator guidelines for a user and domain; write an artifact", compile.configure, compile.run),
+    "compile": (
+        "learn Mediator guidelines for a user and domain; write an artifact",
+        compile_command.configure,
+        compile_command.run,
+    ),
     "serve": ("an OpenAI-compatible endpoint that mediates every conversation", serve.configure, serve.run),
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """Bad flags end in one line naming the flag, exit code 2 (argparse prints the whole usage first)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="intent-mediator", description="Keep LLMs from getting lost in multi-turn conversation."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")

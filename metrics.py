@@ -1,94 +1,131 @@
-"""Lost-in-Conversation metrics over N runs per instruction (scores 0-100).
+"""DSPy metrics: `metric(example, pred, trace=None, pred_name=None, pred_trace=None) -> MetricResult`.
 
-Per instruction: P = mean, A90 = 90th percentile (aptitude), U90_10 = 90th - 10th percentile (unreliability),
-and the 2602.07338 paper's reliability R = 1 - (max - min), reported here on the same 0-100 scale as
-100 - (max - min). Each metric is averaged over instructions; P gets a bootstrap confidence interval over
-instructions. Recovery = (mediated - sharded) / (full - sharded) tells how much of the multi-turn loss the
-Mediator wins back. Runs that errored are excluded, never counted as 0.
+In this project "metric" means one thing: a DSPy metric, the callable every DSPy consumer takes
+(`dspy.Evaluate`, `BootstrapFewShot`, `MIPROv2`, `SIMBA`, `GEPA`, the `Refiner`). The benchmark's reliability
+statistics (P, A90, U90_10, R) live in `stats.py`.
+
+What each consumer does with the return value, and why `MetricResult` is a `dspy.Prediction` subclass:
+
+- `dspy.Evaluate` sums the scores (`Prediction.__radd__` adds the float score);
+- `BootstrapFewShot` keeps a demo when `bool(result)` is true, or `result >= metric_threshold` when one is
+  given: a `MetricResult` is truthy only when the answer passed, so a 0.0 never becomes a demo (a plain
+  `dspy.Prediction` is always truthy);
+- `MIPROv2` bootstraps demos as above and averages scores through `Evaluate`;
+- `SIMBA` and `GEPA` read `.score` from a `Prediction`, and GEPA shows `.feedback` to its reflection LM.
 """
 
 from __future__ import annotations
 
-import random
-from collections import defaultdict
-from collections.abc import Iterable
+import re
+from collections.abc import Callable
 from typing import Any
 
-import numpy as np
+import dspy
+from intent_mediator.data.records import Instruction, validate_record
+from intent_mediator.errors import IntentMediatorError
+from intent_mediator.tasks.base import TaskConfig
 
 
-def instruction_metrics(scores: list[float]) -> dict[str, float]:
-    """P, A90, U90_10 and R for one instruction's run scores (0-100)."""
-    if not scores:
-        raise ValueError("instruction_metrics needs at least one score")
-    values = np.asarray(scores, dtype=float)
-    p90, p10 = np.percentile(values, 90), np.percentile(values, 10)
-    return {
-        "P": float(values.mean()),
-        "A90": float(p90),
-        "U90_10": float(p90 - p10),
-        "R": float(100.0 - (values.max() - values.min())),
-    }
+class MetricError(IntentMediatorError):
+    """A user's metric raised; the message names the metric, the exception and the example."""
 
 
-def bootstrap_ci(values: list[float], *, samples: int = 1000, level: float = 0.95, seed: int = 0) -> list[float]:
-    """Percentile bootstrap interval of the mean, resampling instructions."""
-    if len(values) < 2:
-        return [float(values[0]), float(values[0])] if values else [float("nan"), float("nan")]
-    rng = random.Random(seed)
-    means = sorted(sum(rng.choices(values, k=len(values))) / len(values) for _ in range(samples))
-    low = means[int((1 - level) / 2 * samples)]
-    high = means[min(samples - 1, int((1 + level) / 2 * samples))]
-    return [float(low), float(high)]
+class MetricResult(dspy.Prediction):
+    """A score in [0, 1] with textual feedback; truthy only when the score passes.
+
+    Args:
+        score: The score, 0-1.
+        feedback: Why: the scorer's reason, phrased for an optimizer's reflection LM.
+        passing: The lowest passing score (default 1.0: a correct answer).
+    """
+
+    def __init__(self, score: float, feedback: str = "", *, passing: float = 1.0):
+        super().__init__(score=float(score), feedback=feedback)
+        self._passing = passing
+
+    def __bool__(self) -> bool:
+        return float(self.score) >= getattr(self, "_passing", 1.0)
 
 
-def aggregate(per_instruction: dict[str, list[float]], errors: int = 0) -> dict[str, Any]:
-    """Average instruction metrics over instructions; `n` counts the scored runs."""
-    rows = [instruction_metrics(scores) for scores in per_instruction.values() if scores]
-    if not rows:
-        return {"P": None, "A90": None, "U90_10": None, "R": None, "n": 0, "instructions": 0, "errors": errors}
-    out: dict[str, Any] = {key: float(np.mean([row[key] for row in rows])) for key in ("P", "A90", "U90_10", "R")}
-    out["P_ci95"] = bootstrap_ci([row["P"] for row in rows])
-    out["n"] = sum(len(scores) for scores in per_instruction.values())
-    out["instructions"] = len(rows)
-    out["errors"] = errors
-    return out
+def example_record(example: Any) -> Instruction:
+    """The `Instruction` an example carries in its `record` field (an Instruction or its JSON record)."""
+    record = example["record"] if isinstance(example, dict) else getattr(example, "record", None)
+    if record is None:
+        raise KeyError("the example has no 'record' field: build examples with intent_mediator.to_examples(records)")
+    return record if isinstance(record, Instruction) else validate_record(record)
 
 
-def recovery(full: float | None, sharded: float | None, mediated: float | None) -> float | None:
-    """(mediated - sharded) / (full - sharded); None when full does not beat sharded."""
-    if full is None or sharded is None or mediated is None or full - sharded <= 0:
-        return None
-    return (mediated - sharded) / (full - sharded)
+def task_metric(
+    task: str | None = None, *, config: TaskConfig | None = None, passing: float = 1.0
+) -> Callable[..., MetricResult]:
+    """The task's own scorer as a DSPy metric.
+
+    The metric extracts the answer from `pred.response` with the task's parser, scores it against
+    `example.record`, and explains the result: which test failed and how (code), the wrong value (math), the
+    failed check (SQL, calls), or that the reply held no answer. When `pred.request` is present (a
+    `MediatedAssistant`'s prediction), the feedback also names the user's turns the request left out, which is
+    what a Mediator optimizer can act on.
+
+    Args:
+        task: Score every example as this task (default: each example's `record.task`).
+        config: Per-run scorer settings (the summary judge's LM, the Spider folder), see `TaskConfig`.
+        passing: The lowest score that counts as a pass when DSPy asks for pass/fail.
+
+    Returns:
+        `metric(example, pred, trace=None, pred_name=None, pred_trace=None) -> MetricResult`.
+    """
+    from intent_mediator.tasks import get_task
+
+    def metric(
+        example: Any, pred: Any, trace: Any = None, pred_name: str | None = None, pred_trace: Any = None
+    ) -> MetricResult:
+        record = example_record(example)
+        scorer = get_task(task or record.task)
+        response = (pred["response"] if isinstance(pred, dict) else getattr(pred, "response", None)) or ""
+        request = pred.get("request") if isinstance(pred, dict) else getattr(pred, "request", None)
+        missing = _missing_turns(request, record) if request else ""
+        answer = scorer.extract(response, record)
+        if answer is None:
+            feedback = (
+                f"The reply holds no {scorer.name} answer (the assistant asked, hedged or discussed instead): "
+                "the request it got did not state the whole task as one answerable request."
+            )
+            return MetricResult(0.0, feedback + missing, passing=passing)
+        result = scorer.score(record, answer, config)
+        if result.value >= passing:
+            return MetricResult(result.value, f"Correct: {result.reason}.", passing=passing)
+        reason = _with_case_input(record, result.reason) if scorer.name == "code" else result.reason
+        return MetricResult(result.value, f"Wrong {scorer.name} answer: {reason}.{missing}", passing=passing)
+
+    metric.__name__ = f"{task or 'task'}_metric"
+    return metric
 
 
-def summarize(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """Summary of trajectory rows (`task_id`, `task`, `mode`, `score`, `error`): per task and mode, overall,
-    and recovery per task. Overall metrics average the per-task values, as the benchmark does."""
-    scores: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    errors: dict[tuple[str, str], int] = defaultdict(int)
-    for row in rows:
-        key = (row["task"], row["mode"])
-        if row.get("error") is not None or row.get("score") is None:
-            errors[key] += 1
-        else:
-            scores[key][row["task_id"]].append(float(row["score"]))
-    per_task: dict[str, dict[str, Any]] = defaultdict(dict)
-    for key in sorted(set(scores) | set(errors)):
-        task, mode = key
-        per_task[task][mode] = aggregate(scores.get(key, {}), errors.get(key, 0))
-    modes = sorted({mode for task in per_task.values() for mode in task})
-    overall = {}
-    for mode in modes:
-        cells = [per_task[t][mode] for t in per_task if mode in per_task[t] and per_task[t][mode]["P"] is not None]
-        overall[mode] = {
-            key: (float(np.mean([c[key] for c in cells])) if cells else None) for key in ("P", "A90", "U90_10", "R")
-        }
-        overall[mode]["n"] = sum(c["n"] for c in cells)
-    recoveries = {
-        task: recovery(*(per_task[task].get(m, {}).get("P") for m in ("full", "sharded", "mediated")))
-        for task in per_task
-    }
-    if overall:
-        recoveries["overall"] = recovery(*(overall.get(m, {}).get("P") for m in ("full", "sharded", "mediated")))
-    return {"per_task": dict(per_task), "overall": overall, "recovery": recoveries}
+def _with_case_input(record: Instruction, reason: str) -> str:
+    """A failed code test case named by number ("test 2: expected 5, got 4"), with the input it was called with."""
+    match = re.match(r"test (\d+):", reason)
+    if not match:
+        return reason
+    from intent_mediator.tasks.code import decode_test_cases
+
+    cases = decode_test_cases(record.get("public_test_cases")) + decode_test_cases(record.get("private_test_cases"))
+    cases = [case for case in cases if case.get("testtype", "functional") == "functional"]
+    index = int(match.group(1))
+    if index >= len(cases):
+        return reason
+    return f"{reason} (called with {str(cases[index].get('input'))[:200]})"
+
+
+def _missing_turns(request: str, record: Instruction) -> str:
+    from intent_mediator.optimizers.proxy import faithfulness
+
+    missing = [
+        shard.shard for shard in record.shards if shard.shard.strip() and faithfulness(request, [shard.shard]) < 1.0
+    ]
+    if not missing:
+        return ""
+    quoted = "; ".join(f'"{text[:160]}"' for text in missing[:5])
+    return f" The request left out or changed what the user said in: {quoted}."
+
+
+__all__ = ["MetricError", "MetricResult", "example_record", "task_metric"]

@@ -1,4 +1,8 @@
-"""Markdown and HTML reports of an evaluation folder, with a table like the paper's Table 1 and charts."""
+"""Markdown and HTML reports of an evaluation folder, with a table like the paper's Table 1 and charts.
+
+The HTML page also compares the run with the paper, shows tokens and cost by role, and lets a reader open
+every conversation: the user's turns (with their shard), the Mediator's request, the reply and its score.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from typing import Any
 
 from intent_mediator.files import write_json_atomic
 from intent_mediator.simulation.runner import summary_of
-from intent_mediator.simulation.trajectory import TrajectoryLog
+from intent_mediator.simulation.trajectory import Trajectory, TrajectoryLog
 
 logger = logging.getLogger(__name__)
 
@@ -78,27 +82,31 @@ def configuration_line(run_dir: Path) -> str | None:
         return None
 
 
-def _charts(summary: dict[str, Any]) -> dict[str, bytes]:
+def chart_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """The report's matplotlib figures by file name. Labels never overlap: the figure widens with the number of
+    bars, bar values stand vertically above their bar, long mode names are slanted, the legend sits outside."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     modes, tasks = _ordered_modes(summary), sorted(summary["per_task"])
-    charts = {}
-    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks) + 2), 3.6))
+    figures = {}
+    bars_total = max(1, len(tasks) * len(modes))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * bars_total + 2.5), 4.2))
     width = 0.8 / max(1, len(modes))
     for i, mode in enumerate(modes):
         values = [summary["per_task"][t].get(mode, {}).get("P") or 0 for t in tasks]
         bars = ax.bar([x + i * width for x in range(len(tasks))], values, width, label=mode)
-        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7, rotation=90, padding=2)
     ax.set_xticks([x + width * (len(modes) - 1) / 2 for x in range(len(tasks))], tasks)
     ax.set_ylabel("P (0-100)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 118)  # headroom for the vertical value labels above 100
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title("Performance by task and mode")
-    ax.legend(fontsize=8, ncols=min(3, len(modes)))
-    charts["performance.png"] = _png(fig, plt)
-    fig, ax = plt.subplots(figsize=(max(4, 1.1 * len(modes) + 1), 3.6))
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    figures["performance.png"] = fig
+    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(modes) + 1.5), 3.8))
     for i, mode in enumerate(modes):
         overall = summary["overall"][mode]
         if overall.get("A90") is None:
@@ -108,19 +116,24 @@ def _charts(summary: dict[str, Any]) -> dict[str, bytes]:
         ax.plot([i - 0.15, i + 0.15], [top, top], color="tab:green")
         ax.plot([i - 0.15, i + 0.15], [bottom, bottom], color="tab:red")
         ax.plot(i, overall["P"], "o", color="tab:blue")
-    ax.set_xticks(range(len(modes)), modes)
+    ax.set_xticks(range(len(modes)), modes, rotation=45, ha="right", rotation_mode="anchor")
     ax.set_ylim(0, 100)
     ax.set_ylabel("score (0-100)")
     ax.set_xlim(-0.6, len(modes) - 0.4)
     ax.set_title("A90 (green) to A10 (red): U90_10; dot = P", fontsize=9)
-    charts["reliability.png"] = _png(fig, plt)
-    return charts
+    figures["reliability.png"] = fig
+    return figures
+
+
+def _charts(summary: dict[str, Any]) -> dict[str, bytes]:
+    import matplotlib.pyplot as plt
+
+    return {name: _png(fig, plt) for name, fig in chart_figures(summary).items()}
 
 
 def _png(fig, plt) -> bytes:
     buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
     return buffer.getvalue()
 
@@ -163,23 +176,120 @@ def _markdown(summary: dict[str, Any], title: str, charts: list[str], configurat
     return "\n".join(lines) + "\n"
 
 
-def _html(markdown_rows: list[list[str]], summary: dict[str, Any], title: str, charts: dict[str, bytes]) -> str:
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in markdown_rows[0])
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in markdown_rows[1:])
+MAX_TRAJECTORIES_SHOWN = 300
+MAX_TEXT_SHOWN = 4000
+
+
+def _table(rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows[1:])
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def usage_table(summary: dict[str, Any]) -> list[list[str]]:
+    """Rows of role, calls, prompt and completion tokens, and cost (0 where litellm knows no price)."""
+    rows = [["role", "calls", "prompt tokens", "completion tokens", "cost ($)"]]
+    for role, values in sorted(summary.get("usage", {}).items()):
+        rows.append(
+            [
+                role,
+                f"{values.get('calls', 0):.0f}",
+                f"{values.get('prompt_tokens', 0):.0f}",
+                f"{values.get('completion_tokens', 0):.0f}",
+                f"{values.get('cost', 0):.4f}",
+            ]
+        )
+    return rows
+
+
+def paper_table(summary: dict[str, Any]) -> list[list[str]]:
+    """The paper's GPT-4o-mini averages beside this run's overall P, for the modes both have."""
+    rows = [["mode", "this run: P", "paper (GPT-4o-mini): P"]]
+    for mode, paper in PAPER_GPT4O_MINI.items():
+        mine = summary["overall"].get(mode, {}).get("P")
+        rows.append([mode, _fmt(mine), f"{paper:.1f}"])
+    return rows
+
+
+def _clip(text: str | None) -> str:
+    text = text or ""
+    return html.escape(text if len(text) <= MAX_TEXT_SHOWN else text[:MAX_TEXT_SHOWN] + " [...]")
+
+
+def _trajectory_html(trajectory: Trajectory) -> str:
+    score = "error" if trajectory.error else _fmt(trajectory.score)
+    summary_line = (
+        f"<summary><b>{html.escape(trajectory.task_id)}</b> · {html.escape(trajectory.mode)} · run {trajectory.run}"
+        f" · score {score} · {len(trajectory.turns)} turn(s)</summary>"
+    )
+    parts = [f"<p class='error'>{_clip(trajectory.error)}</p>"] if trajectory.error else []
+    for turn in trajectory.turns:
+        shard = "" if turn.shard_id is None else f" (shard {turn.shard_id})"
+        verdict = f"{html.escape(turn.kind)}" + ("" if turn.score is None else f", score {turn.score:.2f}")
+        if turn.reason:
+            verdict += f": {_clip(turn.reason)}"
+        rows = [f"<div class='user'><b>user{shard}</b><pre>{_clip(turn.user)}</pre></div>"]
+        if turn.request is not None:
+            rows.append(f"<div class='request'><b>Mediator request</b><pre>{_clip(turn.request)}</pre></div>")
+        rows.append(f"<div class='reply'><b>assistant</b> ({verdict})<pre>{_clip(turn.assistant)}</pre></div>")
+        parts.append(f"<div class='turn'><h4>turn {turn.index + 1}</h4>{''.join(rows)}</div>")
+    return f"<details class='trajectory'>{summary_line}{''.join(parts)}</details>"
+
+
+def _trajectories_html(trajectories: list[Trajectory]) -> str:
+    ordered = sorted(trajectories, key=lambda t: (t.task_id, _mode_rank(t.mode), t.run))
+    shown = ordered[:MAX_TRAJECTORIES_SHOWN]
+    note = (
+        f"<p>Showing {len(shown)} of {len(ordered)} conversations; trajectories.jsonl holds them all.</p>"
+        if len(ordered) > len(shown)
+        else f"<p>{len(ordered)} conversations: open one to read its turns.</p>"
+    )
+    return note + "".join(_trajectory_html(t) for t in shown)
+
+
+def _mode_rank(mode: str) -> int:
+    return MODE_ORDER.index(mode) if mode in MODE_ORDER else len(MODE_ORDER)
+
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:2em;max-width:75em}table{border-collapse:collapse;margin:0.5em 0 1em}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:left}"
+    "img{max-width:100%;margin:1em 0}details{border:1px solid #ddd;margin:0.3em 0;padding:0.3em 0.6em}"
+    "summary{cursor:pointer}pre{white-space:pre-wrap;margin:0.2em 0 0.6em;background:#f7f7f7;padding:0.4em}"
+    ".request pre{background:#eef5ff}.error{color:#a00}h4{margin:0.6em 0 0.2em}"
+)
+
+
+def _html(
+    markdown_rows: list[list[str]],
+    summary: dict[str, Any],
+    title: str,
+    charts: dict[str, bytes],
+    trajectories: list[Trajectory] | None = None,
+    configuration: str | None = None,
+) -> str:
     images = "".join(
         f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
         for name, data in charts.items()
     )
     recovery = ", ".join(f"{k} {v:.2f}" for k, v in summary["recovery"].items() if v is not None) or "n/a"
-    capped = turn_cap_line(summary)
-    capped_html = f"<p>{html.escape(capped)}</p>" if capped else ""
+    sections = [
+        f"<h1>{html.escape(title)}</h1><p>{summary['conversations']} conversations; scores 0-100."
+        f" Recovery: {html.escape(recovery)}.</p>",
+        f"<h2 id='performance'>Performance</h2>{_table(markdown_rows)}",
+        *([f"<p>{html.escape(capped)}</p>"] if (capped := turn_cap_line(summary)) else []),
+        *([f"<p>{html.escape(configuration)}</p>"] if configuration else []),
+        "<h2 id='paper'>Compared with the paper</h2><p>2602.07338, GPT-4o-mini on Code, Database, Actions and "
+        f"Math (Table 1 averages); this run's models and tasks may differ.</p>{_table(paper_table(summary))}",
+    ]
+    if summary.get("usage"):
+        sections.append(f"<h2 id='usage'>Tokens and cost by role</h2>{_table(usage_table(summary))}")
+    sections.append(f"<h2 id='charts'>Charts</h2>{images}")
+    if trajectories:
+        sections.append(f"<h2 id='trajectories'>Conversations</h2>{_trajectories_html(trajectories)}")
     return (
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>"
-        "body{font-family:sans-serif;margin:2em;max-width:70em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:48%;margin:1em 1% 0 0}"
-        f"</style></head><body><h1>{html.escape(title)}</h1><p>{summary['conversations']} conversations; scores 0-100."
-        f" Recovery: {html.escape(recovery)}.</p><table><tr>{head}</tr>{body}</table>{capped_html}{images}"
-        "</body></html>\n"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body>{''.join(sections)}</body></html>\n"
     )
 
 
@@ -208,5 +318,6 @@ def write_report(
     markdown = run_dir / "report.md"
     markdown.write_text(_markdown(summary, title, list(charts), configuration_line(run_dir)), encoding="utf-8")
     page = run_dir / "report.html"
-    page.write_text(_html(performance_table(summary), summary, title, charts), encoding="utf-8")
+    rows, latest = performance_table(summary), log.latest()
+    page.write_text(_html(rows, summary, title, charts, latest, configuration_line(run_dir)), encoding="utf-8")
     return {"markdown": markdown, "html": page, **{name: run_dir / name for name in charts}}

@@ -9,7 +9,7 @@ import pydantic
 from intent_mediator.errors import TranscriptError
 
 Role = Literal["user", "assistant"]
-ROLES: tuple[str, ...] = ("user", "assistant")
+TURN_ROLES: tuple[str, ...] = ("user", "assistant")  # who speaks in a transcript (LM roles: lm.ROLES)
 # How much of a transcript the Mediator reads per call: all of it, or its previous request and what came after.
 MEDIATOR_HISTORIES: tuple[str, ...] = ("full", "incremental")
 
@@ -49,9 +49,9 @@ def to_turn(item: Turn | dict[str, Any], index: int = 0) -> Turn:
             f"turn {index}: expected a Turn or a dict with 'role' and 'content', got {type(item).__name__}"
         )
     role = item.get("role")
-    if role not in ROLES:
+    if role not in TURN_ROLES:
         raise TranscriptError(
-            f"turn {index}: unknown role {role!r}; a transcript holds only {' and '.join(ROLES)} turns"
+            f"turn {index}: unknown role {role!r}; a transcript holds only {' and '.join(TURN_ROLES)} turns"
         )
     content = item.get("content")
     if not isinstance(content, str):

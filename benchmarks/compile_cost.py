@@ -1,10 +1,10 @@
 """What compiling costs: the Refiner (default and paper mode) against GEPA, SIMBA and MIPROv2.
 
-Same student, metric, data and scripted world (tests/refiner_world.py: a lazy persona whose follow-ups add
-constraints; the uncompiled Mediator keeps only the last turn). Every proposal step, the Refiner's and each DSPy
-optimizer's, is answered with the same useful rule, so the comparison measures each optimizer's search cost:
-LM calls, tokens and wall time, and the validation score (mediated simulations on held-out tasks) of what
-it returns. Target: a validation P of at least 90.
+Same student, metric, data and scripted world (intent_mediator.testing.refiner_world: a lazy persona whose
+follow-ups add constraints; the uncompiled Mediator keeps only the last turn). Every proposal step, the
+Refiner's and each DSPy optimizer's, is answered with the same useful rule, so the comparison measures each
+optimizer's search cost: LM calls, tokens and wall time, and the validation score
+(mediated simulations on held-out tasks) of what it returns. Target: a validation P of at least 90.
 
     python benchmarks/compile_cost.py
 """
@@ -17,14 +17,13 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
 from _results import write  # noqa: E402
 from intent_mediator import MediatedAssistant  # noqa: E402
 from intent_mediator.optimizers.dspy_optimizers import compile_with_dspy, examples_from  # noqa: E402
 from intent_mediator.optimizers.refiner import Refiner  # noqa: E402
 from intent_mediator.simulation.conversation import ConversationSettings  # noqa: E402
 from intent_mediator.simulation.runner import simulate  # noqa: E402
-from refiner_world import KEEP_ALL, LAZY, RECORDS, roles, world  # noqa: E402
+from intent_mediator.testing.refiner_world import KEEP_ALL, LAZY, RECORDS, roles, world  # noqa: E402
 
 TRAIN, VAL = RECORDS[:6], RECORDS[6:12]
 TARGET = 90.0
@@ -48,7 +47,7 @@ def compile_one(name: str):
     started = time.perf_counter()
     if name.startswith("refiner"):
         mode = "paper" if name.endswith("paper") else "optimize"
-        program = Refiner(settings, mode=mode, rounds=1, candidates_per_round=2, workers=2).compile(
+        program = Refiner(settings=settings, mode=mode, rounds=1, candidates_per_round=2, workers=2).compile(
             MediatedAssistant(), trainset=TRAIN, valset=VAL
         )
     else:
@@ -84,8 +83,8 @@ def main() -> None:
         data,
         ["optimizer", "LM calls", "tokens", "wall (s)", "validation P", "reached 90"],
         rows,
-        "Scripted world of tests/refiner_world.py; 6 training and 6 validation tasks; calls and tokens count every "
-        "LM call of the compile (simulations included). Reproduce: `python benchmarks/compile_cost.py`.",
+        "Scripted world of intent_mediator.testing.refiner_world; 6 training and 6 validation tasks; calls and tokens "
+        "count every LM call of the compile (simulations included). Reproduce: `python benchmarks/compile_cost.py`.",
     )
 
 

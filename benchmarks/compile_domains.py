@@ -86,7 +86,7 @@ def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path
     print(f"{domain}: {len(train)} train, {len(val)} validation tasks", flush=True)
     settings = ConversationSettings(roles_for(args))
     refiner = Refiner(
-        settings,
+        settings=settings,
         rounds=args.rounds,
         candidates_per_round=args.candidates,
         pairs_per_batch=args.pairs_per_batch,

@@ -24,12 +24,12 @@ from _results import median, write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.data.loaders import load_records
 from intent_mediator.files import write_json_atomic
-from intent_mediator.metrics import recovery, summarize
 from intent_mediator.optimizers.pairs import build_pairs
 from intent_mediator.optimizers.refiner import Refiner
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
+from intent_mediator.stats import recovery, summarize
 
 
 def main() -> None:
@@ -101,7 +101,7 @@ def main() -> None:
     pairs = build_pairs(base)
     mining_ids = sorted({p.pair.task_id for p in pairs})[: args.mining]
     mined = [t for t in base if t.task_id in mining_ids]
-    refiner = Refiner(settings, mode="paper", pairs_per_batch=5)
+    refiner = Refiner(settings=settings, mode="paper", pairs_per_batch=5)
     compiled = None
     saved = out / "compiled" / "guidelines.json"
     if saved.is_file():  # a resumed run keeps the guidelines its compiled conversations were run with

@@ -34,11 +34,11 @@ from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.data.splits import load_split
 from intent_mediator.facts import fact_loss_summary, record_fact_check, trajectory_fact_check
 from intent_mediator.files import write_json_atomic
-from intent_mediator.metrics import recovery, summarize
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
 from intent_mediator.simulation.usage import RoleUsage
+from intent_mediator.stats import recovery, summarize
 from intent_mediator.tasks import get_task
 from intent_mediator.transcript import Turn
 

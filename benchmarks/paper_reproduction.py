@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.data.loaders import load_records
-from intent_mediator.metrics import summarize
 from intent_mediator.optimizers.pairs import build_pairs
 from intent_mediator.optimizers.refiner import Refiner
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
+from intent_mediator.stats import summarize
 from intent_mediator.tasks import TaskConfig
 from intent_mediator.transcript import MEDIATOR_HISTORIES
 
@@ -69,7 +69,7 @@ def reproduce(
             continue
         train = [r for r in records if r.task_id in task_ids]
         for mode in ("paper", "optimize"):
-            refiner = Refiner(settings, mode=mode, workers=workers, **(refiner_kwargs or {}))
+            refiner = Refiner(settings=settings, mode=mode, workers=workers, **(refiner_kwargs or {}))
             program = refiner.compile(MediatedAssistant(), trainset=train, valset=train, trajectories=mined)
             guidelines[f"{task}/{mode}"] = program.guidelines
             folder = out / f"{task}-{mode}"

@@ -154,7 +154,7 @@ def make_compile_one(settings, personas: dict[str, Any], valset: list, domain_ro
             raise NothingToLearn(f"{user} logged no failed conversation in {domain}")
         folder = domain_root / "_generic" / domain
         student = load_artifact(folder) if (folder / "program.json").is_file() else MediatedAssistant()
-        refiner = Refiner(replace(settings, persona=personas[user]), workers=1, progress=False, **options)
+        refiner = Refiner(settings=replace(settings, persona=personas[user]), workers=1, progress=False, **options)
         program = refiner.compile(student, trainset=[], valset=valset, trajectories=trajectories)
         report = program.refiner_report
         meta = {

@@ -1,7 +1,7 @@
 """Guidelines are per user: compile for two personas, then score each persona with each guideline set.
 
-Scripted world of tests/refiner_world.py: the lazy persona adds constraints without saying so; the explicit
-persona announces each addition ("One more requirement ..."), which confuses the assistant if left in.
+Scripted world of intent_mediator.testing.refiner_world: the lazy persona adds constraints without saying so;
+the explicit persona announces each addition ("One more requirement ..."), which confuses the assistant if left in.
 
     python benchmarks/personas.py
 """
@@ -13,13 +13,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parent / "tests"))
 from _results import write  # noqa: E402
 from intent_mediator import MediatedAssistant  # noqa: E402
 from intent_mediator.optimizers.refiner import Refiner  # noqa: E402
 from intent_mediator.simulation.conversation import ConversationSettings  # noqa: E402
 from intent_mediator.simulation.runner import simulate  # noqa: E402
-from refiner_world import EXPLICIT, LAZY, RECORDS, roles, world  # noqa: E402
+from intent_mediator.testing.refiner_world import EXPLICIT, LAZY, RECORDS, roles, world  # noqa: E402
 
 TRAIN, VAL = RECORDS[:6], RECORDS[6:12]
 
@@ -34,7 +33,7 @@ def main() -> None:
     compiled = {}
     for persona in (LAZY, EXPLICIT):
         settings = ConversationSettings(roles=roles(world()), persona=persona)
-        refiner = Refiner(settings, rounds=1, candidates_per_round=1, workers=2)
+        refiner = Refiner(settings=settings, rounds=1, candidates_per_round=1, workers=2)
         compiled[persona.name] = refiner.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL).guidelines
     rows = [
         [persona.name, score(persona, []), *(score(persona, compiled[g]) for g in compiled)]

@@ -119,7 +119,7 @@ def mode_table(
     trajectories: list, modes: list[str], seed: int = 0, records: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per mode: P/A90/U90_10 with intervals, recovery, resets, fact loss and usage (see the module doc)."""
-    from intent_mediator.metrics import instruction_metrics
+    from intent_mediator.stats import instruction_stats
 
     by_mode: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
     usage: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
@@ -145,7 +145,7 @@ def mode_table(
             out[mode] = {"n": 0, "instructions": 0, "errors": errors[mode]}
             continue
         metrics = np.array(
-            [[instruction_metrics(by_mode[mode][i])[k] for k in ("P", "A90", "U90_10")] for i in instructions]
+            [[instruction_stats(by_mode[mode][i])[k] for k in ("P", "A90", "U90_10")] for i in instructions]
         )
         row: dict[str, Any] = {"n": sum(len(v) for v in by_mode[mode].values()), "instructions": len(instructions)}
         for column, key in enumerate(("P", "A90", "U90_10")):

@@ -89,10 +89,76 @@ def read_guidelines(path: str | None) -> list[str]:
     return split_instructions(render_instructions("", lines))[1]
 
 
-def add_mediator_history_flag(parser: argparse.ArgumentParser, help_text: str) -> None:
-    # Incremental by default: on held-out tasks it lost no more than full history once checked, at fewer tokens
-    # (benchmarks/results/mediator_variants.md, embedded_multiturn.md).
-    parser.add_argument("--mediator-history", choices=MEDIATOR_HISTORIES, default="incremental", help=help_text)
+# Incremental by default: on held-out tasks it lost no more than full history once checked, at fewer tokens
+# (benchmarks/results/mediator_variants.md, embedded_multiturn.md).
+DEFAULT_MEDIATOR_HISTORY = "incremental"
+
+
+def add_mediator_history_flag(
+    parser: argparse.ArgumentParser, help_text: str, default: str | None = DEFAULT_MEDIATOR_HISTORY
+) -> None:
+    """`--mediator-history`; with `default=None` an unset flag means a loaded program's own history (and
+    DEFAULT_MEDIATOR_HISTORY for a program built from flags)."""
+    parser.add_argument("--mediator-history", choices=MEDIATOR_HISTORIES, default=default, help=help_text)
+
+
+def at_least_one(value: str) -> int:
+    """argparse type: a whole number >= 1 (0 would silently mean 'everything' or 'nothing')."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def fraction(value: str) -> float:
+    """argparse type: a number in [0, 1)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value!r}") from None
+    if not 0 <= number < 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {number}")
+    return number
+
+
+def mode_list(value: str) -> str:
+    """argparse type: comma-separated conversation modes, each one the simulator knows."""
+    from intent_mediator.simulation.conversation import MODES
+
+    modes = split_list(value) or []
+    unknown = [mode for mode in modes if mode not in MODES]
+    if not modes or unknown:
+        raise argparse.ArgumentTypeError(f"unknown mode(s) {unknown or [value]}; modes: {', '.join(MODES)}")
+    return value
+
+
+def output_dir(value: str) -> str:
+    """argparse type: a folder that exists or can be created (not a file)."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a file, not a folder")
+    return value
+
+
+def load_program_flag(path: str | None, flag: str = "--program"):
+    """The program a `--program` flag names: an artifact folder or a program file, built with its recorded
+    architecture. Errors name the flag."""
+    if not path:
+        return None
+    from intent_mediator.artifacts import ArtifactError, load_program
+
+    file = Path(path)
+    if file.is_dir():
+        file = file / "program.json"
+    if not file.is_file():
+        raise IntentMediatorError(f"{flag}: no such file {file}")
+    try:
+        return load_program(file)
+    except ArtifactError as exc:
+        raise IntentMediatorError(f"{flag}: {exc}") from None
 
 
 def run_flags(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +174,7 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
         choices=("train", "validation", "test"),
         help="with --data builtin: keep only this fixed split of each domain (data/splits.json)",
     )
-    parser.add_argument("--limit", type=int, help="at most this many records per task")
+    parser.add_argument("--limit", type=at_least_one, help="at most this many records per task")
     parser.add_argument(
         "--user-sim",
         choices=("deterministic", "llm"),
@@ -124,16 +190,21 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="the judge copies math and database answers out of replies verbatim (as in the benchmark)",
     )
-    parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
+    parser.add_argument("--max-turns", type=at_least_one, help="bound on user turns (default: shards + 2)")
     parser.add_argument("--guidelines", metavar="FILE", help="Mediator guidelines for mediated mode")
-    parser.add_argument("--program", metavar="FILE", help="a saved MediatedAssistant (program.json) for mediated mode")
+    parser.add_argument(
+        "--program",
+        metavar="PATH",
+        help="a compiled program for mediated mode: an artifact folder or its program.json",
+    )
     add_mediator_history_flag(
         parser,
         "full: the Mediator rereads the transcript each turn (the paper); incremental: it reads its previous "
-        "request, the reply and the new turn",
+        "request, the reply and the new turn (default: the --program's own, else incremental)",
+        default=None,
     )
     parser.add_argument("--spider-dir", metavar="DIR", help="folder of Spider databases (<db_id>/<db_id>.sqlite)")
-    parser.add_argument("--workers", type=int, default=4, help="conversations in flight at once (default 4)")
+    parser.add_argument("--workers", type=at_least_one, default=4, help="conversations in flight at once (default 4)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_model_flags(parser)
 
@@ -145,7 +216,12 @@ def split_list(value: str | None) -> list[str] | None:
 def load_run_records(args: argparse.Namespace):
     from intent_mediator.data.loaders import load_records
 
-    records = load_records(args.data, tasks=split_list(args.tasks))
+    try:
+        records = load_records(args.data, tasks=split_list(args.tasks))
+    except IntentMediatorError as exc:
+        raise IntentMediatorError(f"--data {args.data}: {exc}") from None
+    except Exception as exc:  # datasets / the hub raise their own types for a missing or unreachable dataset
+        raise IntentMediatorError(f"--data {args.data}: cannot load ({type(exc).__name__}: {exc})") from None
     if getattr(args, "split", None):
         from intent_mediator.data.splits import select_split
 
@@ -153,7 +229,7 @@ def load_run_records(args: argparse.Namespace):
             raise IntentMediatorError(f"--split {args.split}: the fixed splits are of --data builtin, not {args.data}")
         records = select_split(records, args.split)
     if args.limit:
-        kept, per_task = [], {}
+        kept, per_task = [], {}  # type: list, dict[str, int]
         for record in records:
             per_task[record.task] = per_task.get(record.task, 0) + 1
             if per_task[record.task] <= args.limit:
@@ -175,11 +251,13 @@ def conversation_settings(args: argparse.Namespace):
     except KeyError as exc:
         raise IntentMediatorError(str(exc.args[0])) from None
     roles = roles_from_args(args)
-    program = MediatedAssistant(read_guidelines(args.guidelines))
-    if args.program:
-        if not Path(args.program).is_file():
-            raise IntentMediatorError(f"--program: no such file {args.program}")
-        program.load(args.program)
+    program = load_program_flag(args.program)
+    if program is None:
+        program = MediatedAssistant(read_guidelines(args.guidelines), mediator_history=DEFAULT_MEDIATOR_HISTORY)
+    elif args.guidelines:
+        raise IntentMediatorError("--guidelines and --program: give one; a compiled program holds its guidelines")
+    if args.mediator_history is not None:
+        program.mediator_history = args.mediator_history
     return ConversationSettings(
         roles=roles,
         user_sim=args.user_sim,
@@ -188,7 +266,7 @@ def conversation_settings(args: argparse.Namespace):
         llm_extraction=args.llm_extraction,
         max_turns=args.max_turns,
         program=program,
-        mediator_history=args.mediator_history,
+        mediator_history=program.mediator_history,
         task_config=TaskConfig(judge_lm=roles.judge, spider_dir=args.spider_dir),
     )
 

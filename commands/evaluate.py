@@ -8,9 +8,12 @@ from pathlib import Path
 
 from intent_mediator.commands.common import (
     add_artifact_flags,
+    at_least_one,
     compiled_programs,
     conversation_settings,
     load_run_records,
+    mode_list,
+    output_dir,
     print_summary,
     run_flags,
     split_list,
@@ -23,10 +26,13 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--modes",
         default="full,sharded,mediated",
+        type=mode_list,
         help="comma-separated: full, concat, sharded, recap, snowball, drop-assistant, ergo, mediated",
     )
-    parser.add_argument("--runs", type=int, default=1, help="runs per instruction and mode (default 1)")
-    parser.add_argument("--out", required=True, metavar="DIR", help="output folder; an existing one is resumed")
+    parser.add_argument("--runs", type=at_least_one, default=1, help="runs per instruction and mode (default 1)")
+    parser.add_argument(
+        "--out", required=True, type=output_dir, metavar="DIR", help="output folder; an existing one is resumed"
+    )
     add_artifact_flags(parser)
     add_ergo_flags(parser)
 

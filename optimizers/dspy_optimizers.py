@@ -1,62 +1,31 @@
 """Compile the same student with DSPy's own optimizers (GEPA, SIMBA, MIPROv2), so users can compare.
 
 DSPy optimizers score single calls, not conversations: each training example is a fixed multi-turn transcript
-(the failed multi-turn conversation of the same task) with the task as label, and the metric scores the
-assistant's reply to the mediated request. Only the Mediator is optimized: the assistant is hidden from the
-optimizer, because it must stay the plain chat model being compared.
+(the failed multi-turn conversation of the same task) with its record, and the metric scores the assistant's
+reply to the mediated request. The `MediatedAssistant` is handed to the optimizer as it is: it exposes only
+what it really sends (the Mediator's predictor, and the assistant's only when it is a DSPy predictor), so the
+plain-chat assistant stays the model being compared.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import dspy
 from intent_mediator.data.records import Instruction
 from intent_mediator.lm import RoleLMs, lm_scope
+from intent_mediator.metrics import task_metric
 from intent_mediator.optimizers.pairs import transcript_of
-from intent_mediator.programs import MediatedAssistant, Mediator
+from intent_mediator.programs import MediatedAssistant
 from intent_mediator.simulation.trajectory import Trajectory
-from intent_mediator.tasks import as_metric, get_task
+from intent_mediator.tasks import get_task
 from intent_mediator.transcript import as_dicts
 
 logger = logging.getLogger(__name__)
 
 OPTIMIZERS = ("gepa", "simba", "mipro")
-
-
-class _PlainTranscriptWarning(logging.Filter):
-    """Turns are handed to the Mediator as plain dicts here, on purpose; DSPy's type warning is noise."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Type mismatch for field 'transcript'" not in record.getMessage()
-
-
-logging.getLogger("dspy.predict.predict").addFilter(_PlainTranscriptWarning())
-
-
-class _Hidden:
-    """Holds a module where `named_parameters` does not look, so optimizers leave it alone."""
-
-    def __init__(self, module: dspy.Module):
-        self.module = module
-
-
-class MediatorStudent(dspy.Module):
-    """The Mediator as an optimizer sees it: transcript (+ task context) -> assistant response."""
-
-    def __init__(self, program: MediatedAssistant, roles: RoleLMs):
-        super().__init__()
-        self.mediator: Mediator = program.mediator.deepcopy()
-        self.mediator.role_lm = roles.mediator
-        self.mediator.plain_inputs = True
-        self._assistant = _Hidden(program)
-        self._assistant_lm = roles.assistant
-
-    def forward(self, transcript: list[dict[str, str]], context: str = "") -> dspy.Prediction:
-        request = self.mediator(transcript=transcript).request
-        response = self._assistant.module.respond(request, context, lm=self._assistant_lm)
-        return dspy.Prediction(response=response, request=request)
 
 
 def examples_from(trajectories: list[Trajectory], records: dict[str, Instruction]) -> list[dspy.Example]:
@@ -84,23 +53,37 @@ def compile_with_dspy(
     trainset: list[dspy.Example],
     valset: list[dspy.Example] | None = None,
     *,
+    metric: Callable[..., Any] | None = None,
     seed: int = 0,
     threads: int = 4,
     budget: str = "light",
     **kwargs: Any,
 ) -> MediatedAssistant:
-    """Optimize the student's Mediator with GEPA, SIMBA or MIPROv2; returns a new MediatedAssistant."""
+    """Optimize the student with GEPA, SIMBA or MIPROv2; returns a new MediatedAssistant.
+
+    Args:
+        name: "gepa", "simba" or "mipro".
+        student: The program to optimize; left untouched.
+        roles: The mediator and assistant roles run the program; the refiner role proposes and reflects.
+        trainset, valset: Examples with `transcript`, `context` inputs and a `record` (see `examples_from`).
+        metric: A DSPy metric (default: `task_metric()`, the task's scorer with feedback).
+        seed, threads, budget: Passed to the optimizer (`budget` is GEPA's and MIPROv2's `auto`).
+        kwargs: Further optimizer arguments.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     if not trainset:
         raise ValueError("the DSPy optimizers need at least one failed multi-turn example")
-    metric = as_metric()
-    wrapped = MediatorStudent(student, roles)
+    metric = metric or task_metric()
+    program = student.deepcopy()
+    program.mediator.role_lm = roles.mediator
+    program.assistant_lm = roles.assistant
+    optimizer: dspy.teleprompt.Teleprompter
     if name == "gepa":
         optimizer = dspy.GEPA(
             metric=metric, auto=budget, reflection_lm=roles.refiner, num_threads=threads, seed=seed, **kwargs
         )
-        extra = {"valset": valset or trainset}
+        extra: dict[str, Any] = {"valset": valset or trainset}
     elif name == "simba":
         optimizer = dspy.SIMBA(
             metric=metric, bsize=min(32, len(trainset)), num_threads=threads, prompt_model=roles.refiner, **kwargs
@@ -118,10 +101,8 @@ def compile_with_dspy(
         )
         extra = {"valset": valset} if valset else {}
     with lm_scope(roles.mediator):
-        optimized = optimizer.compile(wrapped, trainset=trainset, **extra)
-    program = student.deepcopy()
-    program.mediator = optimized.mediator
-    program.mediator.role_lm = student.mediator.role_lm
-    program.mediator.plain_inputs = False
-    program._compiled = True
-    return program
+        optimized = optimizer.compile(program, trainset=trainset, **extra)
+    optimized.mediator.role_lm = student.mediator.role_lm
+    optimized.assistant_lm = student.assistant_lm
+    optimized._compiled = True
+    return optimized

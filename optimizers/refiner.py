@@ -14,10 +14,11 @@ The 2602.07338 paper distills rules in one LLM call over five contrastive pairs 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +27,20 @@ import optuna
 from dspy.teleprompt import Teleprompter
 from intent_mediator.data.records import Instruction
 from intent_mediator.errors import IntentMediatorError
+from intent_mediator.examples import to_example
 from intent_mediator.files import write_json_atomic
-from intent_mediator.lm import lm_scope
+from intent_mediator.lm import RoleLMs, lm_scope
+from intent_mediator.metrics import MetricError, example_record
 from intent_mediator.optimizers.budget import BudgetExhausted, LMBudget
 from intent_mediator.optimizers.pairs import SourcedPair, build_pairs, successful_request
 from intent_mediator.optimizers.proxy import proxy_score
-from intent_mediator.optimizers.search import CannotWinPruner, candidate_key, load_or_create_study, study_best
+from intent_mediator.optimizers.search import (
+    CannotWinPruner,
+    candidate_key,
+    compile_config,
+    load_or_create_study,
+    study_best,
+)
 from intent_mediator.programs import MediatedAssistant
 from intent_mediator.signatures.refiner import DistillGuidelines
 from intent_mediator.simulation.conversation import ConversationSettings
@@ -50,8 +59,13 @@ class Refiner(Teleprompter):
     """Compile a MediatedAssistant's guidelines from contrastive pairs (see the module docstring).
 
     Args:
-        settings: Roles (assistant, mediator, user, judge, refiner), user simulator and persona used for the
-            simulations; its `metric` (a DSPy metric) replaces the task scorers when set.
+        metric: A DSPy metric `metric(example, pred, trace=None) -> float | bool | Prediction(score=...)` that
+            scores each answer attempt (default: the task's own scorer). `example` is the trainset or valset
+            example itself, every field intact (an `Instruction` is given as `to_example(record)`); `pred` has
+            `response` (the assistant's reply) and `answer` (the answer the task's parser extracted).
+        settings: How conversations are simulated: roles, user simulator, persona, classifier, turn bound,
+            Mediator history (default: `ConversationSettings()` with every role taken from the surrounding
+            `dspy.context` / `dspy.configure`).
         mode: "optimize" (default) or "paper" (one refiner call over `pairs_per_batch` pairs, no validation).
         failure_mode: The multi-turn mode whose failures become D- ("sharded", or "mediated" to learn from the
             student's own failures).
@@ -60,9 +74,11 @@ class Refiner(Teleprompter):
         rounds: Propose/select rounds; later rounds revise the best set from its remaining failures.
         max_guidelines: Longest guideline list kept.
         trials_per_round: Optuna trials per round (default: twice the number of candidates).
-        selection: "simulation" (mediated runs scored by the task metric) or "proxy" (request faithfulness).
-        max_lm_calls, max_tokens: Hard budget over every LM call the compile makes.
-        storage: Optuna storage URL (e.g. "sqlite:///refiner.db") so a killed compile resumes.
+        selection: "simulation" (mediated runs scored by the metric) or "proxy" (request faithfulness).
+        max_lm_calls, max_tokens: Hard budget over every LM call the compile makes (tokens as the LMs report
+            them).
+        storage: Optuna storage URL (e.g. "sqlite:///refiner.db") so a killed compile resumes. A study is
+            resumed only for the same data, settings, models and options; anything else is refused.
         study_name: Name of the optuna study in `storage`.
         report_dir: Folder for `refiner_report.json` (written after every round and at the end).
         workers: Conversations simulated in parallel.
@@ -72,8 +88,9 @@ class Refiner(Teleprompter):
 
     def __init__(
         self,
-        settings: ConversationSettings,
+        metric: Callable[..., Any] | None = None,
         *,
+        settings: ConversationSettings | None = None,
         mode: str = "optimize",
         failure_mode: str = "sharded",
         pairs_per_batch: int = 5,
@@ -99,7 +116,13 @@ class Refiner(Teleprompter):
             raise ValueError(f"selection must be 'simulation' or 'proxy', got {selection!r}")
         if failure_mode not in ("sharded", "mediated", "recap", "snowball"):
             raise ValueError(f"failure_mode must be a multi-turn mode, got {failure_mode!r}")
-        self.settings, self.mode, self.failure_mode = settings, mode, failure_mode
+        if isinstance(metric, ConversationSettings):
+            raise TypeError("Refiner takes the metric first, as DSPy's optimizers do: Refiner(metric, settings=...)")
+        if metric is not None and not callable(metric):
+            raise TypeError(f"metric must be callable, got {type(metric).__name__}")
+        self.metric = metric
+        self.settings = settings if settings is not None else ConversationSettings(roles=RoleLMs())
+        self.mode, self.failure_mode = mode, failure_mode
         self.batch_sizes = sorted(set(batch_sizes or [pairs_per_batch]))
         self.pairs_per_batch = pairs_per_batch
         self.candidates_per_round, self.rounds, self.max_guidelines = candidates_per_round, rounds, max_guidelines
@@ -117,6 +140,7 @@ class Refiner(Teleprompter):
         self._usage: list[dict] = []
         self._refiner_usage = {"calls": 0.0, "prompt_tokens": 0.0, "completion_tokens": 0.0}
         self._solved: list[Trajectory] = []
+        self._examples: dict[str, dspy.Example] = {}
 
     # ---- public API -----------------------------------------------------------------------------------------
     def compile(
@@ -131,15 +155,21 @@ class Refiner(Teleprompter):
 
         Args:
             student: The program whose Mediator gets the guidelines.
-            trainset: Instructions (or `dspy.Example(record=...)`) the pairs are mined from.
-            valset: Instructions candidates are scored on (default: the trainset).
+            trainset: `dspy.Example`s with a `record` (see `to_examples`), or `Instruction`s, the pairs are
+                mined from. The metric receives these examples as given.
+            valset: Examples candidates are scored on (default: the trainset).
             trajectories: Logged or earlier-simulated trajectories to mine instead of simulating the trainset.
+
+        Raises:
+            RefinerError: no contrastive pairs, no usable refiner output, every conversation failed, or a
+                resumed study was made for other data or settings.
+            MetricError: the metric raised.
         """
         started = time.perf_counter()
         self._reset()
         program = student.deepcopy()
-        train = _instructions(trainset)
-        val = _instructions(valset) if valset else train
+        train = self._register(trainset, "trainset")
+        val = self._register(valset, "valset") if valset else train
         if self.mode == "optimize" and not val:
             raise RefinerError(
                 "mode='optimize' scores candidates on a valset (or the trainset); give one, or use "
@@ -153,8 +183,10 @@ class Refiner(Teleprompter):
             "val": [r.task_id for r in val],
         }
         self._report = report
+        self._config = compile_config(self, student, train, val)
         try:
             mined = trajectories if trajectories is not None else self._mine(train, student)
+            _raise_if_all_failed(mined, "mining pairs")
             # Explicit requests that solved a task stay valid D+ for every round; revisions re-simulate only
             # the mediated side.
             self._solved = [t for t in mined if successful_request(t) is not None]
@@ -207,7 +239,7 @@ class Refiner(Teleprompter):
         best = {"guidelines": student.guidelines, "score": baseline, "round": -1}
         report["best"] = best
         for round_index in range(self.rounds):
-            study = load_or_create_study(self.storage, f"{self.study_name}-r{round_index}", self.seed)
+            study = load_or_create_study(self.storage, f"{self.study_name}-r{round_index}", self.seed, self._config)
             candidates = study.user_attrs.get("candidates")
             if candidates is None:
                 candidates = self._propose(pairs, best["guidelines"] if round_index else [], rng)
@@ -231,7 +263,7 @@ class Refiner(Teleprompter):
         return best["guidelines"]
 
     def _propose(self, pairs: list[SourcedPair], current: list[str], rng: random.Random) -> list[dict]:
-        candidates = []
+        candidates: list[dict] = []
         for batch_size in self.batch_sizes:
             for attempt in range(self.candidates_per_round):
                 batch = rng.sample(pairs, min(batch_size, len(pairs)))
@@ -333,8 +365,9 @@ class Refiner(Teleprompter):
             batch = self._simulate(val[start : start + chunk], ["mediated"], settings, None)
             failed = [t for t in batch if t.error is not None]
             if failed:
+                _raise_if_all_failed(failed, "validating")  # a metric failure gets its own error
                 raise RefinerError(f"{len(failed)} validation conversations failed: {failed[0].error}")
-            total += sum(t.score for t in batch)
+            total += sum(t.score or 0.0 for t in batch)
             seen += len(batch)
             if trial is not None:
                 bound = (total + 100.0 * (len(val) - seen)) / len(val)  # the best this candidate can still reach
@@ -344,24 +377,44 @@ class Refiner(Teleprompter):
         return total / len(val)
 
     def _proxy_score(self, program: MediatedAssistant, val: list[Instruction]) -> float:
-        with dspy.context(callbacks=[self.budget]):
+        with dspy.track_usage(), dspy.context(callbacks=[self.budget]):  # the budget reads the reported usage
             return proxy_score(program, val, self.settings.roles.mediator)
 
     # ---- plumbing -------------------------------------------------------------------------------------------
     def _settings(self, program: MediatedAssistant) -> ConversationSettings:
-        s = self.settings
-        return ConversationSettings(
-            roles=s.roles,
-            user_sim=s.user_sim,
-            persona=s.persona,
-            classifier=s.classifier,
-            llm_extraction=s.llm_extraction,
-            max_turns=s.max_turns,
-            program=program,
-            metric=s.metric,
-            callbacks=[*s.callbacks, self.budget],
-            task_config=s.task_config,
+        """The user's settings with this program, the budget and the metric; every other field kept as given."""
+        metric = self._conversation_metric if self.metric is not None else self.settings.metric
+        return dataclasses.replace(
+            self.settings, program=program, metric=metric, callbacks=[*self.settings.callbacks, self.budget]
         )
+
+    def _register(self, items: Iterable, what: str) -> list[Instruction]:
+        """Keep each example as given (the metric gets it intact) and return the records to simulate."""
+        records = []
+        for index, item in enumerate(items):
+            example = to_example(item) if isinstance(item, Instruction) else item
+            try:
+                record = example_record(example)
+            except Exception as exc:
+                raise RefinerError(
+                    f"{what}[{index}]: give Instructions or dspy.Examples with a 'record' "
+                    f"(intent_mediator.to_examples(records) builds them): {exc}"
+                ) from None
+            self._examples[record.task_id] = example
+            records.append(record)
+        return records
+
+    def _conversation_metric(self, example: dspy.Example, pred: dspy.Prediction, trace: Any = None) -> Any:
+        """The user's metric, called with the user's own example for this record."""
+        task_id = example_record(example).task_id
+        given = self._examples.get(task_id, example)
+        metric = self.metric
+        assert metric is not None  # only installed when the Refiner has a metric
+        try:
+            return metric(given, pred)
+        except Exception as exc:
+            name = getattr(metric, "__name__", type(metric).__name__)
+            raise MetricError(f"the metric {name} raised {type(exc).__name__}: {exc} (example {task_id})") from exc
 
     def _simulate(self, records, modes, settings, desc) -> list[Trajectory]:
         trajectories = simulate(
@@ -383,14 +436,18 @@ class Refiner(Teleprompter):
             write_json_atomic(self.report_dir / "refiner_report.json", report)
 
 
-def _instructions(items: Iterable) -> list[Instruction]:
-    out = []
-    for item in items:
-        record = item if isinstance(item, Instruction) else getattr(item, "record", None)
-        if not isinstance(record, Instruction):
-            raise TypeError("trainset/valset items must be Instructions or dspy.Example(record=Instruction)")
-        out.append(record)
-    return out
+def _raise_if_all_failed(trajectories: list[Trajectory], step: str) -> None:
+    """A broken metric stops the compile at once; so does a step where every conversation failed."""
+    failed = [t for t in trajectories if t.error is not None]
+    metric_failure = next((t.error for t in failed if t.error and t.error.startswith("MetricError")), None)
+    if metric_failure is not None:
+        raise MetricError(metric_failure.removeprefix("MetricError: "))
+    if trajectories and len(failed) == len(trajectories):
+        raise RefinerError(f"all {len(failed)} conversations failed while {step}; the first error: {failed[0].error}")
+    if failed:
+        logger.warning(
+            "%d of %d conversations failed while %s: %s", len(failed), len(trajectories), step, failed[0].error
+        )
 
 
 def _clean(guidelines: Any, limit: int) -> list[str] | None:

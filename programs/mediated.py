@@ -1,4 +1,10 @@
-"""The product: a Mediator in front of an unchanged assistant, which sees only the mediated request."""
+"""The product: a Mediator in front of an unchanged assistant, which sees only the mediated request.
+
+What DSPy's optimizers see (`named_predictors()`): what the program really sends. The Mediator's predictor
+always; the assistant's only when it is a DSPy predictor (`assistant_adapter` given), because the default
+plain-chat assistant sends the request verbatim and renders neither demos nor instructions, so tuning it would
+change nothing the model sees.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,14 @@ from intent_mediator.adapters import PlainChatAdapter
 from intent_mediator.lm import lm_scope
 from intent_mediator.programs.mediator import Mediator
 from intent_mediator.signatures import AnswerRequest
-from intent_mediator.transcript import Turn
+from intent_mediator.transcript import MEDIATOR_HISTORIES, Turn
+
+
+class _OutOfSight:
+    """Holds a predictor where `named_parameters()` does not look, so optimizers leave it alone."""
+
+    def __init__(self, predictor: dspy.Predict):
+        self.predictor = predictor
 
 
 class MediatedAssistant(dspy.Module):
@@ -21,7 +34,14 @@ class MediatedAssistant(dspy.Module):
         mediator_lm: The mediator role's LM (None: the surrounding context's LM).
         assistant_lm: The assistant role's LM (None: the surrounding context's LM).
         chain_of_thought: Let the Mediator reason before writing the request.
-        passthrough_first_turn: Skip the Mediator on a one-turn transcript when there are no guidelines.
+        passthrough_first_turn: Skip the Mediator on a one-turn transcript while it is uncompiled.
+        assistant_adapter: None (default): the assistant gets plain chat, the task context as system prompt and
+            the request as the only user message, exactly what a chat application sends; optimizers cannot
+            change it and do not see it. A DSPy adapter (e.g. `dspy.ChatAdapter()`): the assistant becomes a
+            DSPy predictor with instructions and demos, which optimizers tune along with the Mediator.
+        mediator_history: How callers feed this program: "full" (the whole transcript every turn) or
+            "incremental" (the transcript plus the request it wrote last turn, as `previous_request`). Saved
+            with the program, since a compiled program's validation score holds for one history.
         check: Check every request against the user's turns and repair it (see `Mediator`).
     """
 
@@ -34,9 +54,14 @@ class MediatedAssistant(dspy.Module):
         assistant_lm: dspy.LM | None = None,
         chain_of_thought: bool = False,
         passthrough_first_turn: bool = True,
+        assistant_adapter: dspy.Adapter | None = None,
+        mediator_history: str = "full",
         check: bool = True,
     ):
         super().__init__()
+        if mediator_history not in MEDIATOR_HISTORIES:
+            raise ValueError(f"mediator_history must be one of {MEDIATOR_HISTORIES}, got {mediator_history!r}")
+        self.mediator_history = mediator_history
         self.mediator = Mediator(
             guidelines,
             chain_of_thought=chain_of_thought,
@@ -44,9 +69,27 @@ class MediatedAssistant(dspy.Module):
             check=check,
             lm=mediator_lm,
         )
-        self.answer = dspy.Predict(AnswerRequest)
+        self.assistant_adapter = assistant_adapter
+        if assistant_adapter is None:
+            self._plain_chat = _OutOfSight(dspy.Predict(AnswerRequest))
+        else:
+            self.answer = dspy.Predict(AnswerRequest)
         self.context = context
         self.assistant_lm = assistant_lm
+
+    @property
+    def chain_of_thought(self) -> bool:
+        return isinstance(self.mediator.rewrite, dspy.ChainOfThought)
+
+    @property
+    def plain_chat(self) -> bool:
+        """True when the assistant is sent plain chat (and hidden from optimizers)."""
+        return self.assistant_adapter is None
+
+    @property
+    def assistant_predictor(self) -> dspy.Predict:
+        """The assistant's predictor, whether optimizers see it or not."""
+        return self._plain_chat.predictor if self.assistant_adapter is None else self.answer
 
     @property
     def guidelines(self) -> list[str]:
@@ -66,8 +109,9 @@ class MediatedAssistant(dspy.Module):
 
     def respond(self, request: str, context: str | None = None, *, lm: dspy.LM | None = None) -> str:
         """The assistant's reply to an explicit request, sent as plain chat (`lm` overrides `assistant_lm`)."""
-        with lm_scope(lm or self.assistant_lm, adapter=PlainChatAdapter()):
-            return self.answer(request=request, context=context or self.context or "").response
+        adapter = PlainChatAdapter() if self.assistant_adapter is None else self.assistant_adapter
+        with lm_scope(lm or self.assistant_lm, adapter=adapter):
+            return self.assistant_predictor(request=request, context=context or self.context or "").response
 
     def forward(
         self,

@@ -31,8 +31,8 @@ class Mediator(dspy.Module):
     Args:
         guidelines: Learned rules, one string each; None or [] for the uncompiled Mediator.
         chain_of_thought: Let the Mediator reason before writing the request.
-        passthrough_first_turn: With no guidelines, a one-turn transcript is already explicit: return it
-            unchanged and save the LM call.
+        passthrough_first_turn: While nothing is learned (no guidelines, demos or rewritten instructions), a
+            one-turn transcript is already explicit: return it unchanged and save the LM call.
         check: Check each request against the user's turns and repair it (see above).
         lean: Send the Mediator's calls through `LeanChatAdapter` (DSPy's chat layout without its boilerplate);
             False leaves the adapter to the surrounding `dspy.context`. Engines that ask for JSON get JSON.
@@ -56,7 +56,6 @@ class Mediator(dspy.Module):
         self.check = check
         self.lean = lean
         self.role_lm = lm
-        self.plain_inputs = False
         self.set_guidelines(guidelines or [])
 
     @property
@@ -68,6 +67,12 @@ class Mediator(dspy.Module):
     def guidelines(self) -> list[str]:
         """The current guidelines, in order."""
         return split_instructions(self.predictor.signature.instructions)[1]
+
+    @property
+    def learned(self) -> bool:
+        """True once anything was learned: guidelines, demos, or instructions an optimizer rewrote."""
+        base, guidelines = split_instructions(self.predictor.signature.instructions)
+        return bool(guidelines or self.predictor.demos or base != MediateRequest.instructions)
 
     def set_guidelines(self, guidelines: list[str]) -> None:
         """Replace the guidelines. Rebinds the signature: the class is shared between copies of the program."""
@@ -88,11 +93,13 @@ class Mediator(dspy.Module):
         """
         everything = normalize_transcript(transcript)
         turns = compact_transcript(everything, previous_request) if previous_request else everything
-        if self.passthrough_first_turn and len(turns) == 1 and not self.guidelines:
+        if self.passthrough_first_turn and len(turns) == 1 and not self.learned:
             return dspy.Prediction(request=turns[0].content, mediated=False)
-        with lm_scope(self.role_lm, adapter=self._adapter()):
-            # Plain dicts render exactly like Turns; optimizers that serialise traces (SIMBA, GEPA) need them.
-            out = self.rewrite(transcript=as_dicts(turns) if self.plain_inputs else turns)
+        # Plain dicts render exactly like Turns, and traces holding them serialise: SIMBA and GEPA show traces
+        # to their reflection LM, and bootstrapped demos must save to JSON. DSPy would warn that dicts are not
+        # Turns on every call.
+        with lm_scope(self.role_lm, adapter=self._adapter()), dspy.context(warn_on_type_mismatch=False):
+            out = self.rewrite(transcript=as_dicts(turns))
         request = (out.request or "").strip()
         said = user_turns(everything)
         if not request:

@@ -21,11 +21,11 @@ from typing import Any
 
 from intent_mediator.data.records import Instruction
 from intent_mediator.files import write_json_atomic
-from intent_mediator.metrics import summarize
 from intent_mediator.simulation.conversation import MODES, ConversationSettings, run_conversation
 from intent_mediator.simulation.fingerprint import check_and_write, record_digest, settings_fingerprint
 from intent_mediator.simulation.trajectory import Trajectory, TrajectoryLog
 from intent_mediator.simulation.usage import merge_usage
+from intent_mediator.stats import summarize
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ Tasks are stateless singletons. What changes from run to run (the summary judge'
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,26 +121,3 @@ def get_task(name: str) -> Task:
         return TASKS[name]
     except KeyError:
         raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}") from None
-
-
-def as_metric(task_name: str | None = None, config: TaskConfig | None = None) -> Callable[..., dspy.Prediction]:
-    """A DSPy metric: `metric(example, pred, trace=None, ...) -> Prediction(score=..., feedback=...)`.
-
-    `example.record` holds the `Instruction` (or its JSON record); `pred.response` the assistant's reply. Extra
-    positional arguments (GEPA passes five) are accepted and ignored. `config` is passed to every `Task.score`.
-    """
-    from intent_mediator.data.records import validate_record
-
-    def metric(example: Any, pred: Any, trace: Any = None, *args: Any, **kwargs: Any) -> dspy.Prediction:
-        record = example["record"] if isinstance(example, dict) else example.record
-        if not isinstance(record, Instruction):
-            record = validate_record(record)
-        task = get_task(task_name or record.task)
-        response = pred["response"] if isinstance(pred, dict) else pred.response
-        answer = task.extract(response or "", record)
-        if answer is None:
-            return dspy.Prediction(score=0.0, feedback="no answer could be extracted from the response")
-        result = task.score(record, answer, config)
-        return dspy.Prediction(score=result.value, feedback=result.reason)
-
-    return metric

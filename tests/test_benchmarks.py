@@ -4,8 +4,7 @@ import sys
 from pathlib import Path
 
 from intent_mediator import RoleLMs
-
-from .refiner_world import KEEP_ALL, RECORDS, world
+from intent_mediator.testing.refiner_world import KEEP_ALL, RECORDS, world
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

@@ -54,8 +54,7 @@ def test_bad_model_flag_exits_2_with_message(capsys):
 
 def test_compile_writes_an_artifact_per_user_and_domain(monkeypatch, tmp_path, capsys):
     from intent_mediator.artifacts import load_mediator, read_meta
-
-    from .refiner_world import KEEP_ALL, world
+    from intent_mediator.testing.refiner_world import KEEP_ALL, world
 
     engine = world()
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
@@ -92,3 +91,78 @@ def test_compile_writes_an_artifact_per_user_and_domain(monkeypatch, tmp_path, c
 def test_unsafe_user_ids_are_rejected(capsys):
     assert cli.main(["compile", "--user", "../../etc", "--out", "x"]) == 2
     assert "invalid user id '../../etc'" in capsys.readouterr().err
+
+
+# ---- every bad input: one line naming the flag, exit 2 -------------------------------------------------------
+@pytest.fixture
+def bad_inputs(tmp_path):
+    a_file = tmp_path / "a_file.txt"
+    a_file.write_text("not a folder")
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    wrong_shape = tmp_path / "wrong_shape.json"
+    wrong_shape.write_text('{"answer": {"demos": []}}')
+    return {"file": str(a_file), "broken": str(broken), "wrong_shape": str(wrong_shape), "dir": str(tmp_path)}
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["evaluate", "--out", "{dir}/o", "--modes", "full,bogus"], "--modes"),
+        (["evaluate", "--out", "{dir}/o", "--runs", "0"], "--runs"),
+        (["evaluate", "--out", "{dir}/o", "--limit", "0"], "--limit"),
+        (["evaluate", "--out", "{dir}/o", "--workers", "0"], "--workers"),
+        (["evaluate", "--out", "{dir}/o", "--max-turns", "0"], "--max-turns"),
+        (["evaluate", "--out", "{file}"], "--out"),
+        (["evaluate", "--out", "{dir}/o", "--program", "{broken}"], "--program"),
+        (["evaluate", "--out", "{dir}/o", "--program", "{wrong_shape}"], "--program"),
+        (["evaluate", "--out", "{dir}/o", "--program", "{dir}/missing.json"], "--program"),
+        (["compile", "--out", "{file}"], "--out"),
+        (["compile", "--val-fraction", "1"], "--val-fraction"),
+        (["compile", "--rounds", "0"], "--rounds"),
+        (["compile", "--metric", "proxy"], "--selection proxy"),
+        (["compile", "--metric", "nosuchmodule:fn"], "--metric"),
+        (["compile", "--trajectories", "{dir}/missing.jsonl"], "--trajectories"),
+        (["compile", "--optimizer", "gepa", "--mediator-history", "incremental"], "--mediator-history"),
+        (["chat", "--program", "{broken}"], "--program"),
+    ],
+)
+def test_bad_inputs_get_one_line_naming_the_flag_and_exit_2(argv, flag, bad_inputs, capsys, monkeypatch, engine):
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    argv = [arg.format(**bad_inputs) for arg in argv]
+    try:
+        code = cli.main(argv)
+    except SystemExit as exc:  # argparse's own checks
+        code = exc.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and flag in err and "Traceback" not in err, err
+
+
+def test_a_missing_hub_dataset_is_an_error_naming_data(monkeypatch, tmp_path, capsys):
+    import datasets
+
+    def missing(*args, **kwargs):
+        raise FileNotFoundError("Dataset 'nobody/missing' doesn't exist on the Hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", missing)
+    assert cli.main(["evaluate", "--data", "hf:nobody/missing", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--data hf:nobody/missing" in err and "doesn't exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_chat_runs_a_compiled_program_with_its_architecture(monkeypatch, tmp_path, engine):
+    from intent_mediator import MediatedAssistant, save_artifact
+
+    seen = []
+    engine.on(role="mediator", reply=lambda call: seen.append(call) or {"reasoning": "r", "request": "R"})
+    engine.on(role="assistant", reply="ok")
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles: RoleLMs.scripted(engine))
+    program = MediatedAssistant(["keep numbers"], chain_of_thought=True, mediator_history="incremental", check=False)
+    folder = save_artifact(program, tmp_path, user="alice", domain="math")
+    args = cli.build_parser().parse_args(["chat", "--program", str(folder), "--show-request"])
+    stdout = io.StringIO()
+    chat.run(args, stdin=io.StringIO("add 2\nand 3\n"), stdout=stdout)
+    assert "[mediated request] R" in stdout.getvalue()
+    assert "reasoning" in seen[0].output_fields and "keep numbers" in seen[0].system  # chain of thought, rules
+    assert seen[1].user_turns()[0] == "R"  # incremental history: the second call starts from the last request

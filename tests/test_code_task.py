@@ -10,8 +10,7 @@ from intent_mediator.data.loaders import load_records
 from intent_mediator.data.records import validate_record
 from intent_mediator.tasks import get_task
 from intent_mediator.tasks.code import decode_test_cases, extract_code, strip_script_code, top_level_functions
-
-from .solutions import SOLUTIONS
+from intent_mediator.testing.solutions import SOLUTIONS
 
 
 def records(shared_lic):

@@ -1,43 +1,55 @@
+"""DSPy metrics: one return value that every DSPy consumer reads correctly."""
+
+import dspy
 import pytest
-from intent_mediator.metrics import aggregate, bootstrap_ci, instruction_metrics, recovery, summarize
+from intent_mediator import MetricResult, load_records, task_metric, to_examples
+
+MATH = load_records("builtin", tasks=["math"])
+CODE = load_records("builtin", tasks=["code"])
 
 
-def test_instruction_metrics_by_hand():
-    m = instruction_metrics([0, 100, 100, 100, 100])
-    assert m["P"] == 80
-    assert m["A90"] == 100  # numpy linear percentile: position 3.6 between 100 and 100
-    assert m["U90_10"] == pytest.approx(100 - 40)  # 10th percentile: 0 + 0.4 * 100
-    assert m["R"] == 0  # max - min = 100
+def test_a_failing_score_is_falsy_and_a_passing_one_truthy():
+    assert not MetricResult(0.0, "wrong") and MetricResult(1.0, "right")
+    assert not MetricResult(0.5, "half") and MetricResult(0.5, "half", passing=0.5)
+    assert float(MetricResult(0.25)) == 0.25 and MetricResult(1.0) >= 1.0  # BootstrapFewShot's metric_threshold
 
 
-def test_paper_worked_example_full_mode():
-    # Nine instructions always solved, one never: P = 90, A90 = 90, U90_10 = 0.
-    per_instruction = {f"i{k}": [100.0] * 5 for k in range(9)} | {"i9": [0.0] * 5}
-    out = aggregate(per_instruction)
-    assert (out["P"], out["A90"], out["U90_10"], out["R"]) == (90, 90, 0, 100)
-    assert out["n"] == 50 and out["instructions"] == 10
+def test_task_metric_scores_and_explains():
+    example = to_examples(MATH[:1])[0]
+    metric = task_metric()
+    good = metric(example, dspy.Prediction(response="It comes to 255."))
+    none = metric(example, dspy.Prediction(response="Which bakery?"), None, "mediator.rewrite", None)  # GEPA: 5 args
+    assert (good.score, none.score) == (1.0, 0.0) and good and not none
+    assert "Correct" in good.feedback and "no math answer" in none.feedback
 
 
-def test_recovery():
-    assert recovery(86.9, 53.6, 73.9) == pytest.approx((73.9 - 53.6) / (86.9 - 53.6))
-    assert recovery(50, 50, 60) is None
+def test_feedback_names_the_turns_the_request_left_out():
+    example = to_examples(MATH[:1])[0]
+    request = MATH[0].shards[0].shard
+    result = task_metric()(example, dspy.Prediction(response="It is 12.", request=request))
+    assert not result and "left out" in result.feedback and MATH[0].shards[1].shard in result.feedback
+    assert MATH[0].shards[0].shard not in result.feedback.split("left out", 1)[1]
 
 
-def test_bootstrap_interval_brackets_the_mean():
-    values = [0, 100, 50, 100, 0, 100]
-    low, high = bootstrap_ci(values)
-    assert low <= sum(values) / len(values) <= high and low < high
-    assert bootstrap_ci(values) == bootstrap_ci(values)  # seeded
+def test_code_feedback_says_which_test_failed_and_how():
+    record = CODE[0]  # sum_even_squares, scored by an assert-based check
+    wrong = "def sum_even_squares(nums):\n    return sum(x * x for x in nums)\n"
+    result = task_metric()(to_examples([record])[0], dspy.Prediction(response=f"```python\n{wrong}```"))
+    assert not result
+    assert "test 0: expected 20, got 30" in result.feedback and "[1, 2, 3, 4]" in result.feedback
 
 
-def test_summary_excludes_errors_and_reports_recovery():
-    rows = [
-        {"task_id": "a", "task": "math", "mode": "full", "score": 100, "error": None},
-        {"task_id": "a", "task": "math", "mode": "sharded", "score": 0, "error": None},
-        {"task_id": "a", "task": "math", "mode": "mediated", "score": 100, "error": None},
-        {"task_id": "a", "task": "math", "mode": "mediated", "score": None, "error": "boom"},
-    ]
-    summary = summarize(rows)
-    cell = summary["per_task"]["math"]["mediated"]
-    assert (cell["P"], cell["n"], cell["errors"]) == (100, 1, 1)
-    assert summary["recovery"]["math"] == 1.0 and summary["overall"]["sharded"]["P"] == 0
+def test_evaluate_averages_the_scores():
+    examples = to_examples(MATH[:2])
+
+    class Fixed(dspy.Module):
+        def forward(self, transcript, context):
+            return dspy.Prediction(response="It comes to 255.")  # right for the first record only
+
+    result = dspy.Evaluate(devset=examples, metric=task_metric(), num_threads=1)(Fixed())
+    assert result.score == 50.0
+
+
+def test_an_example_without_a_record_gets_a_clear_error():
+    with pytest.raises(KeyError, match="to_examples"):
+        task_metric()(dspy.Example(question="?"), dspy.Prediction(response="1"))

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.artifacts import read_meta, save_artifact
-
-from .refiner_world import ANNOUNCED, KEEP_ALL, world
+from intent_mediator.testing.refiner_world import ANNOUNCED, KEEP_ALL, world
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 

@@ -274,7 +274,7 @@ def test_a_bad_line_in_the_middle_is_an_error_naming_the_line(tmp_path):
 
 
 def test_compile_writes_its_fingerprint_and_refuses_a_changed_storage_resume(monkeypatch, tmp_path, capsys):
-    from .refiner_world import world
+    from intent_mediator.testing.refiner_world import world
 
     engine = world()
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))

@@ -10,8 +10,7 @@ from intent_mediator.artifacts import load_mediator, read_meta
 from intent_mediator.errors import IntentMediatorError
 from intent_mediator.server.recompile import pending_users, recompile_users
 from intent_mediator.stores import open_log_store
-
-from .refiner_world import ANNOUNCED, KEEP_ALL, PREFIX, RECORDS
+from intent_mediator.testing.refiner_world import ANNOUNCED, KEEP_ALL, PREFIX, RECORDS
 
 
 def compile_from_logs(user, domain, trajectories, *, fail_for=()):
@@ -19,12 +18,11 @@ def compile_from_logs(user, domain, trajectories, *, fail_for=()):
     from intent_mediator.optimizers.refiner import Refiner
     from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.conversation import ConversationSettings
-
-    from .refiner_world import roles, world
+    from intent_mediator.testing.refiner_world import roles, world
 
     if user in fail_for:
         raise RuntimeError(f"no refiner for {user}")
-    refiner = Refiner(ConversationSettings(roles(world())), mode="paper")
+    refiner = Refiner(settings=ConversationSettings(roles(world())), mode="paper")
     program = refiner.compile(MediatedAssistant(), trainset=[], trajectories=trajectories)
     return program, {"optimizer": "refiner", "mode": "paper"}
 
@@ -113,3 +111,28 @@ def test_ray_backend_gives_the_same_artifacts_as_threads(logs, tmp_path):
         a = json.loads((tmp_path / "threads" / result.user / "math" / "meta.json").read_text())
         b = json.loads((tmp_path / "ray" / result.user / "math" / "meta.json").read_text())
         assert a["guidelines"] == b["guidelines"] and a["feedback_until"] == b["feedback_until"]
+
+
+def test_compile_per_user_from_the_command_line(logs, tmp_path, monkeypatch, capsys):
+    from intent_mediator import RoleLMs, cli
+    from intent_mediator.commands import common
+    from intent_mediator.testing.refiner_world import world
+
+    url, _ = logs
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    out = tmp_path / "artifacts"
+    argv = ["compile", "--from-logs", url, "--per-user", "--min-feedback", "2", "--mode", "paper", "--tasks", "math",
+            "--limit", "2", "--out", str(out), "--no-progress"]  # fmt: skip
+    assert cli.main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "per-user recompile: 2 compiled, 0 failed, of 2 pending users" in printed
+    assert KEEP_ALL in load_mediator("alice", "math", root=out).guidelines
+    assert ANNOUNCED in load_mediator("bob", "math", root=out).guidelines
+    assert json.loads((out / "recompile.json").read_text())["compiled"] == 2
+    assert cli.main(argv) == 0 and "of 0 pending users" in capsys.readouterr().out  # resumed: nothing new
+
+    assert cli.main(["compile", "--per-user", "--out", str(out)]) == 2
+    assert "--per-user: give the log store with --from-logs" in capsys.readouterr().err
+    assert cli.main(["compile", "--per-user", "--from-logs", url, "--user", "alice", "--out", str(out)]) == 2
+    assert "drop --user" in capsys.readouterr().err

@@ -10,8 +10,7 @@ from intent_mediator.artifacts import load_mediator, save_artifact
 from intent_mediator.optimizers.refiner import Refiner, RefinerError
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import simulate
-
-from .refiner_world import ANNOUNCED, EXPLICIT, KEEP_ALL, LAZY, RECORDS, roles, world
+from intent_mediator.testing.refiner_world import ANNOUNCED, EXPLICIT, KEEP_ALL, LAZY, RECORDS, roles, world
 
 TRAIN, VAL = RECORDS[:5], RECORDS[5:10]
 
@@ -30,7 +29,9 @@ def mediated_score(engine, persona, guidelines) -> float:
 def test_compile_makes_the_mediator_keep_every_constraint(tmp_path):
     engine = world()
     student = MediatedAssistant()
-    refiner = Refiner(settings(engine), rounds=1, candidates_per_round=1, pairs_per_batch=3, report_dir=tmp_path)
+    refiner = Refiner(
+        settings=settings(engine), rounds=1, candidates_per_round=1, pairs_per_batch=3, report_dir=tmp_path
+    )
     program = refiner.compile(student, trainset=TRAIN, valset=VAL)
     report = program.refiner_report
     assert student.guidelines == []  # the student is untouched
@@ -42,7 +43,9 @@ def test_compile_makes_the_mediator_keep_every_constraint(tmp_path):
 
 def test_paper_mode_makes_exactly_one_refiner_call():
     engine = world()
-    program = Refiner(settings(engine), mode="paper", pairs_per_batch=5).compile(MediatedAssistant(), trainset=TRAIN)
+    program = Refiner(settings=settings(engine), mode="paper", pairs_per_batch=5).compile(
+        MediatedAssistant(), trainset=TRAIN
+    )
     assert len(engine.requests_for("refiner")) == 1
     assert len(engine.requests_for("refiner")[0].messages[-1]["content"]) > 0
     assert program.guidelines[0] == KEEP_ALL
@@ -53,7 +56,7 @@ def test_two_personas_learn_different_guidelines_and_each_wins_with_its_own(caps
     compiled = {}
     for persona in (LAZY, EXPLICIT):
         engine = world()
-        refiner = Refiner(settings(engine, persona), rounds=1, candidates_per_round=1, pairs_per_batch=3)
+        refiner = Refiner(settings=settings(engine, persona), rounds=1, candidates_per_round=1, pairs_per_batch=3)
         compiled[persona.name] = refiner.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL).guidelines
     assert compiled["lazy"][0] == KEEP_ALL and compiled["explicit"][0] == ANNOUNCED
     table = {(p.name, g): mediated_score(world(), p, compiled[g]) for p in (LAZY, EXPLICIT) for g in compiled}
@@ -77,14 +80,14 @@ def test_killed_compile_resumes_without_repeating_finished_trials(tmp_path):
         calls["n"] += 1
         if calls["n"] > 95:  # mining (30 calls), the baseline (25) and a trial or so finish, then it "dies"
             raise Killed()
-        from .refiner_world import assistant_reply
+        from intent_mediator.testing.refiner_world import assistant_reply
 
         return assistant_reply(call)
 
     engine.rules[1].reply = dying_assistant
     kwargs = dict(rounds=1, candidates_per_round=2, trials_per_round=6, storage=storage, workers=1)
     with pytest.raises(Killed):
-        Refiner(settings(engine), **kwargs).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+        Refiner(settings=settings(engine), **kwargs).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     import optuna
 
     first = optuna.load_study(study_name="refiner-r0", storage=storage)
@@ -93,7 +96,7 @@ def test_killed_compile_resumes_without_repeating_finished_trials(tmp_path):
     refiner_calls_before = len(engine.requests_for("refiner"))
 
     fresh = world()
-    program = Refiner(settings(fresh), **kwargs).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+    program = Refiner(settings=settings(fresh), **kwargs).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     after = optuna.load_study(study_name="refiner-r0", storage=storage)
     finished_after = [t for t in after.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert len(finished_after) == 6
@@ -104,7 +107,7 @@ def test_killed_compile_resumes_without_repeating_finished_trials(tmp_path):
 
 def test_budget_cap_is_never_exceeded():
     engine = world()
-    refiner = Refiner(settings(engine), rounds=2, candidates_per_round=2, max_lm_calls=60, workers=2)
+    refiner = Refiner(settings=settings(engine), rounds=2, candidates_per_round=2, max_lm_calls=60, workers=2)
     program = refiner.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     assert len(engine.requests) <= 60
     assert program.refiner_report["budget"]["calls"] <= 60
@@ -113,22 +116,24 @@ def test_budget_cap_is_never_exceeded():
 
 def test_garbage_from_the_refiner_is_skipped_or_a_clear_error():
     garbage = world(refiner=lambda call: "I think you should be nicer to users!!")
-    program = Refiner(settings(garbage), rounds=1).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+    program = Refiner(settings=settings(garbage), rounds=1).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     assert program.guidelines == [] and program.refiner_report["skipped_candidates"]
     with pytest.raises(RefinerError, match="no usable guidelines"):
-        Refiner(settings(world(refiner=lambda call: "???")), mode="paper").compile(MediatedAssistant(), trainset=TRAIN)
+        Refiner(settings=settings(world(refiner=lambda call: "???")), mode="paper").compile(
+            MediatedAssistant(), trainset=TRAIN
+        )
 
 
 def test_no_pairs_is_a_clear_error():
     engine = world()
     engine.rules[0].reply = lambda call: {"request": " ".join(call.user_turns())}  # a perfect mediator
     with pytest.raises(RefinerError, match="no contrastive pairs"):
-        Refiner(settings(engine), failure_mode="mediated").compile(MediatedAssistant(), trainset=TRAIN)
+        Refiner(settings=settings(engine), failure_mode="mediated").compile(MediatedAssistant(), trainset=TRAIN)
 
 
 def test_compiled_artifact_gives_identical_requests_in_a_new_process(tmp_path):
     engine = world()
-    program = Refiner(settings(engine), mode="paper").compile(MediatedAssistant(), trainset=TRAIN)
+    program = Refiner(settings=settings(engine), mode="paper").compile(MediatedAssistant(), trainset=TRAIN)
     save_artifact(program, tmp_path, user="alice", domain="math", meta={"metric": "task"})
     transcript = [
         {"role": "user", "content": "how much?"},
@@ -138,9 +143,8 @@ def test_compiled_artifact_gives_identical_requests_in_a_new_process(tmp_path):
     here = load_mediator("alice", "math", root=tmp_path, mediator_lm=engine.lm("mediator"))
     local = here.mediator(transcript=transcript).request
     script = f"""
-import json, sys
-sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
-from refiner_world import world
+import json
+from intent_mediator.testing.refiner_world import world
 from intent_mediator.artifacts import load_mediator
 engine = world()
 program = load_mediator("alice", "math", root={str(tmp_path)!r}, mediator_lm=engine.lm("mediator"))
@@ -152,7 +156,7 @@ print(json.dumps(program.mediator(transcript={transcript!r}).request))
 
 def test_proxy_selection_needs_no_assistant_calls_after_mining():
     engine = world()
-    refiner = Refiner(settings(engine), rounds=1, candidates_per_round=1, selection="proxy")
+    refiner = Refiner(settings=settings(engine), rounds=1, candidates_per_round=1, selection="proxy")
     program = refiner.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     mining_calls = sum(1 + len(r.shards) for r in TRAIN)  # full + one sharded turn per shard
     assert len(engine.requests_for("assistant")) == mining_calls
@@ -163,7 +167,9 @@ def test_proxy_selection_needs_no_assistant_calls_after_mining():
 def test_revision_rounds_reuse_the_mined_full_runs():
     engine = world()
     # After round 1 the revision step re-simulates the training tasks in mediated mode only.
-    Refiner(settings(engine), rounds=2, candidates_per_round=1).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+    Refiner(settings=settings(engine), rounds=2, candidates_per_round=1).compile(
+        MediatedAssistant(), trainset=TRAIN, valset=VAL
+    )
     questions = {r["question"] for r in TRAIN}
     full_prompts = [q for q in engine.requests_for("assistant") if q.messages[-1]["content"] in questions]
     assert len(full_prompts) == len(TRAIN)  # simulated once while mining, never again in the revision round

@@ -8,8 +8,8 @@ from intent_mediator.data.loaders import load_records
 from intent_mediator.data.records import REVISION_KINDS, RecordError, validate_record
 from intent_mediator.tasks import get_task
 from intent_mediator.tasks.math import gold_number
+from intent_mediator.testing.solutions import SOLUTIONS, STALE_SOLUTIONS
 
-from .solutions import SOLUTIONS, STALE_SOLUTIONS
 from .test_tasks import reference_calls
 
 DOMAINS = ("math", "code", "database", "actions")

@@ -2,7 +2,7 @@
 
 import pytest
 from intent_mediator.data.loaders import load_records
-from intent_mediator.tasks import as_metric, get_task
+from intent_mediator.tasks import get_task
 from intent_mediator.tasks.actions import parse_calls
 from intent_mediator.tasks.math import gold_number
 
@@ -61,14 +61,3 @@ def test_bleu_tasks_reference_scores_1(shared_lic, task_name):
         reference = record["references"][0] if task_name == "data2text" else record["document_en"]
         assert task.score(record, reference).value == pytest.approx(1.0)
         assert task.score(record, "Nothing to do with it.").value < 0.1
-
-
-def test_metric_returns_prediction_with_feedback():
-    import dspy
-
-    record = load_records("builtin", tasks=["math"])[0]
-    metric = as_metric()
-    good = metric(dspy.Example(record=record), dspy.Prediction(response="It comes to 255."))
-    bad = metric(dspy.Example(record=record), dspy.Prediction(response="Which bakery?"), None, "pred", None)
-    assert (good.score, bad.score) == (1.0, 0.0)
-    assert "matches" in good.feedback and "no answer" in bad.feedback

@@ -54,11 +54,21 @@ def refiner_reply(call):
     return {"guidelines": [ANNOUNCED if announced else KEEP_ALL, NOISE]}
 
 
-def world(refiner=refiner_reply) -> ScriptedEngine:
+def any_proposal(call):
+    """What every other optimizer's proposal prompt gets (GEPA, MIPROv2, SIMBA): the useful rule, in each output
+    field (SIMBA's `module_advice` as advice for the Mediator's predictor)."""
+    advice = {"mediator.rewrite": KEEP_ALL}
+    return {field: advice if field == "module_advice" else KEEP_ALL for field in call.output_fields}
+
+
+def world(refiner=refiner_reply, *, any_proposal: bool = False) -> ScriptedEngine:
+    """The scripted world; `any_proposal=True` also answers DSPy optimizers' proposal prompts (`any_proposal`)."""
     engine = ScriptedEngine()
     engine.on(role="mediator", reply=mediator_reply)
     engine.on(role="assistant", reply=assistant_reply)
     engine.on(role="refiner", signature=DistillGuidelines, reply=refiner)
+    if any_proposal:
+        engine.default = globals()["any_proposal"]
     return engine
 
 
