@@ -50,6 +50,8 @@ class SQLiteLogStore(LogStore):
             try:
                 con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
                 con.execute("PRAGMA journal_mode=WAL")
+                # WAL with NORMAL sync stays consistent after a crash; FULL would fsync on every logged request.
+                con.execute("PRAGMA synchronous=NORMAL")
                 con.execute("PRAGMA busy_timeout=30000")
             except sqlite3.DatabaseError as exc:
                 raise StoreError(f"log store {self.path}: {exc}") from None
