@@ -131,12 +131,11 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="model-call")
     upstream = Upstream(upstream_lm, pool)
     artifacts = ArtifactCache(config.artifacts, shipped_root(config.mediator_model()) if config.compiled else None)
-    memory = None
-    if config.mediator_history == "incremental":
-        options = {"capacity": config.memory_capacity}
-        if config.memory and not config.memory.startswith("memory:"):
-            options["ttl"] = config.memory_ttl
-        memory = open_request_memory(config.memory, **options)
+    # Always open: an artifact compiled for incremental mediation needs it even when the server's default is full.
+    options = {"capacity": config.memory_capacity}
+    if config.memory and not config.memory.startswith("memory:"):
+        options["ttl"] = config.memory_ttl
+    memory = open_request_memory(config.memory, **options)
     log = open_log_store(config.store) if config.store else None
     metrics = ServerMetrics()
     app = FastAPI(title="intent-mediator", version="0.1.0")
@@ -203,6 +202,9 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         program, artifact, artifact_problem = artifacts.get(
             None if user == "_generic" else user, None if domain == "_generic" else domain
         )
+        # A compiled artifact is served with the Mediator history it was validated with; the uncompiled program
+        # with the server's --mediator-history.
+        history = program.mediator_history if artifact else config.mediator_history
         mediation_started = time.perf_counter()
         mediated = await mediate_within(
             min(config.mediator_seconds(), config.upstream_timeout),
@@ -212,7 +214,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
             mediator_lm,
             usage,
             artifact,
-            memory,
+            memory if history == "incremental" else None,
         )
         metrics.observe_upstream(
             "mediator", time.perf_counter() - mediation_started, "fallback" if mediated.fallback else "ok"

@@ -243,6 +243,21 @@ def test_incremental_history_continues_from_the_request_written_for_the_previous
     assert seen[-1] == ["sum a list", "only evens", "as a one-liner"]  # unknown history: the whole transcript
 
 
+@pytest.mark.parametrize(
+    ("server", "compiled", "continued"), [("full", "incremental", "hit"), ("incremental", "full", None)]
+)
+def test_an_artifact_is_served_with_the_mediator_history_it_was_compiled_for(
+    serve, tmp_path, server, compiled, continued
+):
+    save_artifact(MediatedAssistant(["A rule."], mediator_history=compiled), tmp_path / "artifacts")  # generic
+    api = client(serve(mediator_history=server))
+    history = [{"role": "user", "content": "sum a list"}]
+    reply = api.chat.completions.create(model="any", messages=history).choices[0].message.content
+    history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "only evens"}]
+    raw = api.chat.completions.with_raw_response.create(model="any", messages=history)
+    assert raw.headers.get("x-mediator-memory") == continued
+
+
 def test_request_memory_forgets_the_least_recently_used_conversation():
     memory = open_request_memory("memory://", capacity=2)
     turns = [[{"role": "user", "content": str(i)}] for i in range(3)]
