@@ -18,7 +18,7 @@ also matches its fraction), everything else case-insensitively as text, constrai
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -225,7 +225,7 @@ def _withdrawals(text: str, earlier: Sequence[str], names: Iterable[str]) -> tup
 
 
 def facts_in_force(
-    user_texts: Sequence[str], names: Iterable[str] = (), dropped: dict[int, Iterable[int]] | None = None
+    user_texts: Sequence[str], names: Iterable[str] = (), dropped: Mapping[int, Iterable[int]] | None = None
 ) -> tuple[list[Fact], list[Fact]]:
     """The user's facts still in force and the ones they withdrew, reading the turns in order.
 
@@ -297,7 +297,7 @@ def check_request(
     *,
     names: Iterable[str] = (),
     context: Sequence[str] = (),
-    dropped: dict[int, Iterable[int]] | None = None,
+    dropped: Mapping[int, Iterable[int]] | None = None,
 ) -> FactCheck:
     """Check a request against the user's turns.
 

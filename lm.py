@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -155,7 +156,7 @@ class RoleLMs:
         *,
         default: str | None = None,
         api_base: str | None = None,
-        environ: dict[str, str] | None = None,
+        environ: Mapping[str, str] | None = None,
         roles: tuple[str, ...] = ROLES,
         temperature: float | None = None,
         temperatures: dict[str, float] | None = None,

@@ -89,6 +89,7 @@ def select_split(records: Iterable[Instruction], split: str, *, path: str | Path
 
 
 def main() -> None:
+    splits = make_splits(load_records("builtin"))
     data = {
         "rule": (
             f"per domain, ordinary and revision tasks separately: sorted ids shuffled with "
@@ -96,10 +97,10 @@ def main() -> None:
             f"validation = next ceil({VALIDATION_SHARE:g} n), train = the rest (intent_mediator.data.splits)"
         ),
         "seed": SEED,
-        "splits": make_splits(load_records("builtin")),
+        "splits": splits,
     }
     SPLITS_FILE.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    for domain, split in data["splits"].items():
+    for domain, split in splits.items():
         print(domain, {name: len(ids) for name, ids in split.items()})
 
 

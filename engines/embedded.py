@@ -176,7 +176,7 @@ class EmbeddedEngine:
         self.n_ctx = n_ctx
         self.threads = threads or os.cpu_count() or 2
         self.max_tokens = max_tokens
-        self._server = None
+        self._server: Any = None  # an xllamacpp.Server once loaded (xllamacpp ships no type information)
         self._lock = threading.Lock()
 
     def load(self) -> None:

@@ -196,12 +196,15 @@ class ScriptedEngine:
         messages = request_messages(request)
         call = self._call(request, messages)
         rule = next((rule for rule in self.rules if rule.matches(call)), None)
-        if rule is None and self.default is None:
+        if rule is not None:
+            reply = rule.reply
+        elif self.default is not None:
+            reply = self.default
+        else:
             raise ScriptedEngineError(
                 f"no scripted rule matches a {call.format} request for role {call.role!r} "
                 f"(outputs {call.output_fields}); prompt starts: {call.prompt[:200]!r}"
             )
-        reply = rule.reply if rule else self.default
         value = reply(call) if callable(reply) else reply
         text = _render(value, call)
         if self.latency:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dspy
@@ -84,7 +84,7 @@ class ErgoAssistant(dspy.Module):
         self.threshold = threshold
         self.top_logprobs = top_logprobs
 
-    def respond(self, transcript: list[Turn | dict[str, Any]], context: str | None = None) -> tuple[str, float]:
+    def respond(self, transcript: Sequence[Turn | dict[str, Any]], context: str | None = None) -> tuple[str, float]:
         """The reply to `transcript` and its mean token entropy.
 
         Raises:
@@ -104,7 +104,7 @@ class ErgoAssistant(dspy.Module):
             )
         return out.response, entropy
 
-    def rewrite(self, transcript: list[Turn | dict[str, Any]]) -> str:
+    def rewrite(self, transcript: Sequence[Turn | dict[str, Any]]) -> str:
         """One prompt holding every user message of `transcript`."""
         users = [turn.content for turn in normalize_transcript(transcript) if turn.role == "user"]
         with lm_scope(self.rewrite_lm or self.role_lm):
@@ -116,7 +116,7 @@ class ErgoAssistant(dspy.Module):
 
     def forward(
         self,
-        transcript: list[Turn | dict[str, Any]],
+        transcript: Sequence[Turn | dict[str, Any]],
         previous_entropy: float | None = None,
         context: str | None = None,
     ) -> dspy.Prediction:

@@ -69,8 +69,8 @@ class DeterministicUser:
             right, wrong = self._correction
             self._correction = None
             text = self.persona.correction.format(right=right, wrong=wrong, shard=text)
-        elif self._misstated(record, texts, revealed) == shard_id:
-            text, right, wrong = misstate(text)
+        elif self._misstated(record, texts, revealed) == shard_id and (stated := misstate(text)) is not None:
+            text, right, wrong = stated
             self._correction = (right, wrong)
         message = self.persona.render(text, first=not revealed, assistant_was_wrong=assistant_was_wrong)
         return UserMove(message=message, shard_id=shard_id)

@@ -187,9 +187,9 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
             problem = exc.errors()[0]
             where = ".".join(str(p) for p in problem["loc"])
             return _error(400, f"malformed request: {where}: {problem['msg']}")
-        problem = _check_messages(body, config.max_messages)
-        if problem:
-            return _error(400, problem)
+        message_problem = _check_messages(body, config.max_messages)
+        if message_problem:
+            return _error(400, message_problem)
         try:
             user = acting_user(request, body.user)
             domain = validate_id(request.headers.get("x-mediator-domain"), "domain")

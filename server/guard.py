@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from intent_mediator.server.auth import ApiKey, KeyRing
 from starlette.datastructures import Headers
@@ -19,7 +21,7 @@ OPEN_PATHS = ("/healthz",)
 KEY_SCOPE = "intent_mediator.api_key"
 
 
-def caller_key(scope: dict) -> ApiKey | None:
+def caller_key(scope: Mapping[str, Any]) -> ApiKey | None:
     """The key the request authenticated with (None when the server runs without keys, loopback only)."""
     return scope.get(KEY_SCOPE)
 

@@ -7,7 +7,7 @@ import concurrent.futures
 import functools
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,7 +209,9 @@ class Upstream:
         except TimeoutError:
             raise UpstreamTimeout from None
 
-    async def stream(self, messages: list[dict], usage: RoleUsage, deadline: float, **params) -> AsyncIterator[str]:
+    async def stream(
+        self, messages: list[dict], usage: RoleUsage, deadline: float, **params
+    ) -> AsyncGenerator[str, None]:
         """Text deltas until the model finishes; UpstreamTimeout once `deadline` (loop time) passes.
 
         Provider models stream natively through litellm; engines without streaming send one chunk.

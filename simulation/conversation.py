@@ -131,7 +131,10 @@ class Conversation:
                 )
             )
         # Shared, never copied: a module's forward only reads its predictors, so threads can share it.
-        self.mediated = settings.programs.get(record.task, settings.program)
+        program = settings.programs.get(record.task, settings.program)
+        assert program is not None  # ConversationSettings.__post_init__ always sets `program`
+        self.mediated: MediatedAssistant = program
+        self.user: VerbatimUser | SimulatedUser | DeterministicUser
         if self.task.reveal_verbatim:
             # The reference reveals document shards (translation, summary, data2text) as they are, in order.
             self.user = VerbatimUser()

@@ -80,7 +80,7 @@ class ErgoSession:
 
 def entropy_jumps(trajectories: Iterable[Trajectory]) -> list[float]:
     """Rises of the mean reply entropy between consecutive turns, over conversations without errors."""
-    jumps = []
+    jumps: list[float] = []
     for trajectory in trajectories:
         if trajectory.error is not None:
             continue
@@ -166,7 +166,7 @@ def calibrate_threshold(
         threshold = float(np.percentile(jumps, percentile))
         logger.info("ERGO threshold %.4f = %gth percentile of %d entropy rises", threshold, percentile, len(jumps))
         return CalibrationResult(threshold, select, percentile, jumps, records=ids, runs=runs)
-    candidates = []
+    candidates: list[dict[str, Any]] = []
     for q in percentiles:
         threshold = float(np.percentile(jumps, q))
         trial = replace(settings, ergo=replace(settings.ergo, threshold=threshold))

@@ -165,7 +165,7 @@ def check_and_write(
             f"{path.parent}: holds results but no {RUN_FILE}, so the configuration they were made with cannot be "
             "checked; use a new output folder"
         )
-    merged = {"config": config, "records": {**(stored.get("records") or {}), **digests}}
+    merged: dict[str, Any] = {"config": config, "records": {**(stored.get("records") or {}), **digests}}
     for key, value in (extent or {}).items():
         before = stored.get(key)
         if isinstance(value, list):

@@ -56,7 +56,9 @@ class PostgresLogStore(LogStore):
                 "CREATE TABLE IF NOT EXISTS intent_mediator_schema "
                 "(version INTEGER PRIMARY KEY, applied DOUBLE PRECISION NOT NULL)"
             )
-            version = con.execute("SELECT COALESCE(MAX(version), 0) FROM intent_mediator_schema").fetchone()[0]
+            row = con.execute("SELECT COALESCE(MAX(version), 0) FROM intent_mediator_schema").fetchone()
+            assert row is not None  # an aggregate without GROUP BY always returns exactly one row
+            version = row[0]
             if version > len(MIGRATIONS):
                 raise StoreError(
                     f"log store {redacted_url(self.url)}: schema version {version} is newer than this release knows "

@@ -71,9 +71,10 @@ def _value(node: ast.expr) -> Any:
     if isinstance(node, ast.Set):
         return [_value(item) for item in node.elts]
     if isinstance(node, ast.Dict):
-        if any(key is None for key in node.keys):
+        keys = [key for key in node.keys if key is not None]  # a None key stands for `**mapping`
+        if len(keys) != len(node.keys):
             raise ValueError("** inside a dict")
-        return {_value(key): _value(value) for key, value in zip(node.keys, node.values, strict=True)}
+        return {_value(key): _value(value) for key, value in zip(keys, node.values, strict=True)}
     if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
         left, right = _value(node.left), _value(node.right)
         if isinstance(node.op, ast.Pow) and (not isinstance(right, (int, float)) or abs(right) > 64):

@@ -105,7 +105,7 @@ def extract_code(response: str, func_name: str | None = None) -> str | None:
     match = _CODE_START.search(response)
     if not match:
         return None
-    lines = []
+    lines: list[str] = []
     for line in response[match.start() :].splitlines():
         if (
             lines

@@ -233,10 +233,14 @@ class _Child:
                 cwd=self._workdir,
                 **self._popen_common(_preexec(limits, root, root)),
             )
-        self._stdin = self.process.stdin.fileno()
-        self._stdout = self.process.stdout.fileno()
+        stdin, stdout, stderr = self.process.stdin, self.process.stdout, self.process.stderr
+        # `_popen_common` asks for all three pipes, so Popen has opened each of them.
+        assert stdin is not None and stdout is not None and stderr is not None
+        self._stdin_pipe, self._stdout_pipe, self._stderr_pipe = stdin, stdout, stderr
+        self._stdin = stdin.fileno()
+        self._stdout = stdout.fileno()
         os.set_blocking(self._stdin, False)
-        self.drain = _Drain(self.process.stderr, limits.output_bytes, self.kill)
+        self.drain = _Drain(stderr, limits.output_bytes, self.kill)
         self.drain.start()
 
     @staticmethod
@@ -313,13 +317,13 @@ class _Child:
     def close(self) -> None:
         self.kill()
         self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout):
+        for stream in (self._stdin_pipe, self._stdout_pipe):
             try:
                 stream.close()
             except OSError:
                 pass
         self.drain.join(timeout=2.0)
-        self.process.stderr.close()
+        self._stderr_pipe.close()
         if self._workdir is not None:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
