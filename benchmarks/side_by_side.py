@@ -26,7 +26,8 @@ import hashlib
 import json
 import sys
 import time
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,6 +170,101 @@ def mode_table(
 _USAGE = ("calls", "prompt_tokens", "completion_tokens")
 
 
+def run_config(roles, modes, runs: int, record_sets: dict[str, list], **specific: Any) -> dict[str, Any]:
+    """The configuration a run folder is checked against: models, sampling, modes, runs and records, then the
+    script's own keys (`specific`, in the order given)."""
+    return {
+        "models": roles.models(),
+        "temperatures": {
+            r: (getattr(roles, r).kwargs.get("temperature") if getattr(roles, r) else None)
+            for r in ("assistant", "mediator", "user", "judge")
+        },
+        "max_tokens": roles.assistant.kwargs.get("max_tokens") if roles.assistant else None,
+        "modes": list(modes),
+        "runs": runs,
+        "records": {name: [r.task_id for r in records] for name, records in record_sets.items()},
+        **specific,
+    }
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One extra Mediator run next to the modes: `mediated` under other `settings`, into its own `folder`.
+
+    Attributes:
+        folder: subfolder of each record set's run folder.
+        settings: the conversation settings (e.g. another program or per-domain programs).
+        runs_on: which records it runs on (default all of them).
+    """
+
+    folder: str
+    settings: Any
+    runs_on: Callable[[Any], bool] | None = None
+
+
+def _echo(set_name: str):
+    def echo(t) -> None:
+        score = "error: " + (t.error or "")[:80] if t.error else f"score {t.score:.0f}"
+        print(f"[{set_name}] {t.task_id} {t.mode} run {t.run}: {score} ({t.seconds:.0f} s)", flush=True)
+
+    return echo
+
+
+def run_modes(
+    record_sets: dict[str, list],
+    out_dir: Path,
+    settings,
+    modes,
+    runs: int,
+    variants: dict[str, Variant] | None = None,
+    *,
+    workers: int = 1,
+    progress: bool = True,
+    fact_records: bool = True,
+) -> dict[str, Any]:
+    """Evaluate `modes` and each variant (relabelled with its name) on every non-empty record set.
+
+    Returns:
+        {"tables": {set: mode_table}, "sets": {set: counts}, "trajectories": {set: that set's trajectories}}.
+        With `fact_records`, fact loss reads each record (withdrawn shards, names); else only the messages.
+    """
+    from intent_mediator.simulation.runner import evaluate
+    from intent_mediator.simulation.trajectory import TrajectoryLog
+
+    tables, counts, kept = {}, {}, {}
+    for name, records in record_sets.items():
+        if not records:
+            continue
+        folder = out_dir / name / "modes"
+        evaluate(records, modes, runs, folder, settings, workers=workers, progress=progress, on_trajectory=_echo(name))
+        trajectories = TrajectoryLog(folder / "trajectories.jsonl").latest()
+        names = list(modes)
+        for label, variant in (variants or {}).items():
+            chosen = [r for r in records if variant.runs_on is None or variant.runs_on(r)]
+            if chosen:
+                folder = out_dir / name / variant.folder
+                evaluate(
+                    chosen,
+                    ["mediated"],
+                    runs,
+                    folder,
+                    variant.settings,
+                    workers=workers,
+                    progress=progress,
+                    on_trajectory=_echo(f"{name}/{variant.folder}"),
+                )
+                for t in TrajectoryLog(folder / "trajectories.jsonl").latest():
+                    trajectories.append(t.model_copy(update={"mode": label}))
+            names.append(label)
+        wanted = {r.task_id for r in records}
+        trajectories = [t for t in trajectories if t.task_id in wanted]
+        by_id = {r.task_id: r for r in records} if fact_records else None
+        tables[name] = mode_table(trajectories, names, records=by_id)
+        counts[name] = {"records": len(records), "tasks": sorted({r.task for r in records})}
+        kept[name] = trajectories
+    return {"tables": tables, "sets": counts, "trajectories": kept}
+
+
 def side_by_side(
     record_sets: dict[str, list],
     roles,
@@ -191,73 +287,32 @@ def side_by_side(
     from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.conversation import ConversationSettings
     from intent_mediator.simulation.ergo import ErgoConfig
-    from intent_mediator.simulation.runner import evaluate
-    from intent_mediator.simulation.trajectory import TrajectoryLog
 
     out_dir = Path(out_dir)
     ergo = ergo or ErgoConfig()
-    config = {
-        "models": roles.models(),
-        "temperatures": {
-            r: (getattr(roles, r).kwargs.get("temperature") if getattr(roles, r) else None)
-            for r in ("assistant", "mediator", "user", "judge")
-        },
-        "max_tokens": roles.assistant.kwargs.get("max_tokens") if roles.assistant else None,
-        "modes": list(modes),
-        "runs": runs,
-        "records": {name: [r.task_id for r in records] for name, records in record_sets.items()},
-        "guidelines_sha256": hashlib.sha256(json.dumps(guidelines).encode()).hexdigest() if guidelines else None,
-        "ergo": {"threshold": ergo.threshold, "top_logprobs": ergo.top_logprobs},
-        "max_turns": max_turns,
+    config = run_config(
+        roles,
+        modes,
+        runs,
+        record_sets,
+        guidelines_sha256=hashlib.sha256(json.dumps(guidelines).encode()).hexdigest() if guidelines else None,
+        ergo={"threshold": ergo.threshold, "top_logprobs": ergo.top_logprobs},
+        max_turns=max_turns,
         **(extra_config or {}),
-    }
+    )
     check_config(out_dir, config)
     settings = ConversationSettings(roles=roles, ergo=ergo, max_turns=max_turns, program=MediatedAssistant())
     started = time.perf_counter()
-
-    def show(set_name: str):
-        def echo(t) -> None:
-            score = "error: " + (t.error or "")[:80] if t.error else f"score {t.score:.0f}"
-            print(f"[{set_name}] {t.task_id} {t.mode} run {t.run}: {score} ({t.seconds:.0f} s)", flush=True)
-
-        return echo
-
-    tables, counts = {}, {}
-    for name, records in record_sets.items():
-        if not records:
-            continue
-        evaluate(
-            records,
-            modes,
-            runs,
-            out_dir / name / "modes",
-            settings,
-            workers=workers,
-            progress=progress,
-            on_trajectory=show(name),
-        )
-        trajectories = TrajectoryLog(out_dir / name / "modes" / "trajectories.jsonl").latest()
-        names = list(modes)
-        if guidelines:
-            guided = replace(settings, program=MediatedAssistant(guidelines))
-            evaluate(
-                records,
-                ["mediated"],
-                runs,
-                out_dir / name / "guided",
-                guided,
-                workers=workers,
-                progress=progress,
-                on_trajectory=show(name + "/guided"),
-            )
-            for t in TrajectoryLog(out_dir / name / "guided" / "trajectories.jsonl").latest():
-                trajectories.append(t.model_copy(update={"mode": GUIDED}))
-            names.append(GUIDED)
-        wanted = {r.task_id for r in records}
-        trajectories = [t for t in trajectories if t.task_id in wanted]
-        tables[name] = mode_table(trajectories, names, records={r.task_id: r for r in records})
-        counts[name] = {"records": len(records), "tasks": sorted({r.task for r in records})}
-    return {"config": config, "sets": counts, "tables": tables, "seconds": round(time.perf_counter() - started, 1)}
+    variants = (
+        {GUIDED: Variant("guided", replace(settings, program=MediatedAssistant(guidelines)))} if guidelines else {}
+    )
+    ran = run_modes(record_sets, out_dir, settings, modes, runs, variants, workers=workers, progress=progress)
+    return {
+        "config": config,
+        "sets": ran["sets"],
+        "tables": ran["tables"],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 def _interval(row: dict[str, Any], key: str, digits: int = 1) -> str:

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from side_by_side import ConfigMismatch, _bootstrap, check_config, markdown, mode_table
+from side_by_side import ConfigMismatch, Variant, _bootstrap, check_config, markdown, run_config, run_modes
 
 REPO = Path(__file__).resolve().parents[1]
 LIC_DIR = Path(os.environ.get("INTENT_MEDIATOR_LIC_DIR") or REPO.parent / "shared" / "lic")
@@ -117,76 +117,31 @@ def run_test_split(
         ConfigMismatch: `out_dir` holds a run with another configuration.
     """
     from intent_mediator.simulation.conversation import ConversationSettings
-    from intent_mediator.simulation.runner import evaluate
-    from intent_mediator.simulation.trajectory import TrajectoryLog
 
     out_dir = Path(out_dir)
-    config = {
-        "models": roles.models(),
-        "temperatures": {
-            r: (getattr(roles, r).kwargs.get("temperature") if getattr(roles, r) else None)
-            for r in ("assistant", "mediator", "user", "judge")
-        },
-        "max_tokens": roles.assistant.kwargs.get("max_tokens") if roles.assistant else None,
-        "modes": [*MODES, COMPILED],
-        "runs": runs,
-        "records": {name: [r.task_id for r in records] for name, records in record_sets.items()},
-        "artifacts": {domain: c["sha256"] for domain, c in sorted(compiled.items())},
-        "max_turns": max_turns,
-        "mediator_history": mediator_history,
+    config = run_config(
+        roles,
+        [*MODES, COMPILED],
+        runs,
+        record_sets,
+        artifacts={domain: c["sha256"] for domain, c in sorted(compiled.items())},
+        max_turns=max_turns,
+        mediator_history=mediator_history,
         **(extra_config or {}),
-    }
+    )
     check_config(out_dir, config)
     settings = ConversationSettings(roles=roles, max_turns=max_turns, mediator_history=mediator_history)
     with_artifacts = replace(settings, programs={domain: c["program"] for domain, c in compiled.items()})
     started = time.perf_counter()
-
-    def show(set_name: str):
-        def echo(t) -> None:
-            score = "error: " + (t.error or "")[:80] if t.error else f"score {t.score:.0f}"
-            print(f"[{set_name}] {t.task_id} {t.mode} run {t.run}: {score} ({t.seconds:.0f} s)", flush=True)
-
-        return echo
-
-    tables, effects, counts = {}, {}, {}
-    for name, records in record_sets.items():
-        if not records:
-            continue
-        evaluate(
-            records,
-            MODES,
-            runs,
-            out_dir / name / "modes",
-            settings,
-            workers=workers,
-            progress=progress,
-            on_trajectory=show(name),
-        )
-        trajectories = TrajectoryLog(out_dir / name / "modes" / "trajectories.jsonl").latest()
-        runnable = [r for r in records if r.task in compiled]
-        if runnable:
-            evaluate(
-                runnable,
-                ["mediated"],
-                runs,
-                out_dir / name / "compiled",
-                with_artifacts,
-                workers=workers,
-                progress=progress,
-                on_trajectory=show(name + "/compiled"),
-            )
-            for t in TrajectoryLog(out_dir / name / "compiled" / "trajectories.jsonl").latest():
-                trajectories.append(t.model_copy(update={"mode": COMPILED}))
-        wanted = {r.task_id for r in records}
-        trajectories = [t for t in trajectories if t.task_id in wanted]
-        domains = sorted({r.task for r in records})
-        tables[name] = mode_table(trajectories, [*MODES, COMPILED])
-        effects[name] = compile_effect(trajectories, domains)
-        counts[name] = {"records": len(records), "tasks": domains}
+    variants = {COMPILED: Variant("compiled", with_artifacts, runs_on=lambda r: r.task in compiled)}
+    ran = run_modes(
+        record_sets, out_dir, settings, MODES, runs, variants, workers=workers, progress=progress, fact_records=False
+    )
+    effects = {name: compile_effect(ran["trajectories"][name], counts["tasks"]) for name, counts in ran["sets"].items()}
     return {
         "config": config,
-        "sets": counts,
-        "tables": tables,
+        "sets": ran["sets"],
+        "tables": ran["tables"],
         "effects": effects,
         "artifacts": {domain: c["folder"] for domain, c in sorted(compiled.items())},
         "seconds": round(time.perf_counter() - started, 1),
