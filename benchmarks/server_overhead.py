@@ -91,7 +91,6 @@ async def client(http: httpx.AsyncClient, url: str, until: float, timings: list,
             if response.status_code != 200:
                 errors[f"HTTP {response.status_code}"] += 1
                 break
-            errors["memory " + response.headers.get("x-mediator-memory", "first turn")] += 0  # seen, not an error
             if response.headers.get("x-mediator-fallback"):
                 errors["mediator fallback"] += 1
             messages.append({"role": "assistant", "content": response.json()["choices"][0]["message"]["content"]})

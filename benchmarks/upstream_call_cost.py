@@ -1,0 +1,89 @@
+"""Where the server's per-request time goes: one model call over loopback, by the layer that makes it.
+
+The same chat completion against the scripted loopback upstream (no latency), sent N times through: raw httpx,
+litellm.completion, a DSPy LM (litellm underneath), and the Mediator's whole step (DSPy prompt building,
+the call, parsing, the fact check). Each `serve` request makes two such calls (the Mediator's and the
+upstream's), so their cost is most of the server's own overhead at one client.
+
+    python benchmarks/upstream_call_cost.py [--calls 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _loopback_upstream import LoopbackUpstream
+from _results import write
+
+MESSAGES = [{"role": "user", "content": "sum a list"}]
+TURNS = [
+    {"role": "user", "content": "sum a list"},
+    {"role": "assistant", "content": "def f(xs): ..."},
+    {"role": "user", "content": "only the even numbers"},
+]
+
+
+def timed(call, n: int) -> list[float]:
+    for _ in range(3):  # warm-up: connections, imports, caches of compiled prompts
+        call()
+    out = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        out.append(1000 * (time.perf_counter() - started))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=50)
+    args = parser.parse_args()
+    os.environ.setdefault("OPENAI_API_KEY", "sk-loopback")
+    import dspy
+    import httpx
+    import litellm
+    from intent_mediator.lm import build_lm, lm_scope
+    from intent_mediator.programs import MediatedAssistant
+
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    upstream = LoopbackUpstream(latency=0).start()
+    http = httpx.Client()
+    lm = build_lm("openai/ok", api_base=upstream.url, cache=False)
+    program = MediatedAssistant()
+
+    def mediator_step():
+        with lm_scope(lm):
+            program.mediator(transcript=TURNS)
+
+    url = f"{upstream.url}/chat/completions"
+    layers = {
+        "raw httpx POST": lambda: http.post(url, json={"model": "ok", "messages": MESSAGES}).json(),
+        "litellm.completion": lambda: litellm.completion(model="openai/ok", messages=MESSAGES, api_base=upstream.url),
+        "dspy.LM call": lambda: lm(messages=MESSAGES),
+        "Mediator step (DSPy + call + check)": mediator_step,
+    }  # fmt: skip
+    rows, data = [], {"calls": args.calls, "layers": {}}
+    for name, call in layers.items():
+        ms = timed(call, args.calls)
+        data["layers"][name] = {"median_ms": statistics.median(ms), "p90_ms": statistics.quantiles(ms, n=10)[-1]}
+        rows.append([name, statistics.median(ms), statistics.quantiles(ms, n=10)[-1]])
+    upstream.stop()
+    write(
+        "upstream_call_cost",
+        data,
+        ["layer", "median ms per call", "p90 ms"],
+        rows,
+        f"{args.calls} calls each to a loopback upstream answering at once, in one thread. "
+        "Reproduce: `python benchmarks/upstream_call_cost.py`.",
+    )
+    os._exit(0)  # the loopback server's thread would otherwise log its cancelled lifespan
+
+
+if __name__ == "__main__":
+    main()
