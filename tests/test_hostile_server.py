@@ -5,11 +5,10 @@ reached through litellm exactly as a provider would be: it hangs, returns garbag
 error text, or breaks off mid-stream, as the model name asks.
 """
 
+import contextlib
 import json
 import logging
-import socket
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -17,12 +16,12 @@ import dspy
 import httpx
 import openai
 import pytest
-import uvicorn
 from intent_mediator import MediatedAssistant, cli
 from intent_mediator.artifacts import save_artifact
 from intent_mediator.server import ServerConfig, create_app
 from intent_mediator.server.auth import ApiKey, KeyFileError, KeyRing, digest
 from intent_mediator.stores import open_log_store
+from intent_mediator.testing.servers import served
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from _loopback_upstream import SECRET, LoopbackUpstream
@@ -48,38 +47,25 @@ def upstream(monkeypatch):
 
 @pytest.fixture
 def serve(tmp_path, upstream):
-    servers = []
+    with contextlib.ExitStack() as servers:
 
-    def start(mediator="ok", model="ok", wrap=None, **overrides):
-        config = ServerConfig(
-            upstream=f"openai/{model}",
-            mediator=f"openai/{mediator}",
-            api_base=upstream.url,
-            artifacts=tmp_path / "artifacts",
-            keys=KEYS,
-            store=str(tmp_path / "log.sqlite"),
-            upstream_retries=0,
-            upstream_timeout=10,
-        )
-        for key, value in overrides.items():
-            setattr(config, key, value)
-        app = create_app(config)
-        sock = socket.socket()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(wrap(app) if wrap else app, log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+        def start(mediator="ok", model="ok", wrap=None, **overrides):
+            config = ServerConfig(
+                upstream=f"openai/{model}",
+                mediator=f"openai/{mediator}",
+                api_base=upstream.url,
+                artifacts=tmp_path / "artifacts",
+                keys=KEYS,
+                store=str(tmp_path / "log.sqlite"),
+                upstream_retries=0,
+                upstream_timeout=10,
+            )
+            for key, value in overrides.items():
+                setattr(config, key, value)
+            app = create_app(config)
+            return servers.enter_context(served(wrap(app) if wrap else app))
 
-    yield start
-    for server, thread in servers:
-        server.should_exit = server.force_exit = True
-        thread.join(timeout=10)
+        yield start
 
 
 def client(base, key=ALICE):

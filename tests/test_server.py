@@ -1,19 +1,17 @@
 """The real server on 127.0.0.1 (random port), a scripted upstream, and the official `openai` client."""
 
+import contextlib
 import re
-import socket
-import threading
-import time
 
 import httpx
 import openai
 import pytest
-import uvicorn
 from intent_mediator import MediatedAssistant, ScriptedEngine
 from intent_mediator.artifacts import save_artifact
 from intent_mediator.server import ServerConfig, create_app
 from intent_mediator.server.auth import ApiKey, KeyRing
 from intent_mediator.stores import open_request_memory
+from intent_mediator.testing.servers import served
 
 KEY = "test-key-123"  # an admin key: it may name any user
 KEYS = KeyRing([ApiKey.from_secret(KEY, "ops", admin=True)])
@@ -35,30 +33,16 @@ def engine():
 
 @pytest.fixture
 def serve(tmp_path, engine):
-    servers = []
+    with contextlib.ExitStack() as servers:
 
-    def start(**overrides):
-        config = ServerConfig(artifacts=tmp_path / "artifacts", keys=KEYS, store=str(tmp_path / "log.sqlite"))
-        for key, value in overrides.items():
-            setattr(config, key, value)
-        app = create_app(config, upstream_lm=engine.lm("assistant"), mediator_lm=engine.lm("mediator"))
-        sock = socket.socket()
-        # Accepted connections inherit this; without it, delayed ACKs add ~40 ms per keep-alive request.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.02)
-        servers.append((server, thread))
-        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+        def start(**overrides):
+            config = ServerConfig(artifacts=tmp_path / "artifacts", keys=KEYS, store=str(tmp_path / "log.sqlite"))
+            for key, value in overrides.items():
+                setattr(config, key, value)
+            app = create_app(config, upstream_lm=engine.lm("assistant"), mediator_lm=engine.lm("mediator"))
+            return servers.enter_context(served(app))
 
-    yield start
-    for server, thread in servers:
-        server.should_exit = True
-        thread.join(timeout=10)
+        yield start
 
 
 def client(base, key=KEY):
