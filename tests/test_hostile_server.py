@@ -118,18 +118,23 @@ def test_upstream_error_text_reaches_neither_clients_nor_logs(serve, caplog):
     assert caplog.records and SECRET not in caplog.text
 
 
+def stream_events(base: str) -> tuple[int, list[str]]:
+    """A streamed completion of TURNS as alice: the HTTP status and the payload of every `data:` event."""
+    with httpx.stream(
+        "POST",
+        f"{base}/v1/chat/completions",
+        json={"messages": TURNS, "stream": True},
+        headers={"Authorization": f"Bearer {ALICE}"},
+        timeout=30,
+    ) as response:
+        return response.status_code, [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+
+
 def test_a_stream_failing_midway_ends_with_an_error_event_and_done(serve, caplog):
     base = serve(model="stream-error")
     with caplog.at_level(logging.DEBUG, logger="intent_mediator"):
-        with httpx.stream(
-            "POST",
-            f"{base}/v1/chat/completions",
-            json={"messages": TURNS, "stream": True},
-            headers={"Authorization": f"Bearer {ALICE}"},
-            timeout=30,
-        ) as response:
-            events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
-    assert response.status_code == 200
+        status, events = stream_events(base)
+    assert status == 200
     assert events[-1] == "[DONE]" and "error" in json.loads(events[-2])
     assert json.loads(events[-2])["error"]["message"].startswith("the upstream model failed: ")
     assert SECRET not in "".join(events) and SECRET not in caplog.text
@@ -140,14 +145,7 @@ def test_a_stream_failing_midway_ends_with_an_error_event_and_done(serve, caplog
 def test_a_stream_that_hangs_midway_ends_within_the_timeout(serve):
     base = serve(model="stream-then-hang", upstream_timeout=2.0)
     started = time.monotonic()
-    with httpx.stream(
-        "POST",
-        f"{base}/v1/chat/completions",
-        json={"messages": TURNS, "stream": True},
-        headers={"Authorization": f"Bearer {ALICE}"},
-        timeout=30,
-    ) as response:
-        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    _, events = stream_events(base)
     assert time.monotonic() - started < 3.0
     assert events[-1] == "[DONE]" and json.loads(events[-2])["error"]["type"] == "upstream_timeout"
     text = "".join(json.loads(e)["choices"][0]["delta"].get("content") or "" for e in events[:-2])
