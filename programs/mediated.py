@@ -122,4 +122,9 @@ class MediatedAssistant(dspy.Module):
         """Mediate `transcript` and answer the request; `previous_request` enables incremental mediation."""
         mediated = self.mediator(transcript=transcript, previous_request=previous_request)
         response = self.respond(mediated.request, context)
-        return dspy.Prediction(response=response, request=mediated.request, mediated=mediated.mediated)
+        return dspy.Prediction(
+            response=response,
+            request=mediated.request,
+            mediated=mediated.mediated,
+            mediation=mediated.get("mediation"),
+        )

@@ -14,6 +14,9 @@ from intent_mediator.transcript import Turn, as_dicts, compact_transcript, norma
 
 logger = logging.getLogger(__name__)
 
+# A repaired request that still lost more than this share of the user's values is not used (see `Mediator._checked`).
+UNUSABLE_LOSS = 0.5
+
 
 class Mediator(dspy.Module):
     """Writes the explicit, self-contained request a user meant across the turns of a conversation.
@@ -24,9 +27,13 @@ class Mediator(dspy.Module):
     Check and repair: every request is checked against all of the user's turns (`facts.check_request`): each
     number, clock time, quoted value, name and identifier still in force must appear in it, no withdrawn value
     may, and no number the user never gave. When the check fails, one call to the `repair` predictor gets the
-    user's turns, the draft and the problems found; if values are still missing after it, the user turns that
-    hold them are appended to the request verbatim. So the assistant never gets a request that dropped a value
-    the user gave. The check costs no LM call; the repair runs only on a failed check.
+    user's turns, the draft and the problems found. If the repaired request still invents a number, keeps a
+    withdrawn value or lost more than half of the values in force (a draft that answered the request instead of
+    rewriting it looks like this), it is discarded and the user's turns, joined, are sent instead; if it only
+    lost a few values, the user turns that hold them are appended verbatim. So the assistant never gets a
+    request that dropped a value the user gave. The check costs no LM call; the repair runs only on a failed
+    check. `Prediction.mediation` says which path a request took: "passthrough", "rewrite", "repaired",
+    "appended" or "user turns".
 
     Args:
         guidelines: Learned rules, one string each; None or [] for the uncompiled Mediator.
@@ -94,7 +101,7 @@ class Mediator(dspy.Module):
         everything = normalize_transcript(transcript)
         turns = compact_transcript(everything, previous_request) if previous_request else everything
         if self.passthrough_first_turn and len(turns) == 1 and not self.learned:
-            return dspy.Prediction(request=turns[0].content, mediated=False)
+            return dspy.Prediction(request=turns[0].content, mediated=False, mediation="passthrough")
         # Plain dicts render exactly like Turns, and traces holding them serialise: SIMBA and GEPA show traces
         # to their reflection LM, and bootstrapped demos must save to JSON. DSPy would warn that dicts are not
         # Turns on every call.
@@ -105,9 +112,11 @@ class Mediator(dspy.Module):
         if not request:
             # An empty rewrite would leave the assistant with nothing; the user's own words lose less.
             logger.warning("Mediator returned an empty request; sending the user's turns joined instead")
-            return dspy.Prediction(request="\n".join(said), mediated=False, fallback="empty request")
+            return dspy.Prediction(
+                request=join_user_turns(said), mediated=False, fallback="empty request", mediation="user turns"
+            )
         if not self.check:
-            return dspy.Prediction(request=request, mediated=True)
+            return dspy.Prediction(request=request, mediated=True, mediation="rewrite")
         return self._checked(request, said)
 
     def _adapter(self) -> dspy.Adapter | None:
@@ -118,10 +127,10 @@ class Mediator(dspy.Module):
         return LeanChatAdapter()
 
     def _checked(self, request: str, said: list[str]) -> dspy.Prediction:
-        """Check `request` against the user's turns; repair it once, then append what is still missing."""
+        """Check `request` against the user's turns; repair it once, then fall back to the user's own words."""
         found = check_request(request, said)
         if found.ok:
-            return dspy.Prediction(request=request, mediated=True, problems=[], repaired=False)
+            return dspy.Prediction(request=request, mediated=True, problems=[], repaired=False, mediation="rewrite")
         problems = describe_problems(found, said)
         with lm_scope(self.role_lm, adapter=self._adapter()):
             fixed = (self.repair(user_turns=said, draft=request, problems=problems).request or "").strip()
@@ -129,12 +138,24 @@ class Mediator(dspy.Module):
         after = check_request(repaired, said)
         if len(after.lost_values) > len(found.lost_values):
             repaired, after = request, found  # the repair lost more than it restored: keep the draft
-        if after.lost_values:
-            # The last resort is the user's own words: append every turn that holds a value still missing.
+        mediation = "repaired"
+        if after.invented or after.withdrawn_present or after.loss > UNUSABLE_LOSS:
+            # Appending cannot remove what the draft made up or kept after a withdrawal, and a draft that lost
+            # most values is not the user's request (typically the Mediator answered it): send the user's words.
+            logger.info("Mediator request unusable after repair (%s); sending the user's turns", after.as_dict())
+            repaired, mediation = join_user_turns(said), "user turns"
+        elif after.lost_values:
+            # A few values still missing: append every user turn that holds one, verbatim.
             holders = [text for text in said if any(_states(text, fact.key, fact.kind) for fact in after.lost_values)]
             repaired += "\n\nAlso, as I said: " + " / ".join(dict.fromkeys(holders))
+            mediation = "appended"
             logger.info("Mediator request still lost %s after repair; appended the user's turns", after.lost_values)
-        return dspy.Prediction(request=repaired, mediated=True, problems=problems, repaired=True)
+        return dspy.Prediction(request=repaired, mediated=True, problems=problems, repaired=True, mediation=mediation)
+
+
+def join_user_turns(said: list[str]) -> str:
+    """The user's turns as one message, oldest first: the request of last resort (LiC's concat, unrewritten)."""
+    return "\n".join(text.strip() for text in said if text.strip())
 
 
 def _states(text: str, key: str, kind: str) -> bool:

@@ -250,6 +250,7 @@ class Conversation:
             with self.usage.track("mediator"), lm_scope(self.mediator_lm):
                 mediated = self.mediated.mediator(transcript=transcript, previous_request=self._previous_request())
             turn.request = mediated.request
+            turn.mediation = mediated.get("mediation")
             turn.fact_loss = self._fact_loss(turn)
             with self.usage.track("assistant"):
                 reply = self.mediated.respond(mediated.request, self.system, lm=self.assistant_lm)

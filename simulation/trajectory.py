@@ -21,6 +21,7 @@ class TurnRecord(pydantic.BaseModel):
     user: str
     shard_id: int | None = None
     request: str | None = None  # what the Mediator sent the assistant (mediated mode)
+    mediation: str | None = None  # mediated mode: the path the request took (`Mediator`: rewrite, repaired, ...)
     assistant: str = ""
     kind: str = "missing"
     answer: str | None = None

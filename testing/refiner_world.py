@@ -4,7 +4,10 @@ The assistant only answers correctly when its message holds the whole task (the 
 shard) and no meta-talk. The Mediator follows whichever known guideline its system prompt holds:
   KEEP_ALL   -> join every user turn;
   ANNOUNCED  -> keep the first turn and the turns announced as "One more requirement", minus the announcement;
-  neither    -> keep only the last user turn (the uncompiled failure).
+  neither    -> restate every user turn in capitals (the uncompiled failure: every value is kept, so the
+                Mediator's fact check passes, but the assistant no longer recognises the task); with
+                `world(uncompiled="last")`, keep only the last user turn (a failure the check would repair, for
+                Mediators run with `check=False`).
 The refiner LM writes KEEP_ALL when the failed conversations hold no announcements, ANNOUNCED when they do.
 """
 
@@ -24,14 +27,16 @@ RECORDS = load_records("builtin", tasks=["math"])
 GOLD = {r.task_id: r["answer"].split("####")[-1].strip() for r in RECORDS}
 
 
-def mediator_reply(call):
+def mediator_reply(call, uncompiled: str = "shout"):
     turns = call.user_turns()
     if KEEP_ALL in call.system:
         kept = turns
     elif ANNOUNCED in call.system:
         kept = [turns[0]] + [t.removeprefix(PREFIX) for t in turns[1:] if t.startswith(PREFIX)]
-    else:
+    elif uncompiled == "last":
         kept = turns[-1:]
+    else:
+        return {"request": " ".join(turns).upper()}
     return {"request": " ".join(kept)}
 
 
@@ -61,10 +66,13 @@ def any_proposal(call):
     return {field: advice if field == "module_advice" else KEEP_ALL for field in call.output_fields}
 
 
-def world(refiner=refiner_reply, *, any_proposal: bool = False) -> ScriptedEngine:
-    """The scripted world; `any_proposal=True` also answers DSPy optimizers' proposal prompts (`any_proposal`)."""
+def world(refiner=refiner_reply, *, any_proposal: bool = False, uncompiled: str = "shout") -> ScriptedEngine:
+    """The scripted world; `any_proposal=True` also answers DSPy optimizers' proposal prompts (`any_proposal`);
+    `uncompiled` is the uncompiled Mediator's failure ("shout" or "last", see the module's docstring)."""
+    if uncompiled not in ("shout", "last"):
+        raise ValueError(f"uncompiled must be 'shout' or 'last', got {uncompiled!r}")
     engine = ScriptedEngine()
-    engine.on(role="mediator", reply=mediator_reply)
+    engine.on(role="mediator", reply=lambda call: mediator_reply(call, uncompiled))
     engine.on(role="assistant", reply=assistant_reply)
     engine.on(role="refiner", signature=DistillGuidelines, reply=refiner)
     if any_proposal:

@@ -20,12 +20,13 @@ def gold(record) -> str:
 
 def world() -> ScriptedEngine:
     """The assistant answers right when its last message holds the whole task (or, for EASY, its last shard);
-    the compiled Mediator (it sees RULE) restates every user turn, the generic one only the newest."""
+    the compiled Mediator (it sees RULE) restates every user turn; the generic one shouts them (every value kept,
+    so its check passes, but the assistant no longer recognises the task)."""
     engine = ScriptedEngine()
 
     def mediator(call):
         turns = call.user_turns()
-        return {"request": " ".join(turns) if RULE in call.system else turns[-1]}
+        return {"request": " ".join(turns) if RULE in call.system else " ".join(turns).upper()}
 
     def assistant(call):
         message = call.last_user
@@ -95,9 +96,9 @@ def test_without_a_compiled_artifact_the_demo_says_so_and_falls_back_to_the_firs
     (scripted / "scripted_mediator" / "_generic" / "math" / "program.json").unlink()
     out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--first", "2"])
     assert "mediated: no compiled math artifact ships for scripted/mediator: using the generic Mediator" in out
-    # The generic Mediator passes only the newest turn: mediated fails where sharded fails; the rule's fallback.
+    # The generic Mediator's requests fail where sharded fails: the rule falls back to the first task.
     assert f"=== One conversation: {EASY.task_id}, run 0 (no run had sharded fail and mediated succeed" in out
-    assert "recovery: math 0.00, overall 0.00" in out
+    assert "recovery: math -1.00, overall -1.00" in out  # it even lost EASY, which sharded solved
     assert "=== Results: 6 conversations, mediated with the generic Mediator ===" in out
 
 

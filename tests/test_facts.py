@@ -99,6 +99,37 @@ def test_mediator_appends_the_users_words_when_the_repair_fails_too(engine):
     # The repair lost $2 as well, so the draft is kept and the turn holding 15 is appended verbatim.
     assert out.request == "I buy pens at $2 each; what do I pay?\n\nAlso, as I said: actually make it 15, not 12"
     assert check_request(out.request, PENS).lost_values == []
+    assert out.mediation == "appended"
+
+
+@pytest.mark.parametrize(
+    ("draft", "repair"),
+    [
+        # The Mediator answered instead of rewriting, and the repair answered again: every value lost.
+        ("I don't have enough information to say what you pay.", "Sorry, I can't tell what you pay."),
+        # It solved the task: 30 is a number the user never gave, and appending cannot remove it.
+        ("I buy 15 pens at $2 each, so I pay $30.", "I buy 15 pens at $2 each, which is $30 in total."),
+        # It kept the withdrawn 12.
+        ("I buy 12 pens at $2 each; what do I pay?", "I buy 12 pens at $2 each; what do I pay?"),
+    ],
+)
+def test_an_unusable_request_is_replaced_by_the_users_own_turns(engine, draft, repair):
+    engine.on(signature=RepairRequest, reply={"request": repair})
+    engine.on(role="mediator", reply={"request": draft})
+    engine.on(role="assistant", reply="30")
+    program = MediatedAssistant(mediator_lm=engine.lm("mediator"), assistant_lm=engine.lm("assistant"))
+    out = program(transcript=pens_transcript())
+    assert out.request == "\n".join(PENS)
+    assert out.mediation == "user turns"
+    assert engine.requests_for("assistant")[0].messages[-1]["content"] == "\n".join(PENS)
+
+
+def test_a_request_that_passes_the_check_is_sent_as_written(engine):
+    engine.on(role="mediator", reply={"request": "I buy 15 pens at $2 each; what do I pay?"})
+    program = MediatedAssistant(mediator_lm=engine.lm("mediator"))
+    out = program.mediator(transcript=pens_transcript())
+    assert (out.request, out.mediation, out.repaired) == ("I buy 15 pens at $2 each; what do I pay?", "rewrite", False)
+    assert len(engine.requests_for("mediator")) == 1
 
 
 def test_incremental_mediation_is_checked_against_every_user_turn(engine):
@@ -157,5 +188,7 @@ def test_mediated_turns_record_their_fact_loss(engine):
         # The second turn keeps $2; the last loses 15 and $3 of {$2, $3, 15} unless repaired.
         assert trajectory.turns[1].fact_loss == 0.0
         assert trajectory.turns[-1].fact_loss == pytest.approx(expected), check
+        assert trajectory.turns[0].mediation == "passthrough"
+        assert trajectory.turns[-1].mediation == ("user turns" if check else "rewrite")
     sharded = run_conversation(record, "sharded", 0, settings)
     assert all(turn.fact_loss is None for turn in sharded.turns)

@@ -155,9 +155,10 @@ print(json.dumps(program.mediator(transcript={transcript!r}).request))
 
 
 def test_proxy_selection_needs_no_assistant_calls_after_mining():
-    engine = world()
+    # The proxy scores the Mediator's own request, so it is compared here without the check that would repair it.
+    engine = world(uncompiled="last")
     refiner = Refiner(settings=settings(engine), rounds=1, candidates_per_round=1, selection="proxy")
-    program = refiner.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+    program = refiner.compile(MediatedAssistant(check=False), trainset=TRAIN, valset=VAL)
     mining_calls = sum(1 + len(r.shards) for r in TRAIN)  # full + one sharded turn per shard
     assert len(engine.requests_for("assistant")) == mining_calls
     assert program.guidelines[0] == KEEP_ALL
