@@ -26,6 +26,8 @@ import dspy
 from intent_mediator.errors import ModelConfigError
 
 ROLES = ("assistant", "mediator", "user", "judge", "refiner")
+# How `openai/...` models are reached (`build_lm(client=...)`, `serve --upstream-client`).
+UPSTREAM_CLIENTS = ("lean", "litellm")
 EMBEDDED = "embedded"
 # The roles whose runs are samples: N runs of a conversation are N draws from them (the reference's
 # `assistant_temperature` and `user_temperature`, both 1.0 by default).
@@ -69,6 +71,7 @@ def build_lm(
     temperature: float | None = 0.0,
     max_tokens: int | None = None,
     cache: bool = True,
+    client: str = "litellm",
     **kwargs: Any,
 ) -> dspy.LM:
     """Build a `dspy.LM` from a model string.
@@ -80,10 +83,16 @@ def build_lm(
         temperature: Sampling temperature (0 keeps evaluation repeatable).
         max_tokens: Completion cap.
         cache: Use DSPy's request cache.
+        client: How `openai/...` models are reached: "litellm", or "lean" (`OpenAICompatibleEngine`: one pooled
+            httpx client, no litellm on the call path; see `engines/openai_compatible.py`). Every other provider
+            goes through litellm either way. A `timeout` keyword becomes the lean client's read timeout.
 
     Raises:
-        ModelConfigError: the string names no provider litellm knows, or no embedded model.
+        ModelConfigError: the string names no provider litellm knows, or no embedded model, or `client` is
+            neither "litellm" nor "lean".
     """
+    if client not in UPSTREAM_CLIENTS:
+        raise ModelConfigError(f"unknown upstream client {client!r}; expected one of {', '.join(UPSTREAM_CLIENTS)}")
     if not isinstance(model, str) or not model.strip():
         raise ModelConfigError("model string is empty")
     model = model.strip()
@@ -103,13 +112,19 @@ def build_lm(
             **kwargs,
         )
     _check_litellm_model(model)
-    client: dict[str, Any] = {}
+    if client == "lean" and model.startswith("openai/"):
+        from intent_mediator.engines.openai_compatible import OpenAICompatibleEngine
+
+        timeout = kwargs.pop("timeout", None)
+        engine = OpenAICompatibleEngine(api_base, api_key=api_key, **({"timeout": timeout} if timeout else {}))
+        return dspy.LM(model, engine=engine, temperature=temperature, max_tokens=max_tokens, cache=cache, **kwargs)
+    settings: dict[str, Any] = {}
     if api_base:
         # engine="auto" routes openai/* + api_base to DSPy's native client, which drops JSON mode.
-        client.update(api_base=api_base, engine="litellm")
+        settings.update(api_base=api_base, engine="litellm")
     if api_key:
-        client["api_key"] = api_key
-    return dspy.LM(model, temperature=temperature, max_tokens=max_tokens, cache=cache, **client, **kwargs)
+        settings["api_key"] = api_key
+    return dspy.LM(model, temperature=temperature, max_tokens=max_tokens, cache=cache, **settings, **kwargs)
 
 
 @dataclass

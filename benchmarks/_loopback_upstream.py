@@ -10,6 +10,10 @@ behave differently (`--mediator openai/garbage --upstream openai/ok`):
     error              HTTP 500 whose message echoes a secret, as some providers echo the caller's key
     stream-then-hang   streams two chunks, then never finishes
     stream-error       streams one chunk, then an error event with the secret
+    not-json           HTTP 200 with an HTML page instead of JSON
+    wrong-shape        HTTP 200 with JSON that is not a chat completion
+    rate-limited       HTTP 429 (Retry-After: 0) whose message echoes the secret
+    huge               a well-formed reply of 9 MB
 
     upstream = LoopbackUpstream(latency=0.1).start()   # in a thread; upstream.url ends in /v1
     ...
@@ -29,7 +33,7 @@ from collections import Counter
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
 from starlette.routing import Route
 
 SECRET = "sk-upstream-SECRET-0123456789"
@@ -37,11 +41,12 @@ _FIELD = re.compile(r"^\d+\. `(\w+)`", re.MULTILINE)
 
 
 class LoopbackUpstream:
-    """The scripted upstream; `calls` counts requests per model name."""
+    """The scripted upstream; `calls` counts requests per model name, `peers` the client connections seen."""
 
     def __init__(self, latency: float = 0.1):
         self.latency = latency
         self.calls: Counter = Counter()
+        self.peers: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -73,14 +78,23 @@ class LoopbackUpstream:
         model = str(body.get("model", "ok")).removeprefix("openai/")
         with self._lock:
             self.calls[model] += 1
+            if request.client is not None:
+                self.peers.add((request.client.host, request.client.port))
         messages = body.get("messages", [])
         if model == "hang":
             await asyncio.sleep(3600)
         if model == "error":
             return JSONResponse({"error": {"message": f"Incorrect API key provided: {SECRET}"}}, status_code=500)
+        if model == "rate-limited":
+            message = {"error": {"message": f"slow down, {SECRET}", "type": "rate_limit_error"}}
+            return JSONResponse(message, status_code=429, headers={"retry-after": "0"})
+        if model == "not-json":
+            return HTMLResponse("<html><body>502 Bad Gateway</body></html>")
+        if model == "wrong-shape":
+            return JSONResponse({"object": "list", "data": [{"id": "ok"}]})
         if model == "slow":
             await asyncio.sleep(self.latency)
-        text = self._reply(model, messages)
+        text = "x" * 9_000_000 if model == "huge" else self._reply(model, messages)
         if body.get("stream"):
             return StreamingResponse(self._stream(model, text), media_type="text/event-stream")
         usage = {"prompt_tokens": 10 * len(messages), "completion_tokens": len(text.split())}

@@ -6,11 +6,13 @@ import argparse
 import json
 import logging
 import os
+import socket
 import tempfile
 from pathlib import Path
 
 from intent_mediator.commands.common import add_mediator_history_flag
 from intent_mediator.errors import IntentMediatorError
+from intent_mediator.lm import UPSTREAM_CLIENTS
 
 logger = logging.getLogger(__name__)
 
@@ -19,6 +21,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upstream", metavar="MODEL", help="the model to front (default: the embedded model)")
     parser.add_argument("--mediator", metavar="MODEL", help="the Mediator's model (default: the upstream model)")
     parser.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for openai/... models")
+    parser.add_argument(
+        "--upstream-client",
+        choices=UPSTREAM_CLIENTS,
+        default="lean",
+        help="how openai/... models (OpenAI or the server at --api-base) are called: lean (default; one pooled "
+        "HTTP client, no litellm on the call path) or litellm. Other providers always use litellm",
+    )
     parser.add_argument("--artifacts", metavar="DIR", help="compiled artifacts root (<user>/<domain>/program.json)")
     parser.add_argument(
         "--compiled",
@@ -99,6 +108,7 @@ def server_config(args: argparse.Namespace):
         upstream_timeout=args.upstream_timeout,
         mediator_timeout=args.mediator_timeout,
         mediator_history=args.mediator_history,
+        upstream_client=getattr(args, "upstream_client", "lean"),
     )
 
 

@@ -111,7 +111,12 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
     Model strings are built uncached: DSPy's cache is shared by every caller, so a cached reply would serve one
     tenant's answer (and conversation) to another.
     """
-    remote = {"num_retries": config.upstream_retries, "timeout": config.upstream_timeout, "cache": False}
+    remote = {
+        "num_retries": config.upstream_retries,
+        "timeout": config.upstream_timeout,
+        "cache": False,
+        "client": config.upstream_client,
+    }
     if upstream_lm is None:
         model = config.upstream or "embedded"
         local = model.startswith("embedded")

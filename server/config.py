@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from intent_mediator.errors import IntentMediatorError
+from intent_mediator.lm import UPSTREAM_CLIENTS
 from intent_mediator.server.auth import KeyRing
 from intent_mediator.transcript import MEDIATOR_HISTORIES
 
@@ -34,7 +35,11 @@ class ServerConfig:
             request whose upstream has not answered by then fails with 504.
         mediator_timeout: Seconds the Mediator may take before the raw conversation goes upstream instead
             (default: half of `upstream_timeout`); counted inside `upstream_timeout`.
-        upstream_retries: Retries of a failed upstream call (litellm-backed models).
+        upstream_retries: Retries of a failed upstream call (provider models, either client).
+        upstream_client: How `openai/...` models (OpenAI, or any OpenAI-compatible server at `api_base`) are
+            reached: "lean" (the default: `OpenAICompatibleEngine`, one pooled httpx client per model, a few
+            milliseconds less per call than litellm, replies capped in size) or "litellm". Other providers
+            always go through litellm.
         mediator_history: "full" (the Mediator rereads the whole history each call) or "incremental" (it
             continues from the request it wrote for the conversation's previous call, when it remembers one;
             the default).
@@ -55,12 +60,17 @@ class ServerConfig:
     upstream_timeout: float = 120.0
     mediator_timeout: float | None = None
     upstream_retries: int = 2
+    upstream_client: str = "lean"
     mediator_history: str = "incremental"
 
     def __post_init__(self) -> None:
         if self.mediator_history not in MEDIATOR_HISTORIES:
             raise IntentMediatorError(
                 f"mediator_history must be one of {MEDIATOR_HISTORIES}, got {self.mediator_history!r}"
+            )
+        if self.upstream_client not in UPSTREAM_CLIENTS:
+            raise IntentMediatorError(
+                f"upstream_client must be one of {UPSTREAM_CLIENTS}, got {self.upstream_client!r}"
             )
         if self.upstream_timeout <= 0 or (self.mediator_timeout is not None and self.mediator_timeout <= 0):
             raise IntentMediatorError("upstream_timeout and mediator_timeout must be positive")

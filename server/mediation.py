@@ -7,13 +7,17 @@ import concurrent.futures
 import functools
 import logging
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import dspy
+from dspy import lm15
+from dspy.clients.engines.litellm_errors import to_lm15_error
+from dspy.clients.errors import wrap_error
 from dspy.lm15 import Config, Message, Request
 from intent_mediator.artifacts import artifact_dir, load_artifact
+from intent_mediator.engines.openai_compatible import PROVIDER, OpenAICompatibleEngine
 from intent_mediator.lm import lm_scope
 from intent_mediator.programs import MediatedAssistant
 from intent_mediator.simulation.usage import RoleUsage
@@ -159,6 +163,7 @@ def describe_failure(exc: BaseException) -> str:
     included, which break HTTP headers); the type and status say what went wrong without passing either on.
     """
     status = getattr(exc, "status_code", None)
+    status = getattr(exc, "status", None) if status is None else status  # DSPy's LM errors call it `status`
     name = type(exc).__name__
     return f"{name} (HTTP {status})" if isinstance(status, int) else name
 
@@ -214,9 +219,16 @@ class Upstream:
     ) -> AsyncGenerator[str, None]:
         """Text deltas until the model finishes; UpstreamTimeout once `deadline` (loop time) passes.
 
-        Provider models stream natively through litellm; engines without streaming send one chunk.
+        Provider models stream natively: through the lean client's own server-sent events, or litellm's;
+        engines without streaming send one chunk.
         """
-        if not isinstance(self.lm.engine, str):
+        engine = self.lm.engine
+        if isinstance(engine, OpenAICompatibleEngine):
+            deltas = functools.partial(_lean_deltas, engine, to_request(self.lm.model, messages, **params))
+        elif isinstance(engine, str):
+            kwargs = {k: v for k, v in self.lm.kwargs.items() if k in _STREAM_KWARGS}
+            deltas = functools.partial(_litellm_deltas, self.lm.model, messages, {**kwargs, **params})
+        else:
             yield await self.complete(messages, usage, deadline - asyncio.get_running_loop().time(), **params)
             return
         loop = asyncio.get_running_loop()
@@ -224,20 +236,17 @@ class Upstream:
         stop = threading.Event()
 
         def produce() -> None:
-            import litellm
-
-            kwargs = {k: v for k, v in self.lm.kwargs.items() if k in _STREAM_KWARGS}
-            kwargs.update(params)
             try:
-                response = litellm.completion(
-                    model=self.lm.model, messages=messages, stream=True, num_retries=0, **kwargs
-                )
-                for chunk in response:
-                    if stop.is_set():
-                        break
-                    delta = chunk.choices[0].delta.content if chunk.choices else None
-                    if delta:
+                pieces = deltas()
+                try:
+                    for delta in pieces:
+                        if stop.is_set():
+                            break
                         loop.call_soon_threadsafe(queue.put_nowait, ("delta", delta))
+                finally:
+                    close = getattr(pieces, "close", None)
+                    if close is not None:
+                        close()  # the lean client's generator returns its connection here
                 loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
             except Exception as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
@@ -262,3 +271,30 @@ class Upstream:
 
 
 _STREAM_KWARGS = ("api_base", "api_key", "temperature", "max_tokens", "timeout")
+
+
+def _litellm_deltas(model: str, messages: list[dict], kwargs: dict) -> Iterator[str]:
+    """Text deltas of a litellm stream; its failures become the DSPy errors a completion through litellm raises."""
+    import litellm
+
+    try:
+        for chunk in litellm.completion(model=model, messages=messages, stream=True, num_retries=0, **kwargs):
+            delta = chunk.choices[0].delta.content if chunk.choices else None
+            if delta:
+                yield delta
+    except Exception as exc:
+        provider = model.partition("/")[0]
+        canonical = to_lm15_error(exc, model=model, provider=provider)
+        if canonical is exc:
+            raise
+        raise wrap_error(canonical, model=model, provider=provider) from exc
+
+
+def _lean_deltas(engine: OpenAICompatibleEngine, request: Request) -> Iterator[str]:
+    """Text deltas of the lean client's stream; its failures surface as the DSPy errors a completion raises."""
+    try:
+        for event in engine.stream(request):
+            if event.type == "delta" and event.delta.type == "text":
+                yield event.delta.text
+    except lm15.LM15Error as exc:
+        raise wrap_error(exc, model=request.model, provider=PROVIDER) from exc

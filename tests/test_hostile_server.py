@@ -1,13 +1,15 @@
 """Hostile inputs and failing models against the real server on 127.0.0.1 (official `openai` client).
 
 The upstream and the Mediator are a scripted OpenAI-compatible server on loopback (`benchmarks/_loopback_upstream`),
-reached through litellm exactly as a provider would be: it hangs, returns garbage, fails with a secret in the
-error text, or breaks off mid-stream, as the model name asks.
+reached exactly as a provider would be: it hangs, returns garbage, fails with a secret in the error text, or breaks
+off mid-stream, as the model name asks. Tests that reach the upstream run with both upstream clients (the lean
+httpx engine and litellm).
 """
 
 import contextlib
 import json
 import logging
+import re
 import sys
 import time
 from pathlib import Path
@@ -45,8 +47,16 @@ def upstream(monkeypatch):
     server.stop()
 
 
+CLIENTS = pytest.mark.parametrize("upstream_client", ["lean", "litellm"])
+
+
 @pytest.fixture
-def serve(tmp_path, upstream):
+def upstream_client():
+    return "lean"  # tests that exercise the upstream parametrize this over both clients (CLIENTS)
+
+
+@pytest.fixture
+def serve(tmp_path, upstream, upstream_client):
     with contextlib.ExitStack() as servers:
 
         def start(mediator="ok", model="ok", wrap=None, **overrides):
@@ -59,6 +69,7 @@ def serve(tmp_path, upstream):
                 store=str(tmp_path / "log.sqlite"),
                 upstream_retries=0,
                 upstream_timeout=10,
+                upstream_client=upstream_client,
             )
             for key, value in overrides.items():
                 setattr(config, key, value)
@@ -79,6 +90,7 @@ def post(base, path, payload, key=ALICE, **headers):
 # --- failing models ------------------------------------------------------------------------------------------
 
 
+@CLIENTS
 def test_an_unparseable_mediator_reply_falls_back_with_a_one_line_header(serve, upstream):
     raw = client(serve(mediator="garbage")).chat.completions.with_raw_response.create(model="x", messages=TURNS)
     fallback = raw.headers["x-mediator-fallback"]
@@ -87,6 +99,7 @@ def test_an_unparseable_mediator_reply_falls_back_with_a_one_line_header(serve, 
     assert raw.parse().choices[0].message.content == "answer: only evens"  # the raw conversation went upstream
 
 
+@CLIENTS
 def test_a_hanging_mediator_is_given_up_within_its_timeout(serve):
     base = serve(mediator="hang", upstream_timeout=2.0)
     started = time.monotonic()
@@ -96,6 +109,7 @@ def test_a_hanging_mediator_is_given_up_within_its_timeout(serve):
     assert raw.parse().choices[0].message.content == "answer: only evens"
 
 
+@CLIENTS
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_hanging_upstream_never_holds_a_request_beyond_the_timeout(serve, stream):
     base = serve(mediator="hang", model="hang", upstream_timeout=2.0)
@@ -107,6 +121,7 @@ def test_a_hanging_upstream_never_holds_a_request_beyond_the_timeout(serve, stre
     assert 1.9 < elapsed < 3.0
 
 
+@CLIENTS
 def test_upstream_error_text_reaches_neither_clients_nor_logs(serve, caplog):
     base = serve(model="error")
     with caplog.at_level(logging.DEBUG, logger="intent_mediator"):
@@ -116,6 +131,31 @@ def test_upstream_error_text_reaches_neither_clients_nor_logs(serve, caplog):
             assert response.json()["error"]["message"].startswith("the upstream model failed: ")
             assert SECRET not in response.text and SECRET not in str(response.headers)
     assert caplog.records and SECRET not in caplog.text
+
+
+@CLIENTS
+@pytest.mark.parametrize("model", ["not-json", "wrong-shape", "rate-limited"])
+def test_a_malformed_or_refusing_upstream_reply_is_a_502_naming_its_type_only(serve, model, upstream_client, caplog):
+    base = serve(model=model)
+    # litellm streams a reply that is not an event stream as an empty answer (200); the lean client refuses it.
+    streams = (False, True) if upstream_client == "lean" or model == "rate-limited" else (False,)
+    with caplog.at_level(logging.DEBUG, logger="intent_mediator"):
+        for stream in streams:
+            response = post(base, "/v1/chat/completions", {"messages": TURNS, "stream": stream})
+            assert response.status_code == 502, response.text
+            message = response.json()["error"]["message"]
+            assert re.fullmatch(r"the upstream model failed: LM\w+Error \(HTTP \d{3}\)", message), message
+            assert SECRET not in response.text and "Bad Gateway" not in response.text
+    assert SECRET not in caplog.text
+    if model == "rate-limited":  # the same status and type, whichever client met it
+        assert message == "the upstream model failed: LMRateLimitError (HTTP 429)"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_lean_client_refuses_an_oversized_reply(serve, stream):
+    response = post(serve(model="huge"), "/v1/chat/completions", {"messages": TURNS, "stream": stream})
+    assert response.status_code == 502  # read up to its 8 MB cap, not the 9 MB sent
+    assert response.json()["error"]["message"] == "the upstream model failed: LMProviderError (HTTP 200)"
 
 
 def stream_events(base: str) -> tuple[int, list[str]]:
@@ -130,6 +170,7 @@ def stream_events(base: str) -> tuple[int, list[str]]:
         return response.status_code, [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
 
 
+@CLIENTS
 def test_a_stream_failing_midway_ends_with_an_error_event_and_done(serve, caplog):
     base = serve(model="stream-error")
     with caplog.at_level(logging.DEBUG, logger="intent_mediator"):
@@ -142,6 +183,7 @@ def test_a_stream_failing_midway_ends_with_an_error_event_and_done(serve, caplog
         list(client(base).chat.completions.create(model="x", messages=TURNS, stream=True))
 
 
+@CLIENTS
 def test_a_stream_that_hangs_midway_ends_within_the_timeout(serve):
     base = serve(model="stream-then-hang", upstream_timeout=2.0)
     started = time.monotonic()
@@ -277,6 +319,7 @@ def test_a_broken_artifact_falls_back_to_the_next_level_without_paths(serve, tmp
     assert str(tmp_path) not in raw.http_response.text and str(tmp_path) not in str(raw.headers)
 
 
+@CLIENTS
 def test_tenants_never_share_cached_replies(serve, upstream, tmp_path):
     dspy.configure_cache(enable_disk_cache=True, enable_memory_cache=True, disk_cache_dir=str(tmp_path / "cache"))
     try:

@@ -1,0 +1,280 @@
+"""The lean upstream client: a DSPy engine for OpenAI-compatible chat-completions servers over one pooled httpx client.
+
+`serve` fronts OpenAI-compatible servers (vLLM, llama.cpp's server, Ollama, OpenAI itself) whose wire format is
+one JSON POST to `<base>/chat/completions`. litellm reaches them too, but a call through it costs several
+milliseconds of Python before and after the HTTP exchange (`benchmarks/results/upstream_call_cost.md`), and a
+mediated request makes two. This engine sends the same request with one keep-alive `httpx.Client` per LM, reads
+the reply with a size cap, and hands DSPy a canonical `dspy.lm15.Response` parsed by DSPy's own OpenAI chat
+reader, so adapters, usage tracking and retries work as on any DSPy LM:
+
+    lm = dspy.LM("openai/my-model", engine=OpenAICompatibleEngine("http://127.0.0.1:8000/v1"), num_retries=2)
+
+It is an engine rather than a `dspy.BaseLM` subclass with `forward()`: DSPy 3.4 deprecates `forward()` plugins
+(removed in 3.5) and routes custom clients through `dspy.LM(engine=...)`, which is itself the `BaseLM`.
+
+Failures are raised as `dspy.lm15` errors, which DSPy turns into the same `dspy.utils.exceptions.LM*Error`
+classes the litellm path produces: HTTP statuses by their meaning (429 rate limit, 5xx server error, ...),
+timeouts, connection failures, a body that is not JSON or not a chat completion, and a reply over
+`max_response_bytes` (read no further than the cap).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from dspy import lm15
+from dspy.lm15 import Request, Response, StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta, Usage
+from intent_mediator.engines._response import request_messages
+
+PROVIDER = "openai-compatible"
+OPENAI_BASE = "https://api.openai.com/v1"
+_FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "content_filter": "content_filter"}
+# Request settings carried to the wire as they are (lm15 `Config` fields with the same meaning in OpenAI's API).
+_CONFIG_FIELDS = ("max_tokens", "temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
+
+
+class OpenAICompatibleEngine:
+    """`complete(Request) -> Response` and `stream(Request)` against `<base_url>/chat/completions`.
+
+    Args:
+        base_url: The server's OpenAI base URL, ending in `/v1` as litellm's `api_base` does.
+        api_key: Sent as a bearer token; default `OPENAI_API_KEY`; local servers may need none.
+        timeout: Seconds to wait for each read, write and free pooled connection (the reply's next byte).
+        connect_timeout: Seconds to open a connection.
+        max_connections: Connections kept to the server (one per concurrent call; more calls wait for one).
+        max_response_bytes: Largest reply read; a longer one fails without being read further.
+    """
+
+    supports_response_schema = True  # vLLM, llama.cpp, Ollama and OpenAI all take `response_format` JSON schemas
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 120.0,
+        connect_timeout: float = 10.0,
+        max_connections: int = 64,
+        max_response_bytes: int = 8_000_000,
+    ):
+        self.base_url = (base_url or OPENAI_BASE).rstrip("/")
+        self.timeout, self.max_response_bytes = timeout, max_response_bytes
+        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.client = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+        self.url = f"{self.base_url}/chat/completions"
+
+    # --- the engine contract ---------------------------------------------------------------------------------
+
+    def complete(self, request: Request) -> Response:
+        with self._post(self.payload(request)) as response:
+            body = self._read(response)
+            if response.status_code >= 400:
+                raise _http_error(response, body)
+        data = _json(body, response.status_code)
+        return _chat_response(data, request.model)
+
+    def stream(self, request: Request) -> Iterator[lm15.StreamEvent]:
+        """Start, text deltas, end; the server's own stream when it streams (`text/event-stream`)."""
+        with self._post(self.payload(request, stream=True)) as response:
+            if response.status_code >= 400:
+                raise _http_error(response, self._read(response))
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                yield from _events(_chat_response(_json(self._read(response), response.status_code), request.model))
+                return
+            yield StreamStartEvent()
+            finish, usage, done = None, None, False
+            for data in self._sse(response):
+                if data == "[DONE]":
+                    done = True
+                    break
+                chunk = _json(data.encode(), response.status_code)
+                if "error" in chunk:
+                    raise _body_error(chunk["error"], response.status_code)
+                if isinstance(chunk.get("usage"), dict):
+                    usage = _usage(chunk["usage"])
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") if isinstance(choice, dict) else None
+                    text = delta.get("content") if isinstance(delta, dict) else None
+                    if isinstance(text, str) and text:
+                        yield StreamDeltaEvent(TextDelta(text))
+                    finish = _FINISH.get(choice.get("finish_reason"), finish) if isinstance(choice, dict) else finish
+            if not (done or finish):
+                raise lm15.ProviderError(f"{PROVIDER}: the stream ended unfinished", provider=PROVIDER, status=200)
+            yield StreamEndEvent(finish_reason=finish or "stop", usage=usage)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __deepcopy__(self, memo: dict) -> OpenAICompatibleEngine:
+        return self  # a connection pool, shared by copies of the LM like any client
+
+    # --- the wire ------------------------------------------------------------------------------------------
+
+    def payload(self, request: Request, *, stream: bool = False) -> dict[str, Any]:
+        """The chat-completions body for `request` (the wire model is the name after `openai/`)."""
+        if request.tools:
+            raise lm15.UnsupportedFeatureError(f"{PROVIDER}: tools are not sent by the lean client", feature="tools")
+        config = request.config
+        body: dict[str, Any] = {"model": request.model.removeprefix("openai/"), "messages": request_messages(request)}
+        for name in _CONFIG_FIELDS:
+            if getattr(config, name) is not None:
+                body[name] = getattr(config, name)
+        if config.stop:
+            body["stop"] = list(config.stop)
+        if config.response_format:
+            body["response_format"] = _response_format(config.response_format)
+        if stream:
+            body["stream"] = True
+        return body
+
+    @contextlib.contextmanager
+    def _post(self, body: dict[str, Any]) -> Iterator[httpx.Response]:
+        """The server's response to `body`, headers read and body not yet; closed when the block ends."""
+        request = self.client.build_request("POST", self.url, json=body)
+        with _transport_errors(self.timeout):
+            response = self.client.send(request, stream=True)
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def _read(self, response: httpx.Response) -> bytes:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_response_bytes:
+            raise self._oversized(response.status_code)
+        chunks, size = [], 0
+        with _transport_errors(self.timeout):
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise self._oversized(response.status_code)
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _sse(self, response: httpx.Response) -> Iterator[str]:
+        """The `data:` payloads of a server-sent event stream, bounded by `max_response_bytes` in all."""
+        buffer, size = b"", 0
+        with _transport_errors(self.timeout):
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    raise self._oversized(response.status_code)
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.startswith(b"data:"):
+                        yield line[5:].strip().decode("utf-8", errors="replace")
+
+    def _oversized(self, status: int) -> lm15.ProviderError:
+        return lm15.ProviderError(
+            f"{PROVIDER}: reply over {self.max_response_bytes} bytes", provider=PROVIDER, status=status
+        )
+
+
+@contextlib.contextmanager
+def _transport_errors(timeout: float) -> Iterator[None]:
+    """httpx's timeouts and connection failures as lm15's (the exception's type only: no URL, no text)."""
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        raise lm15.TimeoutError(f"{PROVIDER}: {type(exc).__name__} after {timeout} s", provider=PROVIDER) from exc
+    except httpx.HTTPError as exc:
+        raise lm15.TransportError(f"{PROVIDER}: {type(exc).__name__}", provider=PROVIDER) from exc
+
+
+def _json(body: bytes, status: int) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise lm15.ProviderError(f"{PROVIDER}: the reply is not JSON", provider=PROVIDER, status=status) from None
+    if not isinstance(data, dict):
+        raise lm15.ProviderError(f"{PROVIDER}: the reply is not a JSON object", provider=PROVIDER, status=status)
+    return data
+
+
+def _chat_response(data: dict[str, Any], model: str) -> Response:
+    """A chat completion body as a `Response`, after checking it is one (DSPy's reader reads `{}` as "")."""
+    if "error" in data:
+        raise _body_error(data["error"], 200)
+    choices = data.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    message = first.get("message") if isinstance(first, dict) else None
+    if not isinstance(message, dict) or not isinstance(message.get("content"), (str, type(None))):
+        raise lm15.ProviderError(f"{PROVIDER}: the reply is not a chat completion", provider=PROVIDER, status=200)
+    try:
+        return lm15.response_from_openai_chat(data, model=model, choice=0)
+    except lm15.LM15Error:
+        raise
+    except (TypeError, ValueError) as exc:
+        problem = f"{PROVIDER}: malformed chat completion ({type(exc).__name__})"
+        raise lm15.ProviderError(problem, provider=PROVIDER, status=200) from exc
+
+
+def _http_error(response: httpx.Response, body: bytes) -> lm15.ProviderError:
+    try:
+        detail = json.loads(body).get("error")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        detail = None
+    return _body_error(detail, response.status_code, response.headers.get("retry-after"))
+
+
+def _body_error(detail: Any, status: int, retry_after: str | None = None) -> lm15.ProviderError:
+    """An OpenAI error envelope (`{"error": {...}}`) and status as the matching lm15 error class."""
+    detail = detail if isinstance(detail, dict) else {"message": str(detail or "")}
+    code = detail.get("code") or detail.get("type")
+    code = str(code) if code is not None else None
+    message = f"{PROVIDER}: {str(detail.get('message') or code or 'error')[:500]}"
+    seconds = float(retry_after) if retry_after and retry_after.replace(".", "", 1).isdigit() else None
+    cls: type[lm15.ProviderError]
+    if code == "context_length_exceeded":
+        cls = lm15.ContextLengthError
+    elif code == "insufficient_quota" or status == 402:
+        cls = lm15.BillingError
+    elif status in (401, 403):
+        cls = lm15.AuthError
+    elif status in (408, 504):
+        cls = lm15.TimeoutError
+    elif status == 429:
+        cls = lm15.RateLimitError
+    elif status == 404:
+        cls = lm15.UnsupportedModelError
+    elif 400 <= status < 500:
+        cls = lm15.InvalidRequestError
+    else:
+        cls = lm15.ServerError  # 5xx, and an error envelope inside a 200 or a stream
+    return cls(message, provider=PROVIDER, provider_code=code, status=status, retry_after=seconds)
+
+
+def _usage(data: dict[str, Any]) -> Usage:
+    prompt, completion = data.get("prompt_tokens"), data.get("completion_tokens")
+    ints = [v if isinstance(v, int) and not isinstance(v, bool) else None for v in (prompt, completion)]
+    total = ints[0] + ints[1] if None not in ints else None
+    return Usage(input_tokens=ints[0], output_tokens=ints[1], total_tokens=total)
+
+
+def _response_format(value: dict[str, Any]) -> dict[str, Any]:
+    """lm15 keeps a JSON schema flat (`{"type": "json_schema", "schema": ...}`); the wire nests it."""
+    if value.get("type") == "json_schema" and "schema" in value and "json_schema" not in value:
+        inner = {"name": value.get("name", "output"), "schema": value["schema"]}
+        if "strict" in value:
+            inner["strict"] = value["strict"]
+        return {"type": "json_schema", "json_schema": inner}
+    return value
+
+
+def _events(response: Response) -> Iterator[lm15.StreamEvent]:
+    """A complete response as a stream (a server that answered a stream request with one JSON body)."""
+    yield StreamStartEvent(id=response.id, model=response.model)
+    if response.text:
+        yield StreamDeltaEvent(TextDelta(response.text))
+    yield StreamEndEvent(finish_reason=response.finish_reason, usage=response.usage)

@@ -1,0 +1,151 @@
+"""The lean upstream client (`OpenAICompatibleEngine`) against a real OpenAI-compatible server on loopback.
+
+Parity with litellm where both reach the same server (replies, usage, error types), and the lean client's own
+bounds: pooled connections, timeouts, a size cap on replies, and malformed replies as typed errors.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from dspy import lm15
+from dspy.lm15 import Config, Message, Request
+from dspy.utils.exceptions import LMProviderError, LMTimeoutError, LMTransportError
+from intent_mediator.engines.openai_compatible import OpenAICompatibleEngine
+from intent_mediator.errors import IntentMediatorError, ModelConfigError
+from intent_mediator.lm import build_lm, lm_scope
+from intent_mediator.programs import MediatedAssistant
+from intent_mediator.server import ServerConfig
+from intent_mediator.server.mediation import describe_failure, to_request
+from intent_mediator.simulation.usage import RoleUsage
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from _loopback_upstream import LoopbackUpstream
+
+TURNS = [
+    {"role": "user", "content": "sum a list"},
+    {"role": "assistant", "content": "def f(xs): ..."},
+    {"role": "user", "content": "only the even numbers"},
+]
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = LoopbackUpstream(latency=0).start()
+    yield server
+    server.stop()
+
+
+def lm(upstream, model="ok", client="lean", **kwargs):
+    options = {"cache": False, "num_retries": 0, "api_key": "sk-loopback", **kwargs}
+    return build_lm(f"openai/{model}", api_base=upstream.url, client=client, **options)
+
+
+def ask(model_lm, text="hi"):
+    return model_lm(to_request(model_lm.model, [{"role": "user", "content": text}])).message.text
+
+
+def test_the_payload_is_openai_chat_completions():
+    engine = OpenAICompatibleEngine("http://127.0.0.1:1/v1/", api_key="k")
+    schema = {"type": "object", "properties": {"request": {"type": "string"}}}
+    request = Request(
+        model="openai/qwen2.5-7b",
+        messages=(Message.user("a"), Message.assistant("b"), Message.user("c")),
+        system="be terse",
+        config=Config(
+            temperature=0.0, max_tokens=64, stop=("END",), response_format={"type": "json_schema", "schema": schema}
+        ),
+    )
+    body = engine.payload(request, stream=True)
+    assert engine.url == "http://127.0.0.1:1/v1/chat/completions"
+    assert body["model"] == "qwen2.5-7b" and body["stream"] is True  # the wire name, without litellm's prefix
+    assert body["messages"] == [
+        {"role": "system", "content": "be terse"},
+        {"role": "user", "content": "a"},
+        {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"},
+    ]
+    assert (body["temperature"], body["max_tokens"], body["stop"]) == (0.0, 64, ["END"])
+    assert body["response_format"] == {"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}
+    engine.close()
+
+
+def test_the_mediator_gets_the_same_request_and_usage_through_either_client(upstream):
+    program, results = MediatedAssistant(), {}
+    for client in ("lean", "litellm"):
+        usage = RoleUsage()
+        with usage.track("mediator"), lm_scope(lm(upstream, client=client)):
+            request = program.mediator(transcript=TURNS).request
+        results[client] = (request, usage.as_dict()["mediator"])
+    assert results["lean"] == results["litellm"]
+    request, usage = results["lean"]
+    assert request == "the mediated request" and usage["calls"] == 1 and usage["prompt_tokens"] > 0
+
+
+def test_calls_reuse_one_pooled_connection(upstream):
+    model_lm = lm(upstream)
+    before = set(upstream.peers)
+    assert [ask(model_lm, f"turn {i}") for i in range(5)] == [f"answer: turn {i}" for i in range(5)]
+    assert len(upstream.peers - before) == 1  # five calls, one keep-alive connection
+    model_lm.engine.close()
+
+
+@pytest.mark.parametrize("model", ["error", "rate-limited"])
+def test_http_errors_surface_as_the_same_dspy_errors_as_through_litellm(upstream, model):
+    failures = {}
+    for client in ("lean", "litellm"):
+        with pytest.raises(Exception) as info:
+            ask(lm(upstream, model, client))
+        failures[client] = describe_failure(info.value)
+    assert failures["lean"] == failures["litellm"]
+    assert (
+        failures["lean"] == {"error": "LMServerError (HTTP 500)", "rate-limited": "LMRateLimitError (HTTP 429)"}[model]
+    )
+
+
+@pytest.mark.parametrize("model", ["not-json", "wrong-shape", "huge"])
+def test_a_reply_that_is_not_a_bounded_chat_completion_is_a_provider_error(upstream, model):
+    with pytest.raises(LMProviderError, match=r"not JSON|not a chat completion|over 8000000 bytes"):
+        ask(lm(upstream, model))
+
+
+def test_a_smaller_cap_refuses_a_reply_it_would_otherwise_read(upstream):
+    engine = OpenAICompatibleEngine(upstream.url, max_response_bytes=100)
+    request = Request(model="openai/ok", messages=(Message.user("x" * 200),))
+    with pytest.raises(lm15.ProviderError, match="over 100 bytes"):
+        engine.complete(request)
+    assert OpenAICompatibleEngine(upstream.url).complete(request).text.startswith("answer: ")
+
+
+def test_a_hanging_server_times_out_and_an_absent_one_fails_to_connect(upstream):
+    started = time.monotonic()
+    with pytest.raises(LMTimeoutError):
+        ask(lm(upstream, "hang", timeout=0.5))
+    assert time.monotonic() - started < 3
+    absent = build_lm("openai/ok", api_base="http://127.0.0.1:9/v1", client="lean", cache=False, num_retries=0)
+    with pytest.raises(LMTransportError):
+        ask(absent)
+
+
+def test_streams_are_read_as_server_sent_events(upstream):
+    engine = OpenAICompatibleEngine(upstream.url, timeout=0.5)
+    events = list(engine.stream(to_request("openai/ok", [{"role": "user", "content": "count to three"}])))
+    assert [e.type for e in events[:1] + events[-1:]] == ["start", "end"]
+    assert "".join(e.delta.text for e in events if e.type == "delta") == "answer: count to three"
+    with pytest.raises(lm15.ServerError):
+        list(engine.stream(to_request("openai/stream-error", [{"role": "user", "content": "x"}])))
+    with pytest.raises(lm15.TimeoutError):
+        list(engine.stream(to_request("openai/stream-then-hang", [{"role": "user", "content": "x"}])))
+
+
+def test_only_openai_models_take_the_lean_client_and_bad_choices_are_refused():
+    assert isinstance(
+        build_lm("openai/x", api_base="http://127.0.0.1:9/v1", client="lean").engine, OpenAICompatibleEngine
+    )
+    assert build_lm("openai/x", api_base="http://127.0.0.1:9/v1", client="litellm").engine == "litellm"
+    assert isinstance(build_lm("anthropic/claude-3-5-haiku-latest", client="lean").engine, str)  # litellm's path
+    with pytest.raises(ModelConfigError, match="unknown upstream client 'fast'"):
+        build_lm("openai/x", client="fast")
+    with pytest.raises(IntentMediatorError, match="upstream_client must be one of"):
+        ServerConfig(upstream="openai/x", upstream_client="fast")
