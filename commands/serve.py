@@ -153,6 +153,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
     from intent_mediator.server.auth import ApiKey, new_key
     from intent_mediator.stores.base import redacted_url
+    from uvicorn.supervisors import Multiprocess
 
     if args.new_key:
         secret = new_key()
@@ -183,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ[WORKER_ARGS] = json.dumps(vars(args))
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="intent-mediator-metrics-")
-    uvicorn.run(
+    uvicorn_config = uvicorn.Config(
         "intent_mediator.commands.serve:app_from_environment",
         factory=True,
         workers=args.workers,
@@ -191,4 +192,11 @@ def run(args: argparse.Namespace) -> int:
         port=args.port,
         log_level="warning",
     )
+    # What `uvicorn.run(..., workers=N)` does, with one change: uvicorn binds the shared socket with protocol 0,
+    # so asyncio leaves Nagle's algorithm on for accepted connections (it sets TCP_NODELAY only on sockets whose
+    # protocol is TCP), and each keep-alive response waited ~40 ms for the client's delayed ACK. Accepted
+    # sockets inherit TCP_NODELAY from the listening socket.
+    sock = uvicorn_config.bind_socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(uvicorn_config, sockets=[sock]).run()
     return 0
