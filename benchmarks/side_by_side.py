@@ -116,6 +116,18 @@ def fact_losses(trajectories: list, records: dict[str, Any]) -> dict[str, Any] |
     return fact_loss_summary(checks) if checks else None
 
 
+def mediation_paths(trajectories: list) -> dict[str, Any] | None:
+    """How the Mediator's requests came about over every rewritten turn (`TurnRecord.mediation`; a one-turn
+    passthrough is not a rewrite): counts per path and the share that fell back to the user's own turns."""
+    counts: dict[str, int] = {}
+    for t in trajectories:
+        for turn in t.turns:
+            if turn.mediation and turn.mediation != "passthrough":
+                counts[turn.mediation] = counts.get(turn.mediation, 0) + 1
+    total = sum(counts.values())
+    return {"turns": total, "paths": counts, "user_turns_share": counts.get("user turns", 0) / total} if total else None
+
+
 def mode_table(
     trajectories: list, modes: list[str], seed: int = 0, records: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -162,6 +174,7 @@ def mode_table(
             row[f"{key}_per_conversation"] = sum(u[key] for u in usage[mode]) / conversations
         row["resets_per_conversation"] = float(np.mean(extra[mode]["resets"]))
         row["fact_loss"] = fact_losses(scored[mode], records or {})
+        row["mediation"] = mediation_paths(scored[mode])
         row["errors"] = errors[mode]
         out[mode] = row
     return out
@@ -221,8 +234,10 @@ def run_modes(
     workers: int = 1,
     progress: bool = True,
     fact_records: bool = True,
+    run: bool = True,
 ) -> dict[str, Any]:
-    """Evaluate `modes` and each variant (relabelled with its name) on every non-empty record set.
+    """Evaluate `modes` and each variant (relabelled with its name) on every non-empty record set; with
+    `run=False`, only read the conversations already finished in `out_dir` (the tables of an unfinished run).
 
     Returns:
         {"tables": {set: mode_table}, "sets": {set: counts}, "trajectories": {set: that set's trajectories}}.
@@ -236,23 +251,29 @@ def run_modes(
         if not records:
             continue
         folder = out_dir / name / "modes"
-        evaluate(records, modes, runs, folder, settings, workers=workers, progress=progress, on_trajectory=_echo(name))
+        if run:
+            evaluate(
+                records, modes, runs, folder, settings, workers=workers, progress=progress, on_trajectory=_echo(name)
+            )
         trajectories = TrajectoryLog(folder / "trajectories.jsonl").latest()
         names = list(modes)
+        planned = len(records) * len(modes) * runs
         for label, variant in (variants or {}).items():
             chosen = [r for r in records if variant.runs_on is None or variant.runs_on(r)]
+            planned += len(chosen) * runs
             if chosen:
                 folder = out_dir / name / variant.folder
-                evaluate(
-                    chosen,
-                    ["mediated"],
-                    runs,
-                    folder,
-                    variant.settings,
-                    workers=workers,
-                    progress=progress,
-                    on_trajectory=_echo(f"{name}/{variant.folder}"),
-                )
+                if run:
+                    evaluate(
+                        chosen,
+                        ["mediated"],
+                        runs,
+                        folder,
+                        variant.settings,
+                        workers=workers,
+                        progress=progress,
+                        on_trajectory=_echo(f"{name}/{variant.folder}"),
+                    )
                 for t in TrajectoryLog(folder / "trajectories.jsonl").latest():
                     trajectories.append(t.model_copy(update={"mode": label}))
             names.append(label)
@@ -260,7 +281,11 @@ def run_modes(
         trajectories = [t for t in trajectories if t.task_id in wanted]
         by_id = {r.task_id: r for r in records} if fact_records else None
         tables[name] = mode_table(trajectories, names, records=by_id)
-        counts[name] = {"records": len(records), "tasks": sorted({r.task for r in records})}
+        counts[name] = {
+            "records": len(records),
+            "tasks": sorted({r.task for r in records}),
+            "conversations": {"finished": len(trajectories), "planned": planned},
+        }
         kept[name] = trajectories
     return {"tables": tables, "sets": counts, "trajectories": kept}
 
@@ -278,8 +303,10 @@ def side_by_side(
     max_turns: int | None = None,
     progress: bool = True,
     extra_config: dict[str, Any] | None = None,
+    run: bool = True,
 ) -> dict[str, Any]:
-    """Run every mode on every record set (resuming `out_dir`) and return the tables.
+    """Run every mode on every record set (resuming `out_dir`) and return the tables; `run=False` only reads
+    the conversations already finished there (the same configuration is still required).
 
     Raises:
         ConfigMismatch: `out_dir` holds a run with another configuration.
@@ -306,7 +333,7 @@ def side_by_side(
     variants = (
         {GUIDED: Variant("guided", replace(settings, program=MediatedAssistant(guidelines)))} if guidelines else {}
     )
-    ran = run_modes(record_sets, out_dir, settings, modes, runs, variants, workers=workers, progress=progress)
+    ran = run_modes(record_sets, out_dir, settings, modes, runs, variants, workers=workers, progress=progress, run=run)
     return {
         "config": config,
         "sets": ran["sets"],
@@ -332,6 +359,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "U90_10",
         "recovery [95% CI]",
         "fact loss",
+        "user-turns fallback",
         "resets/conv",
         "LM calls/conv",
         "prompt tok/conv",
@@ -341,14 +369,22 @@ def markdown(result: dict[str, Any], command: str) -> str:
     ]
     for name, table in result["tables"].items():
         sets = result["sets"][name]
-        lines += [f"### {name}: {sets['records']} records ({', '.join(sets['tasks'])})", ""]
+        done = sets.get("conversations") or {}
+        partial = (
+            f"; partial: {done['finished']} of {done['planned']} conversations finished"
+            if done and done["finished"] < done["planned"]
+            else ""
+        )
+        lines += [f"### {name}: {sets['records']} records ({', '.join(sets['tasks'])}){partial}", ""]
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for mode, row in table.items():
             if not row.get("instructions"):
-                lines.append(f"| {mode} | – | – | – | – | – | – | – | – | – | 0 | {row.get('errors', 0)} |")
+                lines.append(f"| {mode} | – | – | – | – | – | – | – | – | – | – | 0 | {row.get('errors', 0)} |")
                 continue
             facts = row["fact_loss"]
             fact = "–" if facts is None else f"{100 * facts['loss']:.1f}% ({facts['lost']}/{facts['values']})"
+            paths = row.get("mediation")
+            fallback = "–" if not paths else f"{100 * paths['user_turns_share']:.0f}% of {paths['turns']} turns"
             cells = [
                 mode,
                 _interval(row, "P"),
@@ -356,6 +392,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
                 _interval(row, "U90_10"),
                 _interval(row, "recovery", 2),
                 fact,
+                fallback,
                 f"{row['resets_per_conversation']:.2f}",
                 f"{row['calls_per_conversation']:.1f}",
                 f"{row['prompt_tokens_per_conversation']:.0f}",
@@ -369,7 +406,9 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "P, A90, U90_10 (0-100) averaged over instructions; intervals: percentile bootstrap over instructions. "
         "Recovery = (P - P_sharded) / (P_full - P_sharded). LM calls and tokens count the assistant and the "
         "Mediator (ERGO's rewrite is an assistant call). Fact loss (`facts.py`): values the user stated and still "
-        "meant that the last Mediator request (or ERGO's last rewritten prompt) lost, pooled over conversations."
+        "meant that the last Mediator request (or ERGO's last rewritten prompt) lost, pooled over conversations. "
+        "User-turns fallback: share of the Mediator's rewritten turns whose request failed the fact check even after "
+        "repair, so the user's own turns were sent (`TurnRecord.mediation`)."
     )
     return "\n".join(lines) + "\n"
 
@@ -395,6 +434,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=str(Path(__file__).parent / "results"), metavar="DIR")
     parser.add_argument("--name", default="side_by_side", help="results file name (default side_by_side)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="run nothing: write the tables from the conversations already finished in --out (same flags)",
+    )
     add_model_flags(parser)
     add_ergo_flags(parser)
     # Issue 11's sampling: assistant and simulated user sample at 1.0, the judge (classifier, extractor) and
@@ -473,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
             max_turns=args.max_turns,
             progress=not args.no_progress,
             extra_config={"ergo_calibrate": args.ergo_calibrate, "lic": args.lic if not args.no_lic else None},
+            run=not args.report_only,
         )
     except (IntentMediatorError, ConfigMismatch) as exc:
         print(f"side_by_side: error: {exc}", file=sys.stderr)

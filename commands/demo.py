@@ -97,6 +97,16 @@ def settings_for(args: argparse.Namespace, domain: str, stdout: TextIO):
     return settings, ("the generic Mediator" if not programs else "the shipped compiled Mediator")
 
 
+# How the request printed came about (`TurnRecord.mediation`, set by the Mediator's check-and-repair step).
+MEDIATION_PATHS = {
+    "passthrough": "a single turn, sent as the user typed it",
+    "rewrite": "the Mediator's rewrite, which passed the fact check",
+    "repaired": "the Mediator's rewrite after one repair call",
+    "appended": "the Mediator's rewrite with the user's turns that held lost values appended",
+    "user turns": "the Mediator's rewrite failed the fact check even after repair, so the user's turns were sent",
+}
+
+
 def pick_conversation(trajectories: list) -> tuple[object, object, str]:
     """(sharded, mediated, why): the fixed rule of the module docstring."""
     by_key = {(t.task_id, t.mode, t.run): t for t in trajectories if t.error is None}
@@ -151,7 +161,8 @@ def print_conversation(sharded, mediated, why: str, stdout: TextIO) -> None:
     print(_block(decisive.assistant if decisive else ""), file=stdout)
     final = answer_turn(mediated)
     where = f"user turn {final.index + 1} of {len(mediated.turns)}" if final else "-"
-    print(f"\nMediated: the Mediator's request ({where})", file=stdout)
+    path = MEDIATION_PATHS.get(final.mediation or "", "") if final else ""
+    print(f"\nMediated: the Mediator's request ({where}{'; ' + path if path else ''})", file=stdout)
     print(_block(final.request if final else ""), file=stdout)
     print(f"Mediated: the assistant's answer to that request -> {_scored(final)}", file=stdout)
     print(_block(final.assistant if final else ""), file=stdout)

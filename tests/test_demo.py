@@ -76,7 +76,11 @@ def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, 
     answer = next(line for line in lines if line.startswith("Mediated: the assistant's answer"))
     assert f"score 100 ({gold(HARD)} matches the gold answer {gold(HARD)})" in answer
     request = lines[
-        lines.index(f"Mediated: the Mediator's request (user turn {len(HARD.shards)} of {len(HARD.shards)})") + 1
+        lines.index(
+            f"Mediated: the Mediator's request (user turn {len(HARD.shards)} of {len(HARD.shards)}; "
+            "the Mediator's rewrite, which passed the fact check)"
+        )
+        + 1
     ]
     assert HARD.shards[0].shard[:40] in request  # the compiled Mediator restated the first shard at the end
     assert "Conversation scores: sharded 0, mediated 100" in out

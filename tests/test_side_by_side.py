@@ -81,10 +81,15 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     assert table["mediated"]["fact_loss"]["loss"] == 0.0 and table["mediated"]["fact_loss"]["values"] > 0
     assert table["ergo"]["fact_loss"]["loss"] == 0.0 and table["ergo"]["fact_loss"]["conversations"] == 4
     assert table["sharded"]["fact_loss"] is None and table["drop-assistant"]["fact_loss"] is None
+    # Every rewritten turn passed the check as written (the scripted Mediator keeps every turn).
+    shards = sum(len(r.shards) for r in RECORDS) / len(RECORDS)
+    paths = table["mediated"]["mediation"]
+    assert paths == {"turns": 2 * (2 * shards - 2), "paths": {"rewrite": 2 * (2 * shards - 2)}, "user_turns_share": 0}
+    assert table["sharded"]["mediation"] is None
+    assert data["sets"]["lic"]["conversations"] == {"finished": 36, "planned": 36}  # 2 records x 9 modes x 2 runs
     assert table["full"]["n"] == 4 and table["full"]["instructions"] == 2 and table["full"]["P_ci95"] == [100.0, 100.0]
     # LM calls per conversation: full answers once; mediated pays a Mediator call per turn
     assert table["full"]["calls_per_conversation"] == 1.0
-    shards = sum(len(r.shards) for r in RECORDS) / len(RECORDS)
     assert table["sharded"]["calls_per_conversation"] == shards
     assert table["mediated"]["calls_per_conversation"] == 2 * shards - 1  # no Mediator call on a one-turn chat
     assert table["mediated+guidelines"]["calls_per_conversation"] == 2 * shards  # guidelines: always mediated
@@ -102,6 +107,37 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     changed = [*argv[:5], "3", *argv[6:]]
     assert side_by_side.main(changed) == 2
     assert "runs: 2 -> 3" in capsys.readouterr().err
+
+
+def test_report_only_writes_the_tables_of_an_unfinished_run_without_running_anything(tmp_path, monkeypatch):
+    import side_by_side
+    from intent_mediator.commands import common
+
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    lic = tmp_path / "lic.json"
+    lic.write_text(json.dumps([r.to_record() for r in RECORDS]))
+    out, results = tmp_path / "run", tmp_path / "results"
+    argv = ["--lic", str(lic), "--tasks", "math", "--runs", "1", "--modes", "full,sharded,mediated"]
+    argv += ["--out", str(out), "--results", str(results), "--no-progress"]
+    assert side_by_side.main(argv) == 0
+    # The run is cut short: the second record's conversations never finished.
+    log = out / "lic" / "modes" / "trajectories.jsonl"
+    kept = [line for line in log.read_text().splitlines() if json.loads(line)["task_id"] == RECORDS[0].task_id]
+    log.write_text("\n".join(kept) + "\n")
+    calls = len(engine.requests)
+    assert side_by_side.main([*argv, "--report-only"]) == 0
+    assert len(engine.requests) == calls
+    data = json.loads((results / "side_by_side.json").read_text())
+    assert data["sets"]["lic"]["conversations"] == {"finished": 3, "planned": 6}
+    assert {mode: row["n"] for mode, row in data["tables"]["lic"].items()} == dict.fromkeys(
+        ("full", "sharded", "mediated"), 1
+    )
+    assert (
+        "### lic: 2 records (math); partial: 3 of 6 conversations finished" in (results / "side_by_side.md").read_text()
+    )
+    # Another configuration is refused in report-only mode as well.
+    assert side_by_side.main([*argv[:5], "2", *argv[6:], "--report-only"]) == 2
 
 
 def test_mode_table_bootstraps_recovery_over_instructions():

@@ -19,11 +19,14 @@ LIC = [r for r in load_records("builtin", tasks=["math"]) if r.task_id in split_
 
 def world(records) -> ScriptedEngine:
     """The assistant solves a task only from a message holding all of it; the compiled Mediator (RULE in its
-    prompt) restates every user turn, the generic one passes only the newest."""
+    prompt) restates every user turn; the generic one shouts them (every value kept, so its fact check passes, but
+    the assistant no longer recognises the task)."""
     engine = ScriptedEngine()
     engine.on(
         role="mediator",
-        reply=lambda call: {"request": " ".join(call.user_turns()) if RULE in call.system else call.user_turns()[-1]},
+        reply=lambda call: {
+            "request": " ".join(call.user_turns()) if RULE in call.system else " ".join(call.user_turns()).upper()
+        },
     )
 
     def assistant(call):
