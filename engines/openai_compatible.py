@@ -69,7 +69,11 @@ class OpenAICompatibleEngine:
         self.client = httpx.Client(
             headers=headers,
             timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
-            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+            # Idle connections are dropped after 4 s: uvicorn-based servers (vLLM among them) close theirs at 5 s,
+            # and a request sent on a connection the server is closing fails (and is retried after a second).
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=4.0
+            ),
         )
         self.url = f"{self.base_url}/chat/completions"
 

@@ -203,7 +203,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         except Forbidden as exc:
             return _error(403, str(exc), "permission_error")
         messages = [m.model_dump() for m in body.messages]
-        usage = RoleUsage()
+        usage = RoleUsage(priced=False)  # responses and metrics carry tokens; a price lookup per call is waste
         program, artifact, artifact_problem = artifacts.get(
             None if user == "_generic" else user, None if domain == "_generic" else domain
         )

@@ -12,9 +12,15 @@ logger = logging.getLogger(__name__)
 
 
 class RoleUsage:
-    """Accumulates usage per role from `dspy.track_usage` trackers (cache hits add nothing, as in DSPy)."""
+    """Accumulates usage per role from `dspy.track_usage` trackers (cache hits add nothing, as in DSPy).
 
-    def __init__(self) -> None:
+    Args:
+        priced: Also add each call's cost from litellm's price list (a lookup of about 0.1 ms per call; the
+            server, which reports tokens only, turns it off).
+    """
+
+    def __init__(self, priced: bool = True) -> None:
+        self.priced = priced
         self.by_role: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 
     @contextlib.contextmanager
@@ -28,7 +34,8 @@ class RoleUsage:
                 totals["calls"] += 1
                 totals["prompt_tokens"] += prompt
                 totals["completion_tokens"] += completion
-                totals["cost"] += _cost(model, prompt, completion)
+                if self.priced:
+                    totals["cost"] += _cost(model, prompt, completion)
 
     def as_dict(self) -> dict[str, dict[str, float]]:
         return {role: dict(values) for role, values in self.by_role.items()}

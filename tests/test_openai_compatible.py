@@ -149,3 +149,15 @@ def test_only_openai_models_take_the_lean_client_and_bad_choices_are_refused():
         build_lm("openai/x", client="fast")
     with pytest.raises(IntentMediatorError, match="upstream_client must be one of"):
         ServerConfig(upstream="openai/x", upstream_client="fast")
+
+
+def test_usage_is_priced_only_when_asked(upstream):
+    model_lm = lm(upstream, "gpt-4o-mini")  # a name in litellm's price list, answered by the loopback server
+    usage = {}
+    for priced in (True, False):
+        tracker = RoleUsage(priced=priced)
+        with tracker.track("upstream"):
+            ask(model_lm)
+        usage[priced] = tracker.as_dict()["upstream"]
+    assert usage[True]["cost"] > 0 and "cost" not in usage[False]  # the server's RoleUsage(priced=False)
+    assert usage[True]["prompt_tokens"] == usage[False]["prompt_tokens"] == 10
