@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 from dspy import lm15
-from dspy.lm15 import Request, Response, StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta, Usage
+from dspy.lm15 import Request, Response, StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta
 from intent_mediator.engines._response import request_messages
 
 PROVIDER = "openai-compatible"
@@ -96,7 +96,8 @@ class OpenAICompatibleEngine:
                 yield from _events(_chat_response(_json(self._read(response), response.status_code), request.model))
                 return
             yield StreamStartEvent()
-            finish, usage, done = None, None, False
+            finish: str | None = None
+            done = False
             for data in self._sse(response):
                 if data == "[DONE]":
                     done = True
@@ -104,17 +105,18 @@ class OpenAICompatibleEngine:
                 chunk = _json(data.encode(), response.status_code)
                 if "error" in chunk:
                     raise _body_error(chunk["error"], response.status_code)
-                if isinstance(chunk.get("usage"), dict):
-                    usage = _usage(chunk["usage"])
                 for choice in chunk.get("choices") or []:
-                    delta = choice.get("delta") if isinstance(choice, dict) else None
+                    if not isinstance(choice, dict):
+                        continue
+                    delta = choice.get("delta")
                     text = delta.get("content") if isinstance(delta, dict) else None
                     if isinstance(text, str) and text:
                         yield StreamDeltaEvent(TextDelta(text))
-                    finish = _FINISH.get(choice.get("finish_reason"), finish) if isinstance(choice, dict) else finish
+                    if choice.get("finish_reason") in _FINISH:
+                        finish = _FINISH[choice["finish_reason"]]
             if not (done or finish):
                 raise lm15.ProviderError(f"{PROVIDER}: the stream ended unfinished", provider=PROVIDER, status=200)
-            yield StreamEndEvent(finish_reason=finish or "stop", usage=usage)
+            yield StreamEndEvent(finish_reason=finish or "stop")  # streamed usage is not asked for, as through litellm
 
     def close(self) -> None:
         self.client.close()
@@ -167,14 +169,17 @@ class OpenAICompatibleEngine:
 
     def _sse(self, response: httpx.Response) -> Iterator[str]:
         """The `data:` payloads of a server-sent event stream, bounded by `max_response_bytes` in all."""
-        buffer, size = b"", 0
+        buffer, size = bytearray(), 0
         with _transport_errors(self.timeout):
             for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise self._oversized(response.status_code)
                 buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
+                if b"\n" not in chunk:
+                    continue  # a line still arriving (split only when one ends: no quadratic re-splitting)
+                *lines, rest = bytes(buffer).split(b"\n")
+                buffer = bytearray(rest)
                 for line in lines:
                     if line.startswith(b"data:"):
                         yield line[5:].strip().decode("utf-8", errors="replace")
@@ -257,13 +262,6 @@ def _body_error(detail: Any, status: int, retry_after: str | None = None) -> lm1
     else:
         cls = lm15.ServerError  # 5xx, and an error envelope inside a 200 or a stream
     return cls(message, provider=PROVIDER, provider_code=code, status=status, retry_after=seconds)
-
-
-def _usage(data: dict[str, Any]) -> Usage:
-    prompt, completion = data.get("prompt_tokens"), data.get("completion_tokens")
-    ints = [v if isinstance(v, int) and not isinstance(v, bool) else None for v in (prompt, completion)]
-    total = ints[0] + ints[1] if None not in ints else None
-    return Usage(input_tokens=ints[0], output_tokens=ints[1], total_tokens=total)
 
 
 def _response_format(value: dict[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ Parity with litellm where both reach the same server (replies, usage, error type
 bounds: pooled connections, timeouts, a size cap on replies, and malformed replies as typed errors.
 """
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from dspy import lm15
 from dspy.lm15 import Config, Message, Request
 from dspy.utils.exceptions import LMProviderError, LMTimeoutError, LMTransportError
+from intent_mediator.commands import serve
 from intent_mediator.engines.openai_compatible import OpenAICompatibleEngine
 from intent_mediator.errors import IntentMediatorError, ModelConfigError
 from intent_mediator.lm import build_lm, lm_scope
@@ -161,3 +163,13 @@ def test_usage_is_priced_only_when_asked(upstream):
         usage[priced] = tracker.as_dict()["upstream"]
     assert usage[True]["cost"] > 0 and "cost" not in usage[False]  # the server's RoleUsage(priced=False)
     assert usage[True]["prompt_tokens"] == usage[False]["prompt_tokens"] == 10
+
+
+def test_serve_takes_the_client_from_its_flag(capsys):
+    parser = argparse.ArgumentParser()
+    serve.configure(parser)
+    assert serve.server_config(parser.parse_args(["--upstream", "openai/x"])).upstream_client == "lean"
+    assert serve.server_config(parser.parse_args(["--upstream-client", "litellm"])).upstream_client == "litellm"
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["--upstream-client", "fast"])
+    assert info.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
