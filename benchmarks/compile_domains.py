@@ -100,6 +100,8 @@ def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path
     )
     started = time.perf_counter()
     program = refiner.compile(MediatedAssistant(), trainset=train, valset=val)
+    # The artifact says how callers feed it (serve honours it): as the Refiner's conversations fed it.
+    program.mediator_history = settings.mediator_history
     seconds = round(time.perf_counter() - started, 1)
     report_ = program.refiner_report
     best = report_.get("best", {})

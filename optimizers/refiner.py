@@ -249,13 +249,16 @@ class Refiner(Teleprompter):
                 study.set_user_attr("candidates", candidates)
             entry = {"round": round_index, "pairs": [p.describe() for p in pairs], "candidates": candidates}
             report["rounds"].append(entry)
-            self._search(study, candidates, val, student, best)
-            entry["trials"] = [
-                {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name} for t in study.trials
-            ]
-            best = self._best_of(study, candidates, best)
-            report["best"] = best
-            self._write_report(report)
+            try:
+                self._search(study, candidates, val, student, best)
+            finally:  # also when the budget runs out mid-search: the trials that finished still count
+                entry["trials"] = [
+                    {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name}
+                    for t in study.trials
+                ]
+                best = self._best_of(study, candidates, best)
+                report["best"] = best
+                self._write_report(report)
             if round_index + 1 < self.rounds:
                 pairs = build_pairs(self._revision_trajectories(train, student, best["guidelines"]))
                 if not pairs:
