@@ -4,13 +4,14 @@
 OpenAI-compatible upstream in another process (`_loopback_upstream.py`): the assistant model answers after a
 fixed latency (default 100 ms), the Mediator's model at once. Everything a request takes beyond that latency is
 the server's own cost: HTTP, authentication, validation, the artifact lookup, DSPy prompt building and parsing,
-two litellm calls over loopback, the request memory and the conversation log. Closed-loop clients (1, 8, 32, 64
+two model calls over loopback (through `--upstream-client`: lean, serve's default for openai/ models, or
+litellm), the request memory and the conversation log. Closed-loop clients (1, 8, 32, 64
 concurrent, asyncio) send 3-turn conversations (incremental mediation: the follow-up continues a remembered
 request) for a fixed time per level. Storage: SQLite + in-process memory, or PostgreSQL + Redis (throwaway
 servers on loopback ports). `--profile` samples the server with py-spy and reports self time by package.
 
     python benchmarks/server_overhead.py [--latency 0.1] [--seconds 10] [--clients 1,8,32,64] [--workers 1,2]
-        [--storage sqlite,postgres] [--profile]
+        [--storage sqlite,postgres] [--upstream-client lean,litellm] [--profile]
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ def start_upstream(latency: float) -> tuple[subprocess.Popen, str]:
     return process, f"http://127.0.0.1:{port}/v1"
 
 
-def start_server(upstream: str, workers: int, store: str, memory: str, folder: Path) -> tuple[subprocess.Popen, str]:
+def start_server(
+    upstream: str, workers: int, store: str, memory: str, folder: Path, via: str = "lean"
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     keys = folder / "keys"
     keys.write_text(ApiKey.from_secret(KEY, "bench").line() + "\n")
     command = [
         sys.executable, "-m", "intent_mediator.cli", "serve", "--port", str(port), "--workers", str(workers),
         "--upstream", "openai/slow", "--mediator", "openai/ok", "--api-base", upstream, "--api-keys-file", str(keys),
-        "--store", store, "--memory", memory, "--mediator-history", "incremental",
+        "--store", store, "--memory", memory, "--mediator-history", "incremental", "--upstream-client", via,
     ]  # fmt: skip
     env = {**os.environ, "OPENAI_API_KEY": "sk-loopback", "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp()}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
@@ -133,10 +136,12 @@ def main() -> None:
     parser.add_argument("--clients", default="1,8,32,64")
     parser.add_argument("--workers", default="1,2")
     parser.add_argument("--storage", default="sqlite,postgres")
+    parser.add_argument("--upstream-client", default="lean", help="serve's upstream client(s): lean, litellm or both")
     parser.add_argument("--profile", action="store_true", help="py-spy the server at 32 clients (1 worker, sqlite)")
     args = parser.parse_args()
     upstream_process, upstream = start_upstream(args.latency)
     rows, data = [], {"latency_s": args.latency, "seconds_per_level": args.seconds, "levels": []}
+    clients_of_server = args.upstream_client.split(",")
     stack = contextlib.ExitStack()
     try:
         for storage in args.storage.split(","):
@@ -145,15 +150,17 @@ def main() -> None:
                 store, memory = stack.enter_context(postgres_server()), stack.enter_context(redis_server())
             else:
                 store, memory = f"sqlite:///{folder / 'logs.db'}", "memory://"
-            for workers in (int(w) for w in args.workers.split(",")):
-                server, base = start_server(upstream, workers, store, memory, folder)
+            for via, workers in ((c, int(w)) for c in clients_of_server for w in args.workers.split(",")):
+                server, base = start_server(upstream, workers, store, memory, folder, via)
                 try:
                     for clients in (int(c) for c in args.clients.split(",")):
                         profiled = args.profile and (storage, workers, clients) == ("sqlite", 1, 32)
+                        profiled = profiled and via == clients_of_server[0]
                         timings, errors, wall = asyncio.run(level(base, clients, args.seconds))
                         overhead = [1000 * (t - args.latency) for t in timings]
                         entry = {
-                            "storage": storage, "workers": workers, "clients": clients, "requests": len(timings),
+                            "storage": storage, "upstream_client": via, "workers": workers, "clients": clients,
+                            "requests": len(timings),
                             "errors": dict(errors), "throughput_rps": len(timings) / wall,
                             "overhead_ms": {q: percentile(overhead, p) for q, p in
                                             (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))},
@@ -162,7 +169,7 @@ def main() -> None:
                             entry["profile"] = profile_level(server.pid, base, clients, args.seconds)
                         data["levels"].append(entry)
                         o = entry["overhead_ms"]
-                        rows.append([storage, workers, clients, len(timings), sum(errors.values()),
+                        rows.append([storage, via, workers, clients, len(timings), sum(errors.values()),
                                      entry["throughput_rps"], o["p50"], o["p95"], o["p99"]])  # fmt: skip
                         print(rows[-1], flush=True)
                 finally:
@@ -174,7 +181,7 @@ def main() -> None:
     write(
         "server_overhead",
         data,
-        ["storage", "workers", "clients", "requests", "errors", "req/s", "p50 overhead (ms)", "p95", "p99"],
+        ["storage", "client", "workers", "clients", "requests", "errors", "req/s", "p50 overhead (ms)", "p95", "p99"],
         rows,
         f"Upstream latency {1000 * args.latency:.0f} ms (loopback, another process); overhead = request time - "
         "upstream latency; the Mediator's model call (loopback, no latency) counts as overhead. "
