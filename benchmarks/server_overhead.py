@@ -186,7 +186,7 @@ def main() -> None:
         f"Upstream latency {1000 * args.latency:.0f} ms (loopback, another process); overhead = request time - "
         "upstream latency; the Mediator's model call (loopback, no latency) counts as overhead. "
         f"{os.cpu_count()} cores shared by server, upstream and clients. "
-        "Reproduce: `python benchmarks/server_overhead.py`.",
+        f"Reproduce: `{' '.join(['python', 'benchmarks/server_overhead.py', *sys.argv[1:]])}`.",
     )
 
 
