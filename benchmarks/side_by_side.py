@@ -116,6 +116,15 @@ def fact_losses(trajectories: list, records: dict[str, Any]) -> dict[str, Any] |
     return fact_loss_summary(checks) if checks else None
 
 
+def all_calls_ran(trajectory) -> bool:
+    """Whether every assistant and Mediator call of the conversation ran, none replayed from the DSPy cache
+    (DSPy reports no usage for a cache hit, so a replayed call would make the conversation look cheaper): at least
+    one assistant call per turn and one Mediator call per rewritten turn were counted."""
+    calls = {role: (trajectory.usage.get(role) or {}).get("calls", 0) for role in METHOD_ROLES}
+    rewritten = sum(turn.mediation not in (None, "passthrough") for turn in trajectory.turns)
+    return calls["assistant"] >= len(trajectory.turns) and calls["mediator"] >= rewritten
+
+
 def mediation_paths(trajectories: list) -> dict[str, Any] | None:
     """How the Mediator's requests came about over every rewritten turn (`TurnRecord.mediation`; a one-turn
     passthrough is not a rewrite): counts per path and the share that fell back to the user's own turns."""
@@ -146,7 +155,8 @@ def mode_table(
             errors[t.mode] += 1
             continue
         by_mode[t.mode].setdefault(t.task_id, []).append(t.score)
-        usage[t.mode].append({k: sum(t.usage.get(r, {}).get(k, 0.0) for r in METHOD_ROLES) for k in _USAGE})
+        if all_calls_ran(t):
+            usage[t.mode].append({k: sum(t.usage.get(r, {}).get(k, 0.0) for r in METHOD_ROLES) for k in _USAGE})
         extra[t.mode]["resets"].append(sum(turn.reset is not None for turn in t.turns))
         scored[t.mode].append(t)
     rng = np.random.default_rng(seed)
@@ -170,8 +180,9 @@ def mode_table(
             row["recovery"] = _recovery(rows)
             row["recovery_ci95"] = _bootstrap(rows, _recovery, rng)
         conversations = len(usage[mode])
+        row["cost_conversations"] = conversations
         for key in _USAGE:
-            row[f"{key}_per_conversation"] = sum(u[key] for u in usage[mode]) / conversations
+            row[f"{key}_per_conversation"] = sum(u[key] for u in usage[mode]) / conversations if conversations else None
         row["resets_per_conversation"] = float(np.mean(extra[mode]["resets"]))
         row["fact_loss"] = fact_losses(scored[mode], records or {})
         row["mediation"] = mediation_paths(scored[mode])
@@ -350,6 +361,10 @@ def _interval(row: dict[str, Any], key: str, digits: int = 1) -> str:
     return text + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
 
 
+def _number(value: float | None, digits: int) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
 def markdown(result: dict[str, Any], command: str) -> str:
     lines = [f"Command: `{command}`", ""]
     header = [
@@ -364,6 +379,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "LM calls/conv",
         "prompt tok/conv",
         "completion tok/conv",
+        "cost n",
         "n",
         "errors",
     ]
@@ -379,7 +395,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for mode, row in table.items():
             if not row.get("instructions"):
-                lines.append(f"| {mode} | – | – | – | – | – | – | – | – | – | – | 0 | {row.get('errors', 0)} |")
+                lines.append(f"| {mode} | – | – | – | – | – | – | – | – | – | – | – | 0 | {row.get('errors', 0)} |")
                 continue
             facts = row["fact_loss"]
             fact = "–" if facts is None else f"{100 * facts['loss']:.1f}% ({facts['lost']}/{facts['values']})"
@@ -394,9 +410,10 @@ def markdown(result: dict[str, Any], command: str) -> str:
                 fact,
                 fallback,
                 f"{row['resets_per_conversation']:.2f}",
-                f"{row['calls_per_conversation']:.1f}",
-                f"{row['prompt_tokens_per_conversation']:.0f}",
-                f"{row['completion_tokens_per_conversation']:.0f}",
+                _number(row["calls_per_conversation"], 1),
+                _number(row["prompt_tokens_per_conversation"], 0),
+                _number(row["completion_tokens_per_conversation"], 0),
+                str(row["cost_conversations"]),
                 str(row["n"]),
                 str(row["errors"]),
             ]
@@ -405,7 +422,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
     lines.append(
         "P, A90, U90_10 (0-100) averaged over instructions; intervals: percentile bootstrap over instructions. "
         "Recovery = (P - P_sharded) / (P_full - P_sharded). LM calls and tokens count the assistant and the "
-        "Mediator (ERGO's rewrite is an assistant call). Fact loss (`facts.py`): values the user stated and still "
+        "Mediator (ERGO's rewrite is an assistant call), over the `cost n` conversations whose every call ran (a call "
+        "replayed from the DSPy cache reports no usage). Fact loss (`facts.py`): values the user stated and still "
         "meant that the last Mediator request (or ERGO's last rewritten prompt) lost, pooled over conversations. "
         "User-turns fallback: share of the Mediator's rewritten turns whose request failed the fact check even after "
         "repair, so the user's own turns were sent (`TurnRecord.mediation`)."

@@ -156,6 +156,31 @@ def test_mode_table_bootstraps_recovery_over_instructions():
     assert "recovery" not in table["full"]
 
 
+def test_cost_columns_leave_out_conversations_replayed_from_the_cache():
+    from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+    from side_by_side import mode_table
+
+    turns = [
+        TurnRecord(index=0, user="how much?", mediation="passthrough"),
+        TurnRecord(index=1, user="pens at $2", mediation="rewrite"),
+    ]
+    ran = {"assistant": {"calls": 2, "prompt_tokens": 100}, "mediator": {"calls": 1, "prompt_tokens": 300}}
+    # DSPy reports no usage for a cache hit: this conversation's Mediator call was replayed.
+    replayed = {"assistant": {"calls": 2, "prompt_tokens": 100}}
+    rows = [
+        Trajectory(task_id="t0", task="math", mode="mediated", run=0, score=100, turns=turns, usage=ran),
+        Trajectory(task_id="t0", task="math", mode="mediated", run=1, score=0, turns=turns, usage=replayed),
+        Trajectory(task_id="t0", task="math", mode="full", run=0, score=100, turns=turns[:1], usage={}),
+    ]
+    table = mode_table(rows, ["full", "mediated"])
+    assert table["mediated"]["n"] == 2 and table["mediated"]["P"] == 50.0  # scores count every conversation
+    assert table["mediated"]["cost_conversations"] == 1
+    assert (
+        table["mediated"]["calls_per_conversation"] == 3 and table["mediated"]["prompt_tokens_per_conversation"] == 400
+    )
+    assert table["full"]["cost_conversations"] == 0 and table["full"]["calls_per_conversation"] is None
+
+
 def test_revision_records_are_the_ones_that_say_what_they_revise():
     from intent_mediator.data.records import Shard
     from side_by_side import revision_records
