@@ -117,12 +117,14 @@ def fact_losses(trajectories: list, records: dict[str, Any]) -> dict[str, Any] |
 
 
 def all_calls_ran(trajectory) -> bool:
-    """Whether every assistant and Mediator call of the conversation ran, none replayed from the DSPy cache
-    (DSPy reports no usage for a cache hit, so a replayed call would make the conversation look cheaper): at least
-    one assistant call per turn and one Mediator call per rewritten turn were counted."""
+    """Whether the conversation's assistant and Mediator calls ran rather than replayed from the DSPy cache (DSPy
+    reports no usage for a cache hit, so a replayed conversation would look cheaper): one Mediator call per
+    rewritten turn, and one assistant call per turn but the first. The first is allowed to be a cache hit because
+    drop-assistant and mediated (whose one-turn chat passes through) send exactly sharded's first message with the
+    same sample id, so the same reply comes back from the cache; their cost columns leave that one call out."""
     calls = {role: (trajectory.usage.get(role) or {}).get("calls", 0) for role in METHOD_ROLES}
     rewritten = sum(turn.mediation not in (None, "passthrough") for turn in trajectory.turns)
-    return calls["assistant"] >= len(trajectory.turns) and calls["mediator"] >= rewritten
+    return calls["assistant"] >= max(1, len(trajectory.turns) - 1) and calls["mediator"] >= rewritten
 
 
 def mediation_paths(trajectories: list) -> dict[str, Any] | None:
@@ -422,8 +424,9 @@ def markdown(result: dict[str, Any], command: str) -> str:
     lines.append(
         "P, A90, U90_10 (0-100) averaged over instructions; intervals: percentile bootstrap over instructions. "
         "Recovery = (P - P_sharded) / (P_full - P_sharded). LM calls and tokens count the assistant and the "
-        "Mediator (ERGO's rewrite is an assistant call), over the `cost n` conversations whose every call ran (a call "
-        "replayed from the DSPy cache reports no usage). Fact loss (`facts.py`): values the user stated and still "
+        "Mediator (ERGO's rewrite is an assistant call), over the `cost n` conversations whose calls ran (a call "
+        "replayed from the DSPy cache reports no usage; drop-assistant's and mediated's first reply is sharded's, "
+        "replayed, and not counted). Fact loss (`facts.py`): values the user stated and still "
         "meant that the last Mediator request (or ERGO's last rewritten prompt) lost, pooled over conversations. "
         "User-turns fallback: share of the Mediator's rewritten turns whose request failed the fact check even after "
         "repair, so the user's own turns were sent (`TurnRecord.mediation`)."

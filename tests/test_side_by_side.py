@@ -172,7 +172,15 @@ def test_cost_columns_leave_out_conversations_replayed_from_the_cache():
         Trajectory(task_id="t0", task="math", mode="mediated", run=1, score=0, turns=turns, usage=replayed),
         Trajectory(task_id="t0", task="math", mode="full", run=0, score=100, turns=turns[:1], usage={}),
     ]
-    table = mode_table(rows, ["full", "mediated"])
+    # drop-assistant's first message is sharded's: its first reply comes back from the cache and is allowed.
+    three = [TurnRecord(index=i, user=f"shard {i}") for i in range(3)]
+    for run, calls in ((0, 2), (1, 1)):
+        usage = {"assistant": {"calls": calls, "prompt_tokens": 50 * calls}}
+        rows.append(
+            Trajectory(task_id="t0", task="math", mode="drop-assistant", run=run, score=0, turns=three, usage=usage)
+        )
+    table = mode_table(rows, ["full", "mediated", "drop-assistant"])
+    assert table["drop-assistant"]["cost_conversations"] == 1 and table["drop-assistant"]["calls_per_conversation"] == 2
     assert table["mediated"]["n"] == 2 and table["mediated"]["P"] == 50.0  # scores count every conversation
     assert table["mediated"]["cost_conversations"] == 1
     assert (
