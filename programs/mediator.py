@@ -150,7 +150,13 @@ class Mediator(dspy.Module):
             repaired += "\n\nAlso, as I said: " + " / ".join(dict.fromkeys(holders))
             mediation = "appended"
             logger.info("Mediator request still lost %s after repair; appended the user's turns", after.lost_values)
-        return dspy.Prediction(request=repaired, mediated=True, problems=problems, repaired=True, mediation=mediation)
+        return dspy.Prediction(
+            request=repaired,
+            mediated=mediation != "user turns",  # as for an empty rewrite: the user's words, not the Mediator's
+            problems=problems,
+            repaired=True,
+            mediation=mediation,
+        )
 
 
 def join_user_turns(said: list[str]) -> str:

@@ -120,7 +120,7 @@ def test_an_unusable_request_is_replaced_by_the_users_own_turns(engine, draft, r
     program = MediatedAssistant(mediator_lm=engine.lm("mediator"), assistant_lm=engine.lm("assistant"))
     out = program(transcript=pens_transcript())
     assert out.request == "\n".join(PENS)
-    assert out.mediation == "user turns"
+    assert out.mediation == "user turns" and out.mediated is False
     assert engine.requests_for("assistant")[0].messages[-1]["content"] == "\n".join(PENS)
 
 
