@@ -544,14 +544,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"side_by_side: error: {exc}", file=sys.stderr)
         return 2
     command = "python benchmarks/side_by_side.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    text = markdown(result, command.strip())
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{args.name}.json").write_text(json.dumps({"command": command.strip(), **result}, indent=2) + "\n")
-    (results / f"{args.name}.md").write_text(text)
-    print(text)
-    print(f"wrote {results / args.name}.json and .md in {result['seconds']:.0f} s")
+    write_results(Path(args.results), args.name, command.strip(), result, markdown(result, command.strip()))
     return 0
+
+
+def write_results(folder: Path, name: str, command: str, result: dict[str, Any], text: str) -> None:
+    """Write `<name>.json` (the command and the result) and `<name>.md` (`text`) into `folder`, and print them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps({"command": command, **result}, indent=2) + "\n")
+    (folder / f"{name}.md").write_text(text)
+    print(text)
+    print(f"wrote {folder / name}.json and .md in {result['seconds']:.0f} s")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
 import sys
 import time
@@ -35,7 +34,16 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from side_by_side import ConfigMismatch, Variant, _bootstrap, check_config, markdown, run_config, run_modes
+from side_by_side import (
+    ConfigMismatch,
+    Variant,
+    _bootstrap,
+    check_config,
+    markdown,
+    run_config,
+    run_modes,
+    write_results,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 LIC_DIR = Path(os.environ.get("INTENT_MEDIATOR_LIC_DIR") or REPO.parent / "shared" / "lic")
@@ -258,12 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     command = "python benchmarks/test_split.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = markdown(result, command.strip()) + "\n" + effect_markdown(result)
-    results = Path(args.results)
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"{args.name}.json").write_text(json.dumps({"command": command.strip(), **result}, indent=2) + "\n")
-    (results / f"{args.name}.md").write_text(text)
-    print(text)
-    print(f"wrote {results / args.name}.json and .md in {result['seconds']:.0f} s")
+    write_results(Path(args.results), args.name, command.strip(), result, text)
     return 0
 
 
