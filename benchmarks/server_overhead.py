@@ -141,7 +141,7 @@ def main() -> None:
     args = parser.parse_args()
     upstream_process, upstream = start_upstream(args.latency)
     rows, data = [], {"latency_s": args.latency, "seconds_per_level": args.seconds, "levels": []}
-    clients_of_server = args.upstream_client.split(",")
+    upstream_clients = args.upstream_client.split(",")
     stack = contextlib.ExitStack()
     try:
         for storage in args.storage.split(","):
@@ -150,12 +150,12 @@ def main() -> None:
                 store, memory = stack.enter_context(postgres_server()), stack.enter_context(redis_server())
             else:
                 store, memory = f"sqlite:///{folder / 'logs.db'}", "memory://"
-            for via, workers in ((c, int(w)) for c in clients_of_server for w in args.workers.split(",")):
+            for via, workers in ((c, int(w)) for c in upstream_clients for w in args.workers.split(",")):
                 server, base = start_server(upstream, workers, store, memory, folder, via)
                 try:
                     for clients in (int(c) for c in args.clients.split(",")):
                         profiled = args.profile and (storage, workers, clients) == ("sqlite", 1, 32)
-                        profiled = profiled and via == clients_of_server[0]
+                        profiled = profiled and via == upstream_clients[0]
                         timings, errors, wall = asyncio.run(level(base, clients, args.seconds))
                         overhead = [1000 * (t - args.latency) for t in timings]
                         entry = {
