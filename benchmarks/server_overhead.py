@@ -100,16 +100,20 @@ async def client(http: httpx.AsyncClient, url: str, until: float, timings: list,
 
 
 async def level(base: str, clients: int, seconds: float) -> tuple[list[float], Counter, float]:
+    """`clients` users for `seconds`, each with its own connection (one `httpx.AsyncClient` per user: a shared
+    pool of many connections costs the load generator more per request than the server it measures)."""
     timings: list[float] = []
     errors: Counter = Counter()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {KEY}"}
-    async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as http:
-        url = f"{base}/v1/chat/completions"
-        await client(http, url, time.perf_counter() + 1.0, [], Counter())  # warm-up
+    url = f"{base}/v1/chat/completions"
+    async with contextlib.AsyncExitStack() as stack:
+        users = [
+            await stack.enter_async_context(httpx.AsyncClient(headers=headers, timeout=60)) for _ in range(clients)
+        ]
+        await client(users[0], url, time.perf_counter() + 1.0, [], Counter())  # warm-up
         started = time.perf_counter()
         until = started + seconds
-        await asyncio.gather(*(client(http, url, until, timings, errors) for _ in range(clients)))
+        await asyncio.gather(*(client(user, url, until, timings, errors) for user in users))
         wall = time.perf_counter() - started
     return timings, +errors, wall
 

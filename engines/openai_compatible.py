@@ -9,6 +9,11 @@ reader, so adapters, usage tracking and retries work as on any DSPy LM:
 
     lm = dspy.LM("openai/my-model", engine=OpenAICompatibleEngine("http://127.0.0.1:8000/v1"), num_retries=2)
 
+Each calling thread gets its own keep-alive `httpx.Client` (one connection, reused by that thread's calls), and a
+semaphore bounds the calls in flight. One client shared by all threads was slower the more threads used it:
+httpcore's pool walks every connection under one lock on each request, checking each idle socket with a system
+call, so with 64 connections the pool's bookkeeping, not the network, set the server's throughput.
+
 It is an engine rather than a `dspy.BaseLM` subclass with `forward()`: DSPy 3.4 deprecates `forward()` plugins
 (removed in 3.5) and routes custom clients through `dspy.LM(engine=...)`, which is itself the `BaseLM`.
 
@@ -23,6 +28,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import threading
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,7 +53,8 @@ class OpenAICompatibleEngine:
         api_key: Sent as a bearer token; default `OPENAI_API_KEY`; local servers may need none.
         timeout: Seconds to wait for each read, write and free pooled connection (the reply's next byte).
         connect_timeout: Seconds to open a connection.
-        max_connections: Connections kept to the server (one per concurrent call; more calls wait for one).
+        max_connections: Calls in flight at once (one connection each, kept by the calling thread); more calls
+            wait up to `timeout` seconds for one to finish.
         max_response_bytes: Largest reply read; a longer one fails without being read further.
     """
 
@@ -65,17 +73,32 @@ class OpenAICompatibleEngine:
         self.base_url = (base_url or OPENAI_BASE).rstrip("/")
         self.timeout, self.max_response_bytes = timeout, max_response_bytes
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self.client = httpx.Client(
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
-            # Idle connections are dropped after 4 s: uvicorn-based servers (vLLM among them) close theirs at 5 s,
-            # and a request sent on a connection the server is closing fails (and is retried after a second).
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections, keepalive_expiry=4.0
-            ),
-        )
+        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._local = threading.local()
+        self._closers: list[weakref.finalize] = []
+        self._lock = threading.Lock()
         self.url = f"{self.base_url}/chat/completions"
+        self._url = httpx.URL(self.url)  # parsed once: httpx parses a string URL again on every request
+
+    @property
+    def client(self) -> httpx.Client:
+        """The calling thread's client, created on its first call and closed when the thread ends or at `close()`."""
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = httpx.Client(
+                headers=self._headers,
+                timeout=self._timeout,
+                # Idle connections are dropped after 4 s: uvicorn-based servers (vLLM among them) close theirs at
+                # 5 s, and a request sent on a connection the server is closing fails (and is retried a second
+                # later). A thread holding a stream open may start another call, hence room for a second one.
+                limits=httpx.Limits(max_connections=2, max_keepalive_connections=1, keepalive_expiry=4.0),
+            )
+            with self._lock:
+                self._closers = [c for c in self._closers if c.alive]
+                self._closers.append(weakref.finalize(threading.current_thread(), client.close))
+        return client
 
     # --- the engine contract ---------------------------------------------------------------------------------
 
@@ -119,7 +142,11 @@ class OpenAICompatibleEngine:
             yield StreamEndEvent(finish_reason=finish or "stop")  # streamed usage is not asked for, as through litellm
 
     def close(self) -> None:
-        self.client.close()
+        """Close every thread's client (the engine cannot be used afterwards)."""
+        with self._lock:
+            closers, self._closers = self._closers, []
+        for closer in closers:
+            closer()
 
     def __deepcopy__(self, memo: dict) -> OpenAICompatibleEngine:
         return self  # a connection pool, shared by copies of the LM like any client
@@ -146,13 +173,19 @@ class OpenAICompatibleEngine:
     @contextlib.contextmanager
     def _post(self, body: dict[str, Any]) -> Iterator[httpx.Response]:
         """The server's response to `body`, headers read and body not yet; closed when the block ends."""
-        request = self.client.build_request("POST", self.url, json=body)
-        with _transport_errors(self.timeout):
-            response = self.client.send(request, stream=True)
+        if not self._slots.acquire(timeout=self.timeout):
+            raise lm15.TimeoutError(f"{PROVIDER}: no free connection within {self.timeout} s", provider=PROVIDER)
         try:
-            yield response
+            client = self.client
+            request = client.build_request("POST", self._url, json=body)
+            with _transport_errors(self.timeout):
+                response = client.send(request, stream=True)
+            try:
+                yield response
+            finally:
+                response.close()
         finally:
-            response.close()
+            self._slots.release()
 
     def _read(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length", "")

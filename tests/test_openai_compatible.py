@@ -5,6 +5,7 @@ bounds: pooled connections, timeouts, a size cap on replies, and malformed repli
 """
 
 import argparse
+import concurrent.futures
 import sys
 import time
 from pathlib import Path
@@ -91,6 +92,26 @@ def test_calls_reuse_one_pooled_connection(upstream):
     assert [ask(model_lm, f"turn {i}") for i in range(5)] == [f"answer: turn {i}" for i in range(5)]
     assert len(upstream.peers - before) == 1  # five calls, one keep-alive connection
     model_lm.engine.close()
+
+
+def test_each_thread_keeps_its_own_connection_and_calls_in_flight_are_bounded():
+    slow = LoopbackUpstream(latency=0.3).start()
+    engine = OpenAICompatibleEngine(slow.url, api_key="k", max_connections=2)
+    request = Request(model="openai/slow", messages=(Message.user("hi"),))
+    try:
+        started = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            replies = list(pool.map(lambda _: engine.complete(request).message.text, range(4)))
+        took = time.perf_counter() - started
+        assert replies == ["answer: hi"] * 4
+        assert took >= 0.6  # four calls of 0.3 s, at most two at a time: two waves (one wave without the bound)
+        clients = [engine.client]  # this thread's own client: not one of the four pool threads'
+        assert engine.complete(request).message.text == "answer: hi"
+        assert len(slow.peers) == 5  # one connection per calling thread, none shared between threads
+    finally:
+        engine.close()
+        slow.stop()
+    assert clients[0].is_closed  # close() closes every thread's client
 
 
 @pytest.mark.parametrize("model", ["error", "rate-limited"])
