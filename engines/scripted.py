@@ -101,6 +101,7 @@ class RecordedRequest:
     input_tokens: int
     output_tokens: int
     temperature: float | None = None
+    seed: int | None = None
 
     @property
     def prompt(self) -> str:
@@ -218,6 +219,7 @@ class ScriptedEngine:
             input_tokens=estimate_tokens(call.prompt),
             output_tokens=estimate_tokens(text),
             temperature=request.config.temperature,
+            seed=request.config.seed,
         )
         with self._lock:
             self._records.append(record)

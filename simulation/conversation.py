@@ -289,10 +289,16 @@ def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, a
 
 def _sample(lm: dspy.LM | None, run: int) -> dspy.LM | None:
     """Run k samples with `rollout_id=k` when sampling is on (temperature > 0, or None: the provider's default,
-    usually 1.0): distinct samples, each cached on its own. At temperature 0 every run asks the same question."""
+    usually 1.0): distinct samples, each cached on its own. At temperature 0 every run asks the same question.
+
+    Models that take a sampling seed (the embedded model, OpenAI's) also get `seed=k`, so run k draws the same
+    sample in every invocation rather than only within one DSPy cache: a fresh machine reproduces a run (the
+    embedded model exactly when its calls come in the same order, as in a one-thread run).
+    """
     if lm is None or lm.kwargs.get("temperature") == 0:
         return lm
-    return lm.copy(rollout_id=run)
+    seeded = "seed" in (lm.supported_params or ()) and lm.kwargs.get("seed") is None
+    return lm.copy(rollout_id=run, **({"seed": run} if seeded else {}))
 
 
 def error_text(exc: BaseException) -> str:

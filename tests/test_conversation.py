@@ -161,6 +161,19 @@ def test_runs_are_distinct_samples_and_repeats_hit_the_cache():
         dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
 
 
+def test_models_that_take_a_seed_get_the_run_index_so_a_run_reproduces_across_invocations():
+    class SeededEngine(ScriptedEngine):
+        supported_params = frozenset({"seed", "temperature", "max_tokens"})
+
+    for engine, seeds in ((SeededEngine(), {0, 1}), (ScriptedEngine(), {None})):
+        engine.on(role="assistant", reply=solver("60 cookies"))
+        roles = RoleLMs(assistant=engine.lm("assistant", temperature=0.7), judge=engine.lm("judge"))
+        for run in (0, 1):
+            run_conversation(RECORD, "sharded", run, ConversationSettings(roles=roles))
+        assistant = [r for r in engine.requests if r.role == "assistant"]
+        assert {r.seed for r in assistant} == seeds  # run k samples with seed k where the model takes one
+
+
 def test_a_record_that_breaks_set_up_is_recorded_not_raised(engine):
     record = load_records("builtin", tasks=["actions"])[0]
     broken = record.model_copy(update={"fields": {**record.fields, "function": "not json"}})
