@@ -148,12 +148,16 @@ def _response_format(value: dict[str, Any] | None) -> dict[str, Any] | None:
 class EmbeddedEngine:
     """A DSPy engine that runs an embedded GGUF model in-process with llama.cpp (`xllamacpp`).
 
-    The model loads on the first request. Calls are serialised: one llama.cpp slot answers at a time, which
-    is also the fastest arrangement on a 2-core machine.
+    The model loads on the first request. Calls are serialised (one at a time is also the fastest arrangement
+    on a 2-core machine), but llama.cpp keeps `slots` cached prompts and gives each request the slot whose
+    cached prompt shares the longest prefix with it. With two, the Mediator's prompts and the assistant's keep
+    a prefix each instead of evicting each other's at every turn: one mediated demo conversation on 2 cores
+    took 48 s instead of 56 s.
 
     Args:
         model: A name from `EMBEDDED_MODELS`.
-        n_ctx: Context window in tokens.
+        n_ctx: Context window in tokens, per slot.
+        slots: Cached prompts kept (llama.cpp's `n_parallel`); each holds `n_ctx` tokens of KV cache.
         threads: CPU threads (default: all cores).
         max_tokens: Completion cap used when a request sets none.
     """
@@ -169,11 +173,12 @@ class EmbeddedEngine:
         model: str = DEFAULT_EMBEDDED_MODEL,
         *,
         n_ctx: int = 8192,
+        slots: int = 2,
         threads: int | None = None,
         max_tokens: int = 768,
     ):
         self.model = get_embedded_model(model)
-        self.n_ctx = n_ctx
+        self.n_ctx, self.slots = n_ctx, slots
         self.threads = threads or os.cpu_count() or 2
         self.max_tokens = max_tokens
         self._server: Any = None  # an xllamacpp.Server once loaded (xllamacpp ships no type information)
@@ -196,8 +201,8 @@ class EmbeddedEngine:
             ) from exc
         params = xllamacpp.CommonParams()
         params.model.path = str(path)
-        params.n_ctx = self.n_ctx
-        params.n_parallel = 1
+        params.n_ctx = self.n_ctx * self.slots  # llama.cpp divides the context among its slots
+        params.n_parallel = self.slots
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
         params.warmup = False
