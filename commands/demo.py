@@ -13,7 +13,9 @@ What it runs (every choice fixed before any result is seen):
 
 What it prints, in order: one conversation end to end (the first task in id order, and the first run, where
 sharded failed and mediated succeeded; else the first task's first run): the shards as the user typed them, the
-sharded assistant's answer, the Mediator's request, the mediated answer, each scored; then the table (P, A90,
+sharded assistant's answer, the Mediator's request, the mediated answer, each scored; then where the mediated
+conversations that failed lost (a request that dropped values the user gave, or a wrong answer to a complete
+request, and whether full mode solved that task and run); then the table (P, A90,
 U90_10 per mode, and recovery = (mediated - sharded) / (full - sharded)) and where the report and charts are.
 Everything printed is read back from the run's own trajectories. A rerun resumes `--out`.
 """
@@ -173,6 +175,42 @@ def print_conversation(sharded, mediated, why: str, stdout: TextIO) -> None:
     )
 
 
+def print_shortfall(trajectories: list, stdout: TextIO) -> None:
+    """Where the mediated conversations that failed lost: the Mediator's request, or the assistant's answer to it.
+
+    A failed conversation's last answer attempt is read: a request that kept every value in force (fact loss 0)
+    was complete, so the assistant answered a complete request wrongly; the full mode's result on the same task
+    and run says whether the fully specified instruction was solved either.
+    """
+    done = {(t.task_id, t.mode, t.run): t for t in trajectories if t.error is None}
+    failed = [t for (_, mode, _), t in sorted(done.items()) if mode == "mediated" and t.outcome != "solved"]
+    if not failed:
+        return
+    wrong, silent, lossy, full_failed = 0, 0, 0, 0
+    for t in failed:
+        final = answer_turn(t)
+        if final is not None and final.fact_loss:
+            lossy += 1
+            continue
+        if final is None or final.score is None:
+            silent += 1
+        else:
+            wrong += 1
+        full = done.get((t.task_id, "full", t.run))
+        full_failed += full is not None and full.outcome != "solved"
+    mediated = sum(1 for key in done if key[1] == "mediated")
+    print(f"\nWhere mediated fell short ({len(failed)} of {mediated} mediated conversations failed):", file=stdout)
+    if wrong + silent:
+        print(
+            f"  {wrong + silent}: the last request kept every value the user gave; the assistant's reply to it "
+            f"was a wrong answer in {wrong} and no answer attempt in {silent}; {full_failed} of these "
+            f"{wrong + silent} also failed in full mode, from the fully specified instruction",
+            file=stdout,
+        )
+    if lossy:
+        print(f"  {lossy}: the last request lost values the user gave (fact loss above 0)", file=stdout)
+
+
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     from intent_mediator.commands.common import split_list
     from intent_mediator.report import write_report
@@ -216,6 +254,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     ]
     if "sharded" in modes and "mediated" in modes:
         print_conversation(*pick_conversation(trajectories), stdout=stdout)
+        print_shortfall(trajectories, stdout)
     print(f"\n=== Results: {len(trajectories)} conversations, mediated with {mediator} ===", file=stdout)
     print_summary(result.summary, stdout=stdout)
     if {"full", "sharded", "mediated"} <= set(modes) and result.summary["recovery"].get("overall") is None:

@@ -84,6 +84,7 @@ def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, 
     ]
     assert HARD.shards[0].shard[:40] in request  # the compiled Mediator restated the first shard at the end
     assert "Conversation scores: sharded 0, mediated 100" in out
+    assert "Where mediated fell short" not in out  # every mediated conversation was solved
     # Then the table, with what was measured: full 100, sharded 50 (EASY only), mediated 100 -> recovery 1.
     table = out[out.index("=== Results: 12 conversations, mediated with") :]
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:5]}
@@ -104,6 +105,13 @@ def test_without_a_compiled_artifact_the_demo_says_so_and_falls_back_to_the_firs
     assert f"=== One conversation: {EASY.task_id}, run 0 (no run had sharded fail and mediated succeed" in out
     assert "recovery: math -1.00, overall -1.00" in out  # it even lost EASY, which sharded solved
     assert "=== Results: 6 conversations, mediated with the generic Mediator ===" in out
+    # Both mediated conversations failed on complete requests (every value kept): the reply, not the request.
+    assert "Where mediated fell short (2 of 2 mediated conversations failed):" in out
+    assert (
+        "  2: the last request kept every value the user gave; the assistant's reply to it was a wrong answer in 0 "
+        "and no answer attempt in 2; 0 of these 2 also failed in full mode, from the fully specified instruction"
+    ) in out
+    assert "lost values" not in out
 
 
 def test_bad_demo_flags_are_one_line_errors(scripted, capsys):
@@ -124,3 +132,30 @@ def test_demo_runs_are_distinct_samples_of_the_assistant_with_a_deterministic_me
     temperatures = settings.roles.temperatures()
     assert temperatures["assistant"] == 1.0 and temperatures["mediator"] == temperatures["judge"] == 0.0
     assert mediator == "the generic Mediator" and args.runs == 2 and settings.mediator_history == "incremental"
+
+
+def test_the_shortfall_tells_lost_values_from_wrong_answers_to_complete_requests():
+    from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+
+    def conversation(task, mode, solved, fact_loss=None, score=0.0):
+        turn = TurnRecord(index=0, user="u", kind="answer", score=score, fact_loss=fact_loss)
+        outcome = "solved" if solved else "unsolved"
+        return Trajectory(
+            task_id=task, task="math", mode=mode, run=0, turns=[turn], score=100 * solved, outcome=outcome
+        )
+
+    trajectories = [
+        conversation("a", "mediated", False, fact_loss=0.5),  # the request dropped a value
+        conversation("b", "mediated", False, fact_loss=0.0),  # complete request, wrong answer; full failed too
+        conversation("b", "full", False),
+        conversation("c", "mediated", True, score=1.0),
+        conversation("c", "full", True, score=1.0),
+    ]
+    stdout = io.StringIO()
+    demo.print_shortfall(trajectories, stdout)
+    assert stdout.getvalue().splitlines()[1:] == [
+        "Where mediated fell short (2 of 3 mediated conversations failed):",
+        "  1: the last request kept every value the user gave; the assistant's reply to it was a wrong answer in 1 "
+        "and no answer attempt in 0; 1 of these 1 also failed in full mode, from the fully specified instruction",
+        "  1: the last request lost values the user gave (fact loss above 0)",
+    ]
