@@ -29,7 +29,7 @@ from _results import RESULTS, write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.artifacts import save_artifact, shipped_model_key
 from intent_mediator.data.splits import load_split
-from intent_mediator.optimizers.refiner import Refiner
+from intent_mediator.optimizers.refiner import Refiner, RefinerError
 from intent_mediator.simulation.conversation import ConversationSettings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,12 +47,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--pairs-per-batch", type=int, default=4)
+    parser.add_argument("--mining-runs", type=int, default=1, help="samples per train task and mode when mining")
     parser.add_argument("--max-lm-calls", type=int, default=250, help="hard cap per domain")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
     parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
     args = parser.parse_args()
     config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts")}
+    if config["mining_runs"] == 1:  # the default, as before the flag existed: earlier results keep their fingerprint
+        del config["mining_runs"]
     fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     results_file = RESULTS / "compile_domains.json"
     done = json.loads(results_file.read_text()).get("domains", {}) if results_file.is_file() else {}
@@ -90,16 +93,33 @@ def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path
         rounds=args.rounds,
         candidates_per_round=args.candidates,
         pairs_per_batch=args.pairs_per_batch,
+        mining_runs=args.mining_runs,
         max_lm_calls=args.max_lm_calls,
         storage=f"sqlite:///{work / f'{domain}.db'}",
         study_name=f"{domain}-{fingerprint}",
         report_dir=work / domain,
-        workers=1,  # one llama.cpp slot: conversations run one at a time anyway
+        workers=1,  # one loaded model answers one call at a time: more workers only queue
         seed=args.seed,
         progress=True,
     )
     started = time.perf_counter()
-    program = refiner.compile(MediatedAssistant(), trainset=train, valset=val)
+    try:
+        program = refiner.compile(MediatedAssistant(), trainset=train, valset=val)
+    except RefinerError as exc:  # e.g. no train task failed sharded while solved full: nothing to learn from
+        seconds = round(time.perf_counter() - started, 1)
+        print(f"{domain}: nothing compiled ({exc}) in {seconds} s; no artifact ships, the generic Mediator is used")
+        return {
+            "fingerprint": fingerprint,
+            "guidelines": [],
+            "artifact": None,
+            "config": config,
+            "split": {"train": [r.task_id for r in train], "validation": [r.task_id for r in val]},
+            "validation_score": None,
+            "baseline_score": None,
+            "budget": None,
+            "seconds": seconds,
+            "stopped": f"no artifact: {exc}",
+        }
     # The artifact says how callers feed it (serve honours it): as the Refiner's conversations fed it.
     program.mediator_history = settings.mediator_history
     seconds = round(time.perf_counter() - started, 1)

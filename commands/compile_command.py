@@ -83,6 +83,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pairs-per-batch", type=at_least_one, default=5, help="contrastive pairs per distillation call"
     )
+    parser.add_argument(
+        "--mining-runs",
+        type=at_least_one,
+        default=1,
+        help="samples per train task and mode when mining pairs (more runs, more pairs at temperature > 0)",
+    )
     parser.add_argument("--max-guidelines", type=at_least_one, default=8, help="longest guideline list kept")
     parser.add_argument("--storage", help="optuna storage URL (e.g. sqlite:///refiner.db) so a killed compile resumes")
     parser.add_argument("--max-lm-calls", type=at_least_one, help="hard cap on LM calls")
@@ -192,6 +198,7 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
             settings=settings,
             mode=args.mode,
             pairs_per_batch=args.pairs_per_batch,
+            mining_runs=args.mining_runs,
             candidates_per_round=args.candidates,
             rounds=args.rounds,
             max_guidelines=args.max_guidelines,
@@ -277,6 +284,7 @@ def _check_fingerprint(args, settings, folder: Path, records: list) -> None:
     from intent_mediator.simulation.fingerprint import check_and_write, settings_fingerprint
 
     options = ("optimizer", "mode", "metric", "selection", "val_fraction", "rounds", "candidates", "pairs_per_batch")
+    options += ("mining_runs",)
     config = {
         **settings_fingerprint(settings),
         "command": "compile",

@@ -70,6 +70,9 @@ class Refiner(Teleprompter):
         failure_mode: The multi-turn mode whose failures become D- ("sharded", or "mediated" to learn from the
             student's own failures).
         pairs_per_batch: Pairs per distillation call (the paper: 5); `batch_sizes` searches several.
+        mining_runs: Samples per train task in each of full and `failure_mode` when mining pairs. With sampling on
+            (temperature > 0) each run is a distinct sample, so more runs find more tasks that failed multi-turn
+            in one sample and were solved single-turn in another; at temperature 0 extra runs repeat the first.
         candidates_per_round: Guideline sets proposed per round.
         rounds: Propose/select rounds; later rounds revise the best set from its remaining failures.
         max_guidelines: Longest guideline list kept.
@@ -94,6 +97,7 @@ class Refiner(Teleprompter):
         mode: str = "optimize",
         failure_mode: str = "sharded",
         pairs_per_batch: int = 5,
+        mining_runs: int = 1,
         batch_sizes: Iterable[int] | None = None,
         candidates_per_round: int = 3,
         rounds: int = 2,
@@ -116,6 +120,8 @@ class Refiner(Teleprompter):
             raise ValueError(f"selection must be 'simulation' or 'proxy', got {selection!r}")
         if failure_mode not in ("sharded", "mediated", "recap", "snowball"):
             raise ValueError(f"failure_mode must be a multi-turn mode, got {failure_mode!r}")
+        if mining_runs < 1:
+            raise ValueError(f"mining_runs must be at least 1, got {mining_runs}")
         if isinstance(metric, ConversationSettings):
             raise TypeError("Refiner takes the metric first, as DSPy's optimizers do: Refiner(metric, settings=...)")
         if metric is not None and not callable(metric):
@@ -124,7 +130,7 @@ class Refiner(Teleprompter):
         self.settings = settings if settings is not None else ConversationSettings(roles=RoleLMs())
         self.mode, self.failure_mode = mode, failure_mode
         self.batch_sizes = sorted(set(batch_sizes or [pairs_per_batch]))
-        self.pairs_per_batch = pairs_per_batch
+        self.pairs_per_batch, self.mining_runs = pairs_per_batch, mining_runs
         self.candidates_per_round, self.rounds, self.max_guidelines = candidates_per_round, rounds, max_guidelines
         self.trials_per_round, self.selection = trials_per_round, selection
         self.max_lm_calls, self.max_tokens = max_lm_calls, max_tokens
@@ -217,7 +223,7 @@ class Refiner(Teleprompter):
     # ---- steps ----------------------------------------------------------------------------------------------
     def _mine(self, train: list[Instruction], student: MediatedAssistant) -> list[Trajectory]:
         settings = self._settings(student)
-        return self._simulate(train, ["full", self.failure_mode], settings, "mining pairs")
+        return self._simulate(train, ["full", self.failure_mode], settings, "mining pairs", runs=self.mining_runs)
 
     def _paper(self, pairs: list[SourcedPair], report: dict) -> list[str]:
         guidelines = self._distill(pairs, [])
@@ -419,11 +425,11 @@ class Refiner(Teleprompter):
             name = getattr(metric, "__name__", type(metric).__name__)
             raise MetricError(f"the metric {name} raised {type(exc).__name__}: {exc} (example {task_id})") from exc
 
-    def _simulate(self, records, modes, settings, desc) -> list[Trajectory]:
+    def _simulate(self, records, modes, settings, desc, runs: int = 1) -> list[Trajectory]:
         trajectories = simulate(
             records,
             modes,
-            1,
+            runs,
             settings,
             workers=self.workers,
             progress=self.progress and desc is not None,

@@ -95,6 +95,7 @@ def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[s
         "mode": refiner.mode,
         "selection": refiner.selection,
         "failure_mode": refiner.failure_mode,
+        "mining_runs": refiner.mining_runs,
         "batch_sizes": list(refiner.batch_sizes),
         "candidates_per_round": refiner.candidates_per_round,
         "max_guidelines": refiner.max_guidelines,

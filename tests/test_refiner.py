@@ -53,6 +53,18 @@ def test_paper_mode_makes_exactly_one_refiner_call():
     assert "baseline_score" not in program.refiner_report  # no validation in the paper's single pass
 
 
+def test_mining_runs_sample_each_train_task_several_times():
+    engine = world()
+    program = Refiner(settings=settings(engine), mode="paper", mining_runs=2).compile(
+        MediatedAssistant(), trainset=TRAIN
+    )
+    assert program.refiner_report["pairs_found"] == 2 * len(TRAIN)  # every sharded run of every task failed
+    sources = {p["failed"] for p in program.refiner_report["rounds"][0]["pairs"]}
+    assert {"sharded/run 0", "sharded/run 1"} <= sources
+    with pytest.raises(ValueError, match="mining_runs must be at least 1"):
+        Refiner(settings=settings(engine), mining_runs=0)
+
+
 def test_two_personas_learn_different_guidelines_and_each_wins_with_its_own(capsys):
     compiled = {}
     for persona in (LAZY, EXPLICIT):
