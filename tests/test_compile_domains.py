@@ -1,0 +1,28 @@
+"""benchmarks/compile_domains.py on a scripted world: a domain with nothing to learn from is recorded, not a crash."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from intent_mediator import RoleLMs, ScriptedEngine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import compile_domains
+
+
+def test_a_domain_without_contrastive_pairs_is_recorded_and_ships_nothing(monkeypatch, tmp_path):
+    engine = ScriptedEngine()
+    engine.on(role="assistant", reply="Could you tell me more about what you need?")  # never an answer
+    engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
+    monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(engine))
+    args = argparse.Namespace(
+        rounds=1, candidates=1, pairs_per_batch=2, mining_runs=2, max_lm_calls=500, seed=0,
+        artifacts=str(tmp_path / "artifacts"), model="scripted",
+    )  # fmt: skip
+    result = compile_domains.compile_domain("math", args, {"seed": 0}, "abc", tmp_path / "work")
+    assert result["stopped"].startswith("no artifact: no contrastive pairs")
+    assert result["artifact"] is None and result["guidelines"] == [] and result["validation_score"] is None
+    assert result["split"]["train"] and result["fingerprint"] == "abc"
+    assert not (tmp_path / "artifacts").exists()  # nothing ships: the generic Mediator stays in use
+    mined = {r.role for r in engine.requests}
+    assert "assistant" in mined  # the train tasks were simulated before giving up
