@@ -107,18 +107,21 @@ def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path
         program = refiner.compile(MediatedAssistant(), trainset=train, valset=val)
     except RefinerError as exc:  # e.g. no train task failed sharded while solved full: nothing to learn from
         seconds = round(time.perf_counter() - started, 1)
-        print(f"{domain}: nothing compiled ({exc}) in {seconds} s; no artifact ships, the generic Mediator is used")
+        earlier = Path(args.artifacts) / shipped_model_key(args.model) / "_generic" / domain
+        kept = earlier if (earlier / "program.json").is_file() else None  # never deleted: it came from another run
+        outcome = f"the earlier artifact at {kept} stays" if kept else "no artifact ships, the generic Mediator is used"
+        print(f"{domain}: nothing compiled ({exc}) in {seconds} s; {outcome}")
         return {
             "fingerprint": fingerprint,
             "guidelines": [],
-            "artifact": None,
+            "artifact": str(kept) if kept else None,
             "config": config,
             "split": {"train": [r.task_id for r in train], "validation": [r.task_id for r in val]},
             "validation_score": None,
             "baseline_score": None,
             "budget": None,
             "seconds": seconds,
-            "stopped": f"no artifact: {exc}",
+            "stopped": f"no artifact: {exc}" + (f" (the earlier artifact at {kept} stays)" if kept else ""),
         }
     # The artifact says how callers feed it (serve honours it): as the Refiner's conversations fed it.
     program.mediator_history = settings.mediator_history

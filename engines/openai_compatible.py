@@ -59,6 +59,10 @@ class OpenAICompatibleEngine:
     """
 
     supports_response_schema = True  # vLLM, llama.cpp, Ollama and OpenAI all take `response_format` JSON schemas
+    # Sampling settings `payload()` carries to the wire (DSPy reads them, e.g. to seed sampled runs). A
+    # `response_format` is carried when a caller sets one but not declared: DSPy's JSON fallback would then ask
+    # every server for a JSON schema, and not every OpenAI-compatible server takes one; by prompt, every one does.
+    supported_params = frozenset({*_CONFIG_FIELDS, "stop"})
 
     def __init__(
         self,
@@ -79,12 +83,17 @@ class OpenAICompatibleEngine:
         self._local = threading.local()
         self._closers: list[weakref.finalize] = []
         self._lock = threading.Lock()
+        self._closed = False
+        # Dropped without close(): the threads' clients close with the engine, not only when their threads end.
+        weakref.finalize(self, _close_all, self._closers)
         self.url = f"{self.base_url}/chat/completions"
         self._url = httpx.URL(self.url)  # parsed once: httpx parses a string URL again on every request
 
     @property
     def client(self) -> httpx.Client:
         """The calling thread's client, created on its first call and closed when the thread ends or at `close()`."""
+        if self._closed:
+            raise lm15.TransportError(f"{PROVIDER}: the client was closed", provider=PROVIDER)
         client = getattr(self._local, "client", None)
         if client is None:
             client = self._local.client = httpx.Client(
@@ -96,7 +105,7 @@ class OpenAICompatibleEngine:
                 limits=httpx.Limits(max_connections=2, max_keepalive_connections=1, keepalive_expiry=4.0),
             )
             with self._lock:
-                self._closers = [c for c in self._closers if c.alive]
+                self._closers[:] = [c for c in self._closers if c.alive]  # in place: the engine's finalizer holds it
                 self._closers.append(weakref.finalize(threading.current_thread(), client.close))
         return client
 
@@ -144,9 +153,10 @@ class OpenAICompatibleEngine:
     def close(self) -> None:
         """Close every thread's client (the engine cannot be used afterwards)."""
         with self._lock:
-            closers, self._closers = self._closers, []
-        for closer in closers:
-            closer()
+            self._closed = True
+            closers = list(self._closers)
+            self._closers.clear()
+        _close_all(closers)
 
     def __deepcopy__(self, memo: dict) -> OpenAICompatibleEngine:
         return self  # a connection pool, shared by copies of the LM like any client
@@ -221,6 +231,13 @@ class OpenAICompatibleEngine:
         return lm15.ProviderError(
             f"{PROVIDER}: reply over {self.max_response_bytes} bytes", provider=PROVIDER, status=status
         )
+
+
+def _close_all(closers: list[weakref.finalize]) -> None:
+    """Close every thread's client (each finalizer runs at most once)."""
+    for closer in list(closers):
+        closer()
+    closers.clear()
 
 
 @contextlib.contextmanager

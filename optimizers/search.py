@@ -95,13 +95,14 @@ def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[s
         "mode": refiner.mode,
         "selection": refiner.selection,
         "failure_mode": refiner.failure_mode,
-        "mining_runs": refiner.mining_runs,
         "batch_sizes": list(refiner.batch_sizes),
         "candidates_per_round": refiner.candidates_per_round,
         "max_guidelines": refiner.max_guidelines,
         "seed": refiner.seed,
         "student": fingerprint({"instructions": student.mediator.predictor.signature.instructions}),
     }
+    if refiner.mining_runs != 1:  # recorded only when set: studies made before the option existed still resume
+        config["mining_runs"] = refiner.mining_runs
     return json.loads(json.dumps(config, default=str))
 
 

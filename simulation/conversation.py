@@ -12,6 +12,7 @@ assistant gets the conversation as real chat messages, the mediated assistant on
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -118,7 +119,7 @@ class Conversation:
         self.system = self.task.system_prompt(record)
         self.usage = RoleUsage()
         roles = settings.roles
-        assistant_lm = _sample(roles.assistant, run)
+        assistant_lm = _sample(roles.assistant, run, f"{record.task_id}/assistant")
         self.assistant = Assistant(context=self.system, lm=assistant_lm)
         self.assistant_lm = assistant_lm
         if mode == "ergo":
@@ -139,12 +140,13 @@ class Conversation:
             # The reference reveals document shards (translation, summary, data2text) as they are, in order.
             self.user = VerbatimUser()
         elif settings.user_sim == "llm":
-            self.user = SimulatedUser(settings.persona, lm=_sample(roles.user, run))
+            self.user = SimulatedUser(settings.persona, lm=_sample(roles.user, run, f"{record.task_id}/user"))
         else:
             self.user = DeterministicUser(settings.persona)
         # Every role is sampled per run; at the default temperature 0 (judge, Mediator) that is the LM itself.
-        self.mediator_lm = _sample(roles.mediator, run)
-        self.judge = ReplyJudge(settings.classifier, _sample(roles.judge, run), settings.llm_extraction)
+        self.mediator_lm = _sample(roles.mediator, run, f"{record.task_id}/mediator")
+        judge_lm = _sample(roles.judge, run, f"{record.task_id}/judge")
+        self.judge = ReplyJudge(settings.classifier, judge_lm, settings.llm_extraction)
         self.trajectory = Trajectory(
             task_id=record.task_id,
             task=record.task,
@@ -287,18 +289,26 @@ def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, a
     return float(result), ""
 
 
-def _sample(lm: dspy.LM | None, run: int) -> dspy.LM | None:
+def _sample(lm: dspy.LM | None, run: int, key: str = "") -> dspy.LM | None:
     """Run k samples with `rollout_id=k` when sampling is on (temperature > 0, or None: the provider's default,
     usually 1.0): distinct samples, each cached on its own. At temperature 0 every run asks the same question.
 
-    Models that take a sampling seed (the embedded model, OpenAI's) also get `seed=k`, so run k draws the same
-    sample in every invocation rather than only within one DSPy cache: a fresh machine reproduces a run (the
-    embedded model exactly when its calls come in the same order, as in a one-thread run).
+    Models that take a sampling seed (the embedded model, OpenAI's, the lean client's servers) also get a seed
+    derived from `key` (task and role) and k, so run k draws the same sample in every invocation rather than
+    only within one DSPy cache: a fresh machine reproduces a run (the embedded model exactly when its calls come
+    in the same order, as in a one-thread run). Modes of one task and run share the seed; tasks and roles do not,
+    so their random draws are not replayed across tasks.
     """
     if lm is None or lm.kwargs.get("temperature") == 0:
         return lm
-    seeded = "seed" in (lm.supported_params or ()) and lm.kwargs.get("seed") is None
-    return lm.copy(rollout_id=run, **({"seed": run} if seeded else {}))
+    if "seed" not in (lm.supported_params or ()) or lm.kwargs.get("seed") is not None:
+        return lm.copy(rollout_id=run)
+    return lm.copy(rollout_id=run, seed=sampling_seed(key, run))
+
+
+def sampling_seed(key: str, run: int) -> int:
+    """The seed of run `run` for `key` (see `_sample`): 31 bits of SHA-256, the same on every machine."""
+    return int(hashlib.sha256(f"{key}/{run}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
 def error_text(exc: BaseException) -> str:

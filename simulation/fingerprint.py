@@ -95,6 +95,8 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
             domain: digest(p.dump_state()) for domain, p in sorted(getattr(settings, "programs", {}).items())
         },
         "metric": _callable_name(settings.metric),
+        # How sampled runs are seeded (`conversation._sample`); runs made before seeding existed do not resume.
+        "sampling_seed": "sha256(task_id/role/run), models that take a seed",
     }
     for item in dataclasses.fields(settings):
         if item.name not in _SPECIAL:

@@ -4,7 +4,7 @@ import pytest
 from intent_mediator import MediatedAssistant, RoleLMs, ScriptedEngine
 from intent_mediator.data.loaders import load_records
 from intent_mediator.data.personas import get_persona
-from intent_mediator.simulation.conversation import ConversationSettings, run_conversation
+from intent_mediator.simulation.conversation import ConversationSettings, run_conversation, sampling_seed
 from intent_mediator.tasks import get_task
 
 RECORD = load_records("builtin", tasks=["math"])[0]  # bakery: 5 shards, gold 255
@@ -165,13 +165,15 @@ def test_models_that_take_a_seed_get_the_run_index_so_a_run_reproduces_across_in
     class SeededEngine(ScriptedEngine):
         supported_params = frozenset({"seed", "temperature", "max_tokens"})
 
-    for engine, seeds in ((SeededEngine(), {0, 1}), (ScriptedEngine(), {None})):
+    expected = {sampling_seed(f"{RECORD.task_id}/assistant", run) for run in (0, 1)}
+    assert len(expected) == 2 and sampling_seed(f"{RECORD.task_id}/user", 0) not in expected
+    for engine, seeds in ((SeededEngine(), expected), (ScriptedEngine(), {None})):
         engine.on(role="assistant", reply=solver("60 cookies"))
         roles = RoleLMs(assistant=engine.lm("assistant", temperature=0.7), judge=engine.lm("judge"))
         for run in (0, 1):
             run_conversation(RECORD, "sharded", run, ConversationSettings(roles=roles))
         assistant = [r for r in engine.requests if r.role == "assistant"]
-        assert {r.seed for r in assistant} == seeds  # run k samples with seed k where the model takes one
+        assert {r.seed for r in assistant} == seeds  # run k: one seed per task, role and run
 
 
 def test_a_record_that_breaks_set_up_is_recorded_not_raised(engine):

@@ -137,25 +137,36 @@ def test_demo_runs_are_distinct_samples_of_the_assistant_with_a_deterministic_me
 def test_the_shortfall_tells_lost_values_from_wrong_answers_to_complete_requests():
     from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 
-    def conversation(task, mode, solved, fact_loss=None, score=0.0):
-        turn = TurnRecord(index=0, user="u", kind="answer", score=score, fact_loss=fact_loss)
+    def conversation(task, mode, solved, losses=(None,), score=0.0, capped=False):
+        turns = [TurnRecord(index=i, user="u", kind="answer", score=score, fact_loss=x) for i, x in enumerate(losses)]
         outcome = "solved" if solved else "unsolved"
         return Trajectory(
-            task_id=task, task="math", mode=mode, run=0, turns=[turn], score=100 * solved, outcome=outcome
-        )
+            task_id=task, task="math", mode=mode, run=0, turns=turns, score=100 * solved, outcome=outcome,
+            turn_capped=capped,
+        )  # fmt: skip
 
-    trajectories = [
-        conversation("a", "mediated", False, fact_loss=0.5),  # the request dropped a value
-        conversation("b", "mediated", False, fact_loss=0.0),  # complete request, wrong answer; full failed too
-        conversation("b", "full", False),
-        conversation("c", "mediated", True, score=1.0),
-        conversation("c", "full", True, score=1.0),
+    wrong_then_lossy = conversation("a", "mediated", False, losses=(0.0, 0.5))
+    wrong_then_lossy.turns[1].score = None  # a wrong answer at turn 1, then a clarification on a lossy request
+    mediated = [
+        wrong_then_lossy,  # read at its last request: lost values
+        conversation("b", "mediated", False, losses=(0.0,)),  # complete request, wrong answer; full failed too
+        conversation("c", "mediated", True, losses=(0.0,), score=1.0),
+        conversation("d", "mediated", False, losses=(0.0,), capped=True),
+        conversation("e", "mediated", False, losses=(None,)),
     ]
+    full = [conversation("b", "full", False), conversation("c", "full", True, score=1.0)]
     stdout = io.StringIO()
-    demo.print_shortfall(trajectories, stdout)
+    demo.print_shortfall(mediated + full, stdout)
     assert stdout.getvalue().splitlines()[1:] == [
-        "Where mediated fell short (2 of 3 mediated conversations failed):",
+        "Where mediated fell short (4 of 5 mediated conversations failed):",
         "  1: the last request kept every value the user gave; the assistant's reply to it was a wrong answer in 1 "
         "and no answer attempt in 0; 1 of these 1 also failed in full mode, from the fully specified instruction",
         "  1: the last request lost values the user gave (fact loss above 0)",
+        "  1: the turn bound ended the conversation before every shard was said",
+        "  1: the last turn has no fact check recorded",
     ]
+    stdout = io.StringIO()
+    demo.print_shortfall(mediated, stdout)  # without full mode, nothing is said about it
+    assert (
+        "full mode" not in stdout.getvalue() and "a wrong answer in 1 and no answer attempt in 0\n" in stdout.getvalue()
+    )

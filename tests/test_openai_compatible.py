@@ -112,6 +112,18 @@ def test_each_thread_keeps_its_own_connection_and_calls_in_flight_are_bounded():
         engine.close()
         slow.stop()
     assert clients[0].is_closed  # close() closes every thread's client
+    with pytest.raises(lm15.TransportError, match="closed"):
+        engine.complete(request)  # a typed error after close(), not httpx's RuntimeError
+
+
+def test_an_engine_dropped_without_close_closes_its_threads_clients():
+    import gc
+
+    engine = OpenAICompatibleEngine("http://127.0.0.1:1/v1", api_key="k")
+    client = engine.client  # this (long-lived) thread's client
+    del engine
+    gc.collect()
+    assert client.is_closed
 
 
 @pytest.mark.parametrize("model", ["error", "rate-limited"])
