@@ -283,7 +283,9 @@ def _check_fingerprint(args, settings, folder: Path, records: list) -> None:
     from intent_mediator.artifacts import artifact_dir
     from intent_mediator.simulation.fingerprint import check_and_write, settings_fingerprint
 
-    options = ("optimizer", "mode", "metric", "selection", "val_fraction", "rounds", "candidates", "pairs_per_batch")
+    options: tuple[str, ...] = (
+        "optimizer", "mode", "metric", "selection", "val_fraction", "rounds", "candidates", "pairs_per_batch"
+    )  # fmt: skip
     if args.mining_runs != 1:  # recorded only when set: folders compiled before the flag existed still resume
         options += ("mining_runs",)
     config = {
