@@ -3,8 +3,9 @@
 Three processes on 127.0.0.1: the scripted OpenAI-compatible upstream (`_loopback_upstream.py`; the assistant
 model `slow` answers after `--latency` seconds, the Mediator model `ok` at once), the server started through the
 real command line (`intent-mediator serve --upstream openai/slow --mediator openai/ok --api-keys-file ...`,
-both reached through litellm as real providers are), and this one, whose asyncio clients each send a 3-turn
-conversation, wait for the answer, and send the next, until the time is up.
+both reached through serve's default client for `openai/` models, the lean one), and this one, whose asyncio
+clients (one connection each) each send a 3-turn conversation, wait for the answer, and send the next, until the
+time is up.
 
 Reported: requests, errors (any non-200 or transport failure), requests/s, latency and overhead percentiles
 (overhead = latency - the upstream's latency: the server's own work plus the Mediator's loopback round trip),
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -110,13 +112,18 @@ async def client(http: httpx.AsyncClient, until: float, timings: list[float], er
 
 
 async def load(url: str, key: str, clients: int, seconds: float) -> tuple[list[float], list[str], float]:
+    """`clients` users for `seconds`, each with its own connection (as separate users have; one shared pool of
+    many connections costs the load generator more per request than the server it measures)."""
     timings: list[float] = []
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, limits=limits, timeout=60) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        users = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=url, headers=headers, timeout=60))
+            for _ in range(clients)
+        ]
         started = time.monotonic()
-        await asyncio.gather(*(client(http, started + seconds, timings, errors) for _ in range(clients)))
+        await asyncio.gather(*(client(user, started + seconds, timings, errors) for user in users))
         wall = time.monotonic() - started
     return timings, errors, wall
 

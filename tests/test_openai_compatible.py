@@ -106,6 +106,7 @@ def test_each_thread_keeps_its_own_connection_and_calls_in_flight_are_bounded():
         assert replies == ["answer: hi"] * 4
         assert took >= 0.6  # four calls of 0.3 s, at most two at a time: two waves (one wave without the bound)
         clients = [engine.client]  # this thread's own client: not one of the four pool threads'
+        assert clients[0]._transport._pool._ssl_context is engine._ssl  # one TLS context shared by every thread
         assert engine.complete(request).message.text == "answer: hi"
         assert len(slow.peers) == 5  # one connection per calling thread, none shared between threads
     finally:
