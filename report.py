@@ -23,6 +23,39 @@ MODE_ORDER = ("full", "concat", "sharded", "recap", "snowball", "drop-assistant"
 PAPER_GPT4O_MINI = {"full": 86.9, "sharded": 53.6, "mediated": 73.9}
 
 
+def shortfall(mediated: list[Trajectory], full: list[Trajectory] | None = None) -> dict[str, Any] | None:
+    """Where the mediated conversations that failed lost: the Mediator's last request, or the answer to it.
+
+    Each failed conversation (errors aside) is read at its last turn, the request the assistant saw last:
+    `lossy` dropped values the user gave (fact loss above 0); `wrong` and `silent` kept every value and were
+    answered wrongly or not at all; `capped` ended at the turn bound with shards unsaid; `unchecked` has no fact
+    check. With `full` (full-mode conversations), `full_also_failed` counts the complete requests whose task and
+    run full mode failed too (None when full mode did not run). None when no conversation failed.
+    """
+    done = [t for t in mediated if t.error is None]
+    failed = sorted((t for t in done if t.outcome != "solved"), key=lambda t: (t.task_id, t.run))
+    if not failed:
+        return None
+    counts = {"failed": len(failed), "conversations": len(done), "capped": 0, "lossy": 0, "unchecked": 0}
+    counts |= {"wrong": 0, "silent": 0}
+    full_runs = {(t.task_id, t.run): t for t in full or [] if t.error is None}
+    also = 0
+    for t in failed:
+        last = t.turns[-1] if t.turns else None
+        if t.turn_capped:
+            counts["capped"] += 1
+        elif last is None or last.fact_loss is None:
+            counts["unchecked"] += 1
+        elif last.fact_loss > 0:
+            counts["lossy"] += 1
+        else:
+            counts["wrong" if last.score is not None else "silent"] += 1
+            twin = full_runs.get((t.task_id, t.run))
+            also += twin is not None and twin.outcome != "solved"
+    counts["full_also_failed"] = also if full_runs else None
+    return counts
+
+
 def _fmt(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 

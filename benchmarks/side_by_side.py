@@ -143,6 +143,7 @@ def mode_table(
     trajectories: list, modes: list[str], seed: int = 0, records: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per mode: P/A90/U90_10 with intervals, recovery, resets, fact loss and usage (see the module doc)."""
+    from intent_mediator.report import shortfall
     from intent_mediator.stats import instruction_stats
 
     by_mode: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
@@ -188,6 +189,8 @@ def mode_table(
         row["resets_per_conversation"] = float(np.mean(extra[mode]["resets"]))
         row["fact_loss"] = fact_losses(scored[mode], records or {})
         row["mediation"] = mediation_paths(scored[mode])
+        checked = any(turn.fact_loss is not None for t in scored[mode] for turn in t.turns)
+        row["shortfall"] = shortfall(scored[mode], scored.get("full")) if checked and mode != "full" else None
         row["errors"] = errors[mode]
         out[mode] = row
     return out
@@ -367,6 +370,18 @@ def _number(value: float | None, digits: int) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
+def shortfall_line(mode: str, counts: dict[str, Any]) -> str:
+    """`report.shortfall` as one sentence: where the failed conversations of `mode` lost."""
+    also = counts["full_also_failed"]
+    full = f", {also} of them failed in full mode too" if also is not None else ""
+    return (
+        f"Where {mode} fell short ({counts['failed']} of {counts['conversations']} conversations failed), read at "
+        f"the last request: kept every value and answered wrongly {counts['wrong']}, not answered "
+        f"{counts['silent']}{full}; lost values {counts['lossy']}; turn bound reached {counts['capped']}; no fact "
+        f"check {counts['unchecked']}."
+    )
+
+
 def markdown(result: dict[str, Any], command: str) -> str:
     lines = [f"Command: `{command}`", ""]
     header = [
@@ -421,6 +436,9 @@ def markdown(result: dict[str, Any], command: str) -> str:
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        for mode, row in table.items():
+            if row.get("shortfall"):
+                lines += [shortfall_line(mode, row["shortfall"]), ""]
     lines.append(
         "P, A90, U90_10 (0-100) averaged over instructions; intervals: percentile bootstrap over instructions. "
         "Recovery = (P - P_sharded) / (P_full - P_sharded). LM calls and tokens count the assistant and the "

@@ -176,53 +176,40 @@ def print_conversation(sharded, mediated, why: str, stdout: TextIO) -> None:
 
 
 def print_shortfall(trajectories: list, stdout: TextIO) -> None:
-    """Where the mediated conversations that failed lost: the Mediator's last request, or the answer to it.
+    """Where the mediated conversations that failed lost (`report.shortfall`): the request, or the answer."""
+    from intent_mediator.report import shortfall
 
-    Each failed conversation is read at its last turn, the request the assistant saw last: one that dropped
-    values the user gave (fact loss above 0); one that kept every value, answered wrongly or not answered; one
-    cut off by the turn bound with shards still unsaid. Where full mode ran, it says how many of the complete
-    requests' tasks and runs full mode failed too.
-    """
-    done = {(t.task_id, t.mode, t.run): t for t in trajectories if t.error is None}
-    failed = [t for (_, mode, _), t in sorted(done.items()) if mode == "mediated" and t.outcome != "solved"]
-    if not failed:
+    by_mode: dict[str, list] = {"mediated": [], "full": []}
+    for t in trajectories:
+        by_mode.get(t.mode, []).append(t)
+    counts = shortfall(by_mode["mediated"], by_mode["full"] or None)
+    if counts is None:
         return
-    buckets = {"capped": 0, "lossy": 0, "unknown": 0, "wrong": 0, "silent": 0}
-    full_ran, full_failed = any(key[1] == "full" for key in done), 0
-    for t in failed:
-        last = t.turns[-1] if t.turns else None
-        if t.turn_capped:
-            buckets["capped"] += 1
-        elif last is None or last.fact_loss is None:
-            buckets["unknown"] += 1
-        elif last.fact_loss > 0:
-            buckets["lossy"] += 1
-        else:
-            buckets["wrong" if last.score is not None else "silent"] += 1
-            full = done.get((t.task_id, "full", t.run))
-            full_failed += full is not None and full.outcome != "solved"
-    mediated = sum(1 for key in done if key[1] == "mediated")
-    print(f"\nWhere mediated fell short ({len(failed)} of {mediated} mediated conversations failed):", file=stdout)
-    complete = buckets["wrong"] + buckets["silent"]
+    print(
+        f"\nWhere mediated fell short ({counts['failed']} of {counts['conversations']} mediated conversations failed):",
+        file=stdout,
+    )
+    complete = counts["wrong"] + counts["silent"]
     if complete:
+        also = counts["full_also_failed"]
         in_full = (
-            f"; {full_failed} of these {complete} also failed in full mode, from the fully specified instruction"
-            if full_ran
+            f"; {also} of these {complete} also failed in full mode, from the fully specified instruction"
+            if also is not None
             else ""
         )
         print(
             f"  {complete}: the last request kept every value the user gave; the assistant's reply to it was a "
-            f"wrong answer in {buckets['wrong']} and no answer attempt in {buckets['silent']}{in_full}",
+            f"wrong answer in {counts['wrong']} and no answer attempt in {counts['silent']}{in_full}",
             file=stdout,
         )
     lines = {
         "lossy": "the last request lost values the user gave (fact loss above 0)",
         "capped": "the turn bound ended the conversation before every shard was said",
-        "unknown": "the last turn has no fact check recorded",
+        "unchecked": "the last turn has no fact check recorded",
     }
     for key, text in lines.items():
-        if buckets[key]:
-            print(f"  {buckets[key]}: {text}", file=stdout)
+        if counts[key]:
+            print(f"  {counts[key]}: {text}", file=stdout)
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:

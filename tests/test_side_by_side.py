@@ -86,6 +86,7 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     paths = table["mediated"]["mediation"]
     assert paths == {"turns": 2 * (2 * shards - 2), "paths": {"rewrite": 2 * (2 * shards - 2)}, "user_turns_share": 0}
     assert table["sharded"]["mediation"] is None
+    assert table["mediated"]["shortfall"] is None and table["sharded"]["shortfall"] is None  # none failed; no check
     assert data["sets"]["lic"]["conversations"] == {"finished": 36, "planned": 36}  # 2 records x 9 modes x 2 runs
     assert table["full"]["n"] == 4 and table["full"]["instructions"] == 2 and table["full"]["P_ci95"] == [100.0, 100.0]
     # LM calls per conversation: full answers once; mediated pays a Mediator call per turn
@@ -229,3 +230,29 @@ def test_fact_loss_counts_what_a_request_or_an_ergo_prompt_dropped():
     assert fact_losses([mediated], by_id)["lost"] >= 1
     assert fact_losses([ergo], by_id)["lost"] == 0
     assert fact_losses([Trajectory(task_id="x", task="math", mode="sharded", run=0, turns=turns)], by_id) is None
+
+
+def test_the_shortfall_line_says_where_failed_mediated_conversations_lost():
+    from intent_mediator.report import shortfall
+    from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+    from side_by_side import shortfall_line
+
+    def conversation(task, mode, solved, loss):
+        turn = TurnRecord(index=0, user="u", kind="answer", score=1.0 if solved else 0.0, fact_loss=loss)
+        outcome = "solved" if solved else "unsolved"
+        return Trajectory(task_id=task, task="math", mode=mode, run=0, turns=[turn], outcome=outcome)
+
+    mediated = [conversation("a", "mediated", False, 0.0), conversation("b", "mediated", False, 0.25)]
+    mediated.append(conversation("c", "mediated", True, 0.0))
+    full = [conversation("a", "full", False, None), conversation("b", "full", True, None)]
+    counts = shortfall(mediated, full)
+    assert counts == {
+        "failed": 2, "conversations": 3, "capped": 0, "lossy": 1, "unchecked": 0, "wrong": 1, "silent": 0,
+        "full_also_failed": 1,
+    }  # fmt: skip
+    assert shortfall_line("mediated", counts) == (
+        "Where mediated fell short (2 of 3 conversations failed), read at the last request: kept every value and "
+        "answered wrongly 1, not answered 0, 1 of them failed in full mode too; lost values 1; turn bound reached "
+        "0; no fact check 0."
+    )
+    assert shortfall(mediated[2:], full) is None  # nothing failed
