@@ -36,8 +36,8 @@ def shortfall(mediated: list[Trajectory], full: list[Trajectory] | None = None) 
     failed = sorted((t for t in done if t.outcome != "solved"), key=lambda t: (t.task_id, t.run))
     if not failed:
         return None
-    counts = {"failed": len(failed), "conversations": len(done), "capped": 0, "lossy": 0, "unchecked": 0}
-    counts |= {"wrong": 0, "silent": 0}
+    counts: dict[str, Any] = {"failed": len(failed), "conversations": len(done)}
+    counts |= dict.fromkeys(("capped", "lossy", "unchecked", "wrong", "silent"), 0)
     full_runs = {(t.task_id, t.run): t for t in full or [] if t.error is None}
     also = 0
     for t in failed:
