@@ -161,7 +161,7 @@ def test_runs_are_distinct_samples_and_repeats_hit_the_cache():
         dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
 
 
-def test_models_that_take_a_seed_get_the_run_index_so_a_run_reproduces_across_invocations():
+def test_models_that_take_a_seed_get_one_per_task_role_and_run_so_a_run_reproduces():
     class SeededEngine(ScriptedEngine):
         supported_params = frozenset({"seed", "temperature", "max_tokens"})
 
