@@ -33,7 +33,7 @@ def shortfall(mediated: list[Trajectory], full: list[Trajectory] | None = None) 
     run full mode failed too (None when full mode did not run). None when no conversation failed.
     """
     done = [t for t in mediated if t.error is None]
-    failed = sorted((t for t in done if t.outcome != "solved"), key=lambda t: (t.task_id, t.run))
+    failed = [t for t in done if t.outcome != "solved"]
     if not failed:
         return None
     counts: dict[str, Any] = {"failed": len(failed), "conversations": len(done)}

@@ -190,7 +190,7 @@ def mode_table(
         row["fact_loss"] = fact_losses(scored[mode], records or {})
         row["mediation"] = mediation_paths(scored[mode])
         checked = any(turn.fact_loss is not None for t in scored[mode] for turn in t.turns)
-        row["shortfall"] = shortfall(scored[mode], scored.get("full")) if checked and mode != "full" else None
+        row["shortfall"] = shortfall(scored[mode], scored.get("full")) if checked else None
         row["errors"] = errors[mode]
         out[mode] = row
     return out

@@ -179,10 +179,8 @@ def print_shortfall(trajectories: list, stdout: TextIO) -> None:
     """Where the mediated conversations that failed lost (`report.shortfall`): the request, or the answer."""
     from intent_mediator.report import shortfall
 
-    by_mode: dict[str, list] = {"mediated": [], "full": []}
-    for t in trajectories:
-        by_mode.get(t.mode, []).append(t)
-    counts = shortfall(by_mode["mediated"], by_mode["full"] or None)
+    full = [t for t in trajectories if t.mode == "full"]
+    counts = shortfall([t for t in trajectories if t.mode == "mediated"], full or None)
     if counts is None:
         return
     print(

@@ -12,7 +12,6 @@ assistant gets the conversation as real chat messages, the mediated assistant on
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from intent_mediator.programs import Assistant, MediatedAssistant
 from intent_mediator.programs.ergo import ErgoAssistant
 from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, VerbatimUser, shard_texts
 from intent_mediator.simulation.ergo import ErgoConfig, ErgoSession
+from intent_mediator.simulation.fingerprint import digest
 from intent_mediator.simulation.judging import ReplyJudge
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.simulation.usage import RoleUsage
@@ -289,7 +289,7 @@ def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, a
     return float(result), ""
 
 
-def _sample(lm: dspy.LM | None, run: int, key: str = "") -> dspy.LM | None:
+def _sample(lm: dspy.LM | None, run: int, key: str) -> dspy.LM | None:
     """Run k samples with `rollout_id=k` when sampling is on (temperature > 0, or None: the provider's default,
     usually 1.0): distinct samples, each cached on its own. At temperature 0 every run asks the same question.
 
@@ -308,7 +308,7 @@ def _sample(lm: dspy.LM | None, run: int, key: str = "") -> dspy.LM | None:
 
 def sampling_seed(key: str, run: int) -> int:
     """The seed of run `run` for `key` (see `_sample`): 31 bits of SHA-256, the same on every machine."""
-    return int(hashlib.sha256(f"{key}/{run}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
+    return int(digest(f"{key}/{run}")[:8], 16) & 0x7FFFFFFF
 
 
 def error_text(exc: BaseException) -> str:
