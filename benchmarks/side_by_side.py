@@ -159,7 +159,9 @@ def mode_table(
             continue
         by_mode[t.mode].setdefault(t.task_id, []).append(t.score)
         if all_calls_ran(t):
-            usage[t.mode].append({k: sum(t.usage.get(r, {}).get(k, 0.0) for r in METHOD_ROLES) for k in _USAGE})
+            used = {k: sum(t.usage.get(r, {}).get(k, 0.0) for r in METHOD_ROLES) for k in _USAGE}
+            used["mediator_prompt_tokens"] = t.usage.get("mediator", {}).get("prompt_tokens", 0.0)
+            usage[t.mode].append(used)
         extra[t.mode]["resets"].append(sum(turn.reset is not None for turn in t.turns))
         scored[t.mode].append(t)
     rng = np.random.default_rng(seed)
@@ -184,7 +186,7 @@ def mode_table(
             row["recovery_ci95"] = _bootstrap(rows, _recovery, rng)
         conversations = len(usage[mode])
         row["cost_conversations"] = conversations
-        for key in _USAGE:
+        for key in (*_USAGE, "mediator_prompt_tokens"):
             row[f"{key}_per_conversation"] = sum(u[key] for u in usage[mode]) / conversations if conversations else None
         row["resets_per_conversation"] = float(np.mean(extra[mode]["resets"]))
         row["fact_loss"] = fact_losses(scored[mode], records or {})
@@ -382,6 +384,13 @@ def shortfall_line(mode: str, counts: dict[str, Any]) -> str:
     )
 
 
+def mediator_cost_ratio(table: dict[str, dict[str, Any]]) -> float | None:
+    """Mediated's Mediator prompt tokens per conversation over sharded's assistant prompt tokens (None if unknown)."""
+    mediator = (table.get("mediated") or {}).get("mediator_prompt_tokens_per_conversation")
+    sharded = (table.get("sharded") or {}).get("prompt_tokens_per_conversation")
+    return mediator / sharded if mediator and sharded else None
+
+
 def markdown(result: dict[str, Any], command: str) -> str:
     lines = [f"Command: `{command}`", ""]
     header = [
@@ -395,6 +404,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "resets/conv",
         "LM calls/conv",
         "prompt tok/conv",
+        "of which Mediator",
         "completion tok/conv",
         "cost n",
         "n",
@@ -412,7 +422,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
         lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for mode, row in table.items():
             if not row.get("instructions"):
-                lines.append(f"| {mode} | – | – | – | – | – | – | – | – | – | – | – | 0 | {row.get('errors', 0)} |")
+                lines.append(f"| {mode} |" + " – |" * (len(header) - 3) + f" 0 | {row.get('errors', 0)} |")
                 continue
             facts = row["fact_loss"]
             fact = "–" if facts is None else f"{100 * facts['loss']:.1f}% ({facts['lost']}/{facts['values']})"
@@ -429,6 +439,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
                 f"{row['resets_per_conversation']:.2f}",
                 _number(row["calls_per_conversation"], 1),
                 _number(row["prompt_tokens_per_conversation"], 0),
+                _number(row.get("mediator_prompt_tokens_per_conversation"), 0),
                 _number(row["completion_tokens_per_conversation"], 0),
                 str(row["cost_conversations"]),
                 str(row["n"]),
@@ -436,6 +447,13 @@ def markdown(result: dict[str, Any], command: str) -> str:
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        ratio = mediator_cost_ratio(table)
+        if ratio is not None:
+            lines += [
+                f"Mediator prompt tokens per conversation / the sharded assistant's: {ratio:.2f} (mediated's "
+                "Mediator against sharded's assistant, same records; issue 12's cost target is below 1).",
+                "",
+            ]
         for mode, row in table.items():
             if row.get("shortfall"):
                 lines += [shortfall_line(mode, row["shortfall"]), ""]
@@ -462,6 +480,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, help="at most this many records per task")
     parser.add_argument("--no-lic", action="store_true", help="skip the LiC records")
     parser.add_argument("--revision", action="store_true", help="also run the builtin revision tasks")
+    parser.add_argument(
+        "--split",
+        choices=("train", "validation", "test"),
+        help="keep only the revision tasks of this fixed split of each domain (data/splits.json)",
+    )
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes (default: all eight)")
     parser.add_argument("--runs", type=int, default=3, help="runs per record and mode (default 3)")
     parser.add_argument("--guidelines", metavar="FILE", help="also run mediated with these guidelines")
@@ -489,6 +512,7 @@ def build_parser() -> argparse.ArgumentParser:
 def load_sets(args: argparse.Namespace) -> dict[str, list]:
     from intent_mediator.commands.common import split_list
     from intent_mediator.data.loaders import load_records
+    from intent_mediator.data.splits import select_split
 
     def limited(records: list) -> list:
         if not args.limit:
@@ -506,6 +530,8 @@ def load_sets(args: argparse.Namespace) -> dict[str, list]:
         sets["lic"] = limited(load_records(args.lic, tasks=tasks))
     if args.revision:
         revisions = revision_records(load_records("builtin", tasks=tasks))
+        if args.split:
+            revisions = select_split(revisions, args.split)
         if not revisions:
             print("no builtin revision tasks (records with a 'revises' field) are installed; skipping them", flush=True)
         sets["revision"] = limited(revisions)
@@ -555,7 +581,11 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             max_turns=args.max_turns,
             progress=not args.no_progress,
-            extra_config={"ergo_calibrate": args.ergo_calibrate, "lic": args.lic if not args.no_lic else None},
+            extra_config={
+                "ergo_calibrate": args.ergo_calibrate,
+                "lic": args.lic if not args.no_lic else None,
+                **({"split": args.split} if args.split else {}),
+            },
             run=not args.report_only,
         )
     except (IntentMediatorError, ConfigMismatch) as exc:

@@ -95,8 +95,14 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     assert table["mediated"]["calls_per_conversation"] == 2 * shards - 1  # no Mediator call on a one-turn chat
     assert table["mediated+guidelines"]["calls_per_conversation"] == 2 * shards  # guidelines: always mediated
     assert table["ergo"]["calls_per_conversation"] == shards + 2  # one rewrite, one regenerated reply
+    # The Mediator's share of the prompt tokens, against the sharded assistant's (issue 12's cost target).
+    mediator_tokens = table["mediated"]["mediator_prompt_tokens_per_conversation"]
+    assert 0 < mediator_tokens < table["mediated"]["prompt_tokens_per_conversation"]
+    assert table["sharded"]["mediator_prompt_tokens_per_conversation"] == 0
+    ratio = mediator_tokens / table["sharded"]["prompt_tokens_per_conversation"]
     md = (results / "side_by_side.md").read_text()
     assert "| ergo | 100.0" in md and "Command: `python benchmarks/side_by_side.py --lic" in md
+    assert f"Mediator prompt tokens per conversation / the sharded assistant's: {ratio:.2f}" in md
     printed = capsys.readouterr().out
     assert "[lic] im-math-01 ergo run 0: score 100" in printed
 
@@ -200,6 +206,18 @@ def test_revision_records_are_the_ones_that_say_what_they_revise():
     assert revision_records([plain, revising]) == [revising]
     builtin = revision_records(load_records("builtin", tasks=["math"]))
     assert builtin and all(any(s.revises for s in r.shards) for r in builtin)
+
+
+def test_split_keeps_the_revision_tasks_of_that_fixed_split_only():
+    from intent_mediator.data.splits import split_ids
+    from side_by_side import build_parser, load_sets
+
+    args = build_parser().parse_args(["--no-lic", "--revision", "--split", "test", "--tasks", "math,code"])
+    kept = [r.task_id for r in load_sets(args)["revision"]]
+    test = {*split_ids("math", "test"), *split_ids("code", "test")}
+    assert kept and set(kept) <= test and all(r.revisions for r in load_sets(args)["revision"])
+    everything = load_sets(build_parser().parse_args(["--no-lic", "--revision", "--tasks", "math,code"]))
+    assert {r.task_id for r in everything["revision"]} & test == set(kept)
 
 
 def test_unknown_mode_is_a_one_line_error(capsys):
