@@ -1,18 +1,21 @@
-"""The lean upstream client: a DSPy engine for OpenAI-compatible chat-completions servers over one pooled httpx client.
+"""The lean upstream client: a DSPy engine for OpenAI-compatible chat-completions servers over httpcore.
 
 `serve` fronts OpenAI-compatible servers (vLLM, llama.cpp's server, Ollama, OpenAI itself) whose wire format is
 one JSON POST to `<base>/chat/completions`. litellm reaches them too, but a call through it costs several
 milliseconds of Python before and after the HTTP exchange (`benchmarks/results/upstream_call_cost.md`), and a
-mediated request makes two. This engine sends the same request with one keep-alive `httpx.Client` per LM, reads
-the reply with a size cap, and hands DSPy a canonical `dspy.lm15.Response` parsed by DSPy's own OpenAI chat
-reader, so adapters, usage tracking and retries work as on any DSPy LM:
+mediated request makes two. This engine sends the same request over a keep-alive connection, reads the reply
+with a size cap, and hands DSPy a canonical `dspy.lm15.Response` parsed by DSPy's own OpenAI chat reader, so
+adapters, usage tracking and retries work as on any DSPy LM:
 
     lm = dspy.LM("openai/my-model", engine=OpenAICompatibleEngine("http://127.0.0.1:8000/v1"), num_retries=2)
 
-Each calling thread gets its own keep-alive `httpx.Client` (one connection, reused by that thread's calls), and a
-semaphore bounds the calls in flight. One client shared by all threads was slower the more threads used it:
-httpcore's pool walks every connection under one lock on each request, checking each idle socket with a system
-call, so with 64 connections the pool's bookkeeping, not the network, set the server's throughput.
+Each calling thread gets its own `httpcore.ConnectionPool` (one keep-alive connection, reused by that thread's
+calls), and a semaphore bounds the calls in flight. One pool shared by all threads was slower the more threads
+used it: httpcore's pool walks every connection under one lock on each request, checking each idle socket with a
+system call, so with 64 connections the pool's bookkeeping, not the network, set the server's throughput. The
+pools are httpcore's, without an `httpx.Client` around them: httpx's request and response models, cookie jar and
+redirect handling cost 0.44 ms of CPU per call against 0.27 ms for httpcore alone on loopback, and a mediated
+request makes two calls.
 
 It is an engine rather than a `dspy.BaseLM` subclass with `forward()`: DSPy 3.4 deprecates `forward()` plugins
 (removed in 3.5) and routes custom clients through `dspy.LM(engine=...)`, which is itself the `BaseLM`.
@@ -33,6 +36,7 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
+import httpcore
 import httpx
 from dspy import lm15
 from dspy.lm15 import Request, Response, StreamDeltaEvent, StreamEndEvent, StreamStartEvent, TextDelta
@@ -77,10 +81,16 @@ class OpenAICompatibleEngine:
         self.base_url = (base_url or OPENAI_BASE).rstrip("/")
         self.timeout, self.max_response_bytes = timeout, max_response_bytes
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
-        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._timeout = httpx.Timeout(timeout, connect=min(connect_timeout, timeout))
-        # One TLS context for every thread's client: httpx builds one per client otherwise (about 1 MB and 30 ms
-        # each, loading the CA bundle), which 64 threads x 2 models turned into 150 MB of a load test's memory.
+        self._headers = [
+            (b"Content-Type", b"application/json"),
+            (b"Accept", b"application/json"),
+            (b"User-Agent", b"intent-mediator"),
+        ]
+        if key:
+            self._headers.append((b"Authorization", f"Bearer {key}".encode()))
+        self._timeouts = {"connect": min(connect_timeout, timeout), "read": timeout, "write": timeout, "pool": timeout}
+        # One TLS context for every thread's pool (httpx's, which honours SSL_CERT_FILE and friends): one per pool
+        # would load the CA bundle each time (about 1 MB and 30 ms), 150 MB of a load test's memory at 64 threads.
         self._ssl = httpx.create_ssl_context()
         self._slots = threading.BoundedSemaphore(max_connections)
         self._local = threading.local()
@@ -90,23 +100,26 @@ class OpenAICompatibleEngine:
         # Dropped without close(): the threads' clients close with the engine, not only when their threads end.
         weakref.finalize(self, _close_all, self._closers)
         self.url = f"{self.base_url}/chat/completions"
-        self._url = httpx.URL(self.url)  # parsed once: httpx parses a string URL again on every request
+        self._url = httpcore.URL(self.url)  # parsed once
+        default_port = {b"http": 80, b"https": 443}.get(self._url.scheme)
+        host = self._url.host if self._url.port in (None, default_port) else b"%s:%d" % (self._url.host, self._url.port)
+        self._headers.insert(0, (b"Host", host))
 
     @property
-    def client(self) -> httpx.Client:
-        """The calling thread's client, created on its first call and closed when the thread ends or at `close()`."""
+    def client(self) -> httpcore.ConnectionPool:
+        """The calling thread's pool, created on its first call and closed when the thread ends or at `close()`."""
         if self._closed:
             raise lm15.TransportError(f"{PROVIDER}: the client was closed", provider=PROVIDER)
         client = getattr(self._local, "client", None)
         if client is None:
-            client = self._local.client = httpx.Client(
-                headers=self._headers,
-                timeout=self._timeout,
-                verify=self._ssl,
+            client = self._local.client = httpcore.ConnectionPool(
+                ssl_context=self._ssl,
                 # Idle connections are dropped after 4 s: uvicorn-based servers (vLLM among them) close theirs at
                 # 5 s, and a request sent on a connection the server is closing fails (and is retried a second
                 # later). A thread holding a stream open may start another call, hence room for a second one.
-                limits=httpx.Limits(max_connections=2, max_keepalive_connections=1, keepalive_expiry=4.0),
+                max_connections=2,
+                max_keepalive_connections=1,
+                keepalive_expiry=4.0,
             )
             with self._lock:
                 self._closers[:] = [c for c in self._closers if c.alive]  # in place: the engine's finalizer holds it
@@ -118,18 +131,18 @@ class OpenAICompatibleEngine:
     def complete(self, request: Request) -> Response:
         with self._post(self.payload(request)) as response:
             body = self._read(response)
-            if response.status_code >= 400:
+            if response.status >= 400:
                 raise _http_error(response, body)
-        data = _json(body, response.status_code)
+        data = _json(body, response.status)
         return _chat_response(data, request.model)
 
     def stream(self, request: Request) -> Iterator[lm15.StreamEvent]:
         """Start, text deltas, end; the server's own stream when it streams (`text/event-stream`)."""
         with self._post(self.payload(request, stream=True)) as response:
-            if response.status_code >= 400:
+            if response.status >= 400:
                 raise _http_error(response, self._read(response))
-            if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                yield from _events(_chat_response(_json(self._read(response), response.status_code), request.model))
+            if not _header(response, b"content-type").startswith("text/event-stream"):
+                yield from _events(_chat_response(_json(self._read(response), response.status), request.model))
                 return
             yield StreamStartEvent()
             finish: str | None = None
@@ -138,9 +151,9 @@ class OpenAICompatibleEngine:
                 if data == "[DONE]":
                     done = True
                     break
-                chunk = _json(data.encode(), response.status_code)
+                chunk = _json(data.encode(), response.status)
                 if "error" in chunk:
-                    raise _body_error(chunk["error"], response.status_code)
+                    raise _body_error(chunk["error"], response.status)
                 for choice in chunk.get("choices") or []:
                     if not isinstance(choice, dict):
                         continue
@@ -155,7 +168,7 @@ class OpenAICompatibleEngine:
             yield StreamEndEvent(finish_reason=finish or "stop")  # streamed usage is not asked for, as through litellm
 
     def close(self) -> None:
-        """Close every thread's client (the engine cannot be used afterwards)."""
+        """Close every thread's pool (the engine cannot be used afterwards)."""
         with self._lock:
             self._closed = True
             closers = list(self._closers)
@@ -185,15 +198,20 @@ class OpenAICompatibleEngine:
         return body
 
     @contextlib.contextmanager
-    def _post(self, body: dict[str, Any]) -> Iterator[httpx.Response]:
+    def _post(self, body: dict[str, Any]) -> Iterator[httpcore.Response]:
         """The server's response to `body`, headers read and body not yet; closed when the block ends."""
         if not self._slots.acquire(timeout=self.timeout):
             raise lm15.TimeoutError(f"{PROVIDER}: no free connection within {self.timeout} s", provider=PROVIDER)
         try:
             client = self.client
-            request = client.build_request("POST", self._url, json=body)
+            # As httpx sends JSON: compact, UTF-8, and no NaN (which is not JSON).
+            content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+            headers = [*self._headers, (b"Content-Length", str(len(content)).encode())]
+            request = httpcore.Request(
+                b"POST", self._url, headers=headers, content=content, extensions={"timeout": self._timeouts}
+            )
             with _transport_errors(self.timeout):
-                response = client.send(request, stream=True)
+                response = client.handle_request(request)
             try:
                 yield response
             finally:
@@ -201,27 +219,27 @@ class OpenAICompatibleEngine:
         finally:
             self._slots.release()
 
-    def _read(self, response: httpx.Response) -> bytes:
-        declared = response.headers.get("content-length", "")
+    def _read(self, response: httpcore.Response) -> bytes:
+        declared = _header(response, b"content-length")
         if declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise self._oversized(response.status_code)
+            raise self._oversized(response.status)
         chunks, size = [], 0
         with _transport_errors(self.timeout):
-            for chunk in response.iter_bytes():
+            for chunk in response.iter_stream():
                 size += len(chunk)
                 if size > self.max_response_bytes:
-                    raise self._oversized(response.status_code)
+                    raise self._oversized(response.status)
                 chunks.append(chunk)
         return b"".join(chunks)
 
-    def _sse(self, response: httpx.Response) -> Iterator[str]:
+    def _sse(self, response: httpcore.Response) -> Iterator[str]:
         """The `data:` payloads of a server-sent event stream, bounded by `max_response_bytes` in all."""
         buffer, size = bytearray(), 0
         with _transport_errors(self.timeout):
-            for chunk in response.iter_bytes():
+            for chunk in response.iter_stream():
                 size += len(chunk)
                 if size > self.max_response_bytes:
-                    raise self._oversized(response.status_code)
+                    raise self._oversized(response.status)
                 buffer += chunk
                 if b"\n" not in chunk:
                     continue  # a line still arriving (split only when one ends: no quadratic re-splitting)
@@ -238,21 +256,33 @@ class OpenAICompatibleEngine:
 
 
 def _close_all(closers: list[weakref.finalize]) -> None:
-    """Close every thread's client (each finalizer runs at most once)."""
+    """Close every thread's pool (each finalizer runs at most once)."""
     for closer in list(closers):
         closer()
     closers.clear()
 
 
+# httpcore's failures other than timeouts (it has no common base class for them).
+_TRANSPORT_ERRORS = (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol, httpcore.ProxyError)
+
+
 @contextlib.contextmanager
 def _transport_errors(timeout: float) -> Iterator[None]:
-    """httpx's timeouts and connection failures as lm15's (the exception's type only: no URL, no text)."""
+    """httpcore's timeouts and connection failures as lm15's (the exception's type only: no URL, no text)."""
     try:
         yield
-    except httpx.TimeoutException as exc:
+    except httpcore.TimeoutException as exc:
         raise lm15.TimeoutError(f"{PROVIDER}: {type(exc).__name__} after {timeout} s", provider=PROVIDER) from exc
-    except httpx.HTTPError as exc:
+    except _TRANSPORT_ERRORS as exc:
         raise lm15.TransportError(f"{PROVIDER}: {type(exc).__name__}", provider=PROVIDER) from exc
+
+
+def _header(response: httpcore.Response, name: bytes) -> str:
+    """The first value of header `name` (lowercase), or ""."""
+    for key, value in response.headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return ""
 
 
 def _json(body: bytes, status: int) -> dict[str, Any]:
@@ -283,12 +313,12 @@ def _chat_response(data: dict[str, Any], model: str) -> Response:
         raise lm15.ProviderError(problem, provider=PROVIDER, status=200) from exc
 
 
-def _http_error(response: httpx.Response, body: bytes) -> lm15.ProviderError:
+def _http_error(response: httpcore.Response, body: bytes) -> lm15.ProviderError:
     try:
         detail = json.loads(body).get("error")
     except (ValueError, UnicodeDecodeError, AttributeError):
         detail = None
-    return _body_error(detail, response.status_code, response.headers.get("retry-after"))
+    return _body_error(detail, response.status, _header(response, b"retry-after") or None)
 
 
 def _body_error(detail: Any, status: int, retry_after: str | None = None) -> lm15.ProviderError:

@@ -5,8 +5,8 @@ bounds: pooled connections, timeouts, a size cap on replies, and malformed repli
 """
 
 import argparse
-import concurrent.futures
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -99,20 +99,36 @@ def test_each_thread_keeps_its_own_connection_and_calls_in_flight_are_bounded():
     engine = OpenAICompatibleEngine(slow.url, api_key="k", max_connections=2)
     request = Request(model="openai/slow", messages=(Message.user("hi"),))
     try:
+        replies, release = [], threading.Event()
+
+        def call() -> None:
+            replies.append(engine.complete(request).message.text)
+            release.wait(10)  # alive (with its connection open) until the main thread's call is done
+
+        # Four threads of their own (an executor may hand a second task to a thread that finished its first).
+        threads = [threading.Thread(target=call) for _ in range(4)]
         started = time.perf_counter()
-        with concurrent.futures.ThreadPoolExecutor(4) as pool:
-            replies = list(pool.map(lambda _: engine.complete(request).message.text, range(4)))
+        for thread in threads:
+            thread.start()
+        while len(replies) < 4 and time.perf_counter() - started < 10:
+            time.sleep(0.01)
         took = time.perf_counter() - started
+        try:
+            client = engine.client  # this thread's own pool: not one of the four threads'
+            assert client._ssl_context is engine._ssl  # one TLS context shared by every thread
+            assert engine.complete(request).message.text == "answer: hi"
+            assert len(slow.peers) == 5  # one connection per calling thread, none shared between threads
+            assert len(client.connections) == 1
+        finally:
+            release.set()
+            for thread in threads:
+                thread.join()
         assert replies == ["answer: hi"] * 4
         assert took >= 0.6  # four calls of 0.3 s, at most two at a time: two waves (one wave without the bound)
-        clients = [engine.client]  # this thread's own client: not one of the four pool threads'
-        assert clients[0]._transport._pool._ssl_context is engine._ssl  # one TLS context shared by every thread
-        assert engine.complete(request).message.text == "answer: hi"
-        assert len(slow.peers) == 5  # one connection per calling thread, none shared between threads
     finally:
         engine.close()
         slow.stop()
-    assert clients[0].is_closed  # close() closes every thread's client
+    assert client.connections == []  # close() closes every thread's pool and its connections
     with pytest.raises(lm15.TransportError, match="closed"):
         engine.complete(request)  # a typed error after close(), not httpx's RuntimeError
 
@@ -120,11 +136,17 @@ def test_each_thread_keeps_its_own_connection_and_calls_in_flight_are_bounded():
 def test_an_engine_dropped_without_close_closes_its_threads_clients():
     import gc
 
-    engine = OpenAICompatibleEngine("http://127.0.0.1:1/v1", api_key="k")
-    client = engine.client  # this (long-lived) thread's client
-    del engine
-    gc.collect()
-    assert client.is_closed
+    upstream = LoopbackUpstream(latency=0).start()
+    engine = OpenAICompatibleEngine(upstream.url, api_key="k")
+    try:
+        engine.complete(Request(model="openai/ok", messages=(Message.user("hi"),)))
+        client = engine.client  # this (long-lived) thread's pool, holding its keep-alive connection
+        assert len(client.connections) == 1
+        del engine
+        gc.collect()
+        assert client.connections == []
+    finally:
+        upstream.stop()
 
 
 @pytest.mark.parametrize("model", ["error", "rate-limited"])
