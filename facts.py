@@ -49,6 +49,7 @@ CONSTRAINT_STEMS = (
     "smallest", "sort", "order", "alphabetic", "unique", "distinct", "even", "odd", "empty", "lowercase",
     "uppercase", "case-insensitive", "decimal", "round", "negative", "positive", "duplicate", "first", "last",
 )  # fmt: skip
+_CONSTRAINTS = tuple((stem, re.compile(rf"\b{re.escape(stem)}")) for stem in CONSTRAINT_STEMS)  # compiled once
 _NOT_NAMES = frozenset(
     "I The A An And But Or So If Then What How Why When Where Which Who Please Also Yes No Not Now Just Only Can "
     "Could Would Should Do Does Did Is Are It Its This That These Those My Our Your We You They He She Let Make "
@@ -187,8 +188,8 @@ def extract_facts(text: str, names: Iterable[str] = ()) -> list[Fact]:
     for name in names:
         if re.search(rf"\b{re.escape(name.lower())}\b", lowered):
             add("name", name.lower(), name)
-    for stem in CONSTRAINT_STEMS:
-        if re.search(rf"\b{re.escape(stem)}", lowered):
+    for stem, pattern in _CONSTRAINTS:
+        if pattern.search(lowered):
             add("constraint", stem, stem)
     return list(facts.values())
 
