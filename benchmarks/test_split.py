@@ -112,6 +112,7 @@ def run_test_split(
     out_dir: str | Path,
     compiled: dict[str, dict[str, Any]],
     *,
+    modes: tuple[str, ...] = MODES,
     runs: int = 3,
     workers: int = 1,
     max_turns: int | None = None,
@@ -119,7 +120,7 @@ def run_test_split(
     progress: bool = True,
     extra_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run the modes and the compiled Mediator on every set (resuming `out_dir`); return tables and effects.
+    """Run `modes` and the compiled Mediator on every set (resuming `out_dir`); return tables and effects.
 
     Raises:
         ConfigMismatch: `out_dir` holds a run with another configuration.
@@ -129,7 +130,7 @@ def run_test_split(
     out_dir = Path(out_dir)
     config = run_config(
         roles,
-        [*MODES, COMPILED],
+        [*modes, COMPILED],
         runs,
         record_sets,
         artifacts={domain: c["sha256"] for domain, c in sorted(compiled.items())},
@@ -143,7 +144,7 @@ def run_test_split(
     started = time.perf_counter()
     variants = {COMPILED: Variant("compiled", with_artifacts, runs_on=lambda r: r.task in compiled)}
     ran = run_modes(
-        record_sets, out_dir, settings, MODES, runs, variants, workers=workers, progress=progress, fact_records=False
+        record_sets, out_dir, settings, modes, runs, variants, workers=workers, progress=progress, fact_records=False
     )
     effects = {name: compile_effect(ran["trajectories"][name], counts["tasks"]) for name, counts in ran["sets"].items()}
     return {
@@ -191,6 +192,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-lic", action="store_true", help="only the builtin test splits")
     parser.add_argument("--limit", type=int, help="at most this many records per domain and set")
     parser.add_argument("--runs", type=int, default=3, help="runs per record and mode (default 3)")
+    parser.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"modes besides {COMPILED}, which always runs (default {','.join(MODES)}; 'mediated' alone measures "
+        "only the effect of compiling)",
+    )
     parser.add_argument("--artifacts", metavar="DIR", help="artifact root (default: the shipped artifacts)")
     parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
     parser.add_argument("--workers", type=int, default=1, help="conversations in flight (default 1)")
@@ -236,13 +243,16 @@ def main(argv: list[str] | None = None) -> int:
             raise IntentMediatorError(f"--domains: unknown domain(s) {unknown}; domains: {', '.join(DOMAINS)}")
         if args.artifacts and not Path(args.artifacts).is_dir():
             raise IntentMediatorError(f"--artifacts: no such folder {args.artifacts}")
+        modes = tuple(split_list(args.modes) or ())
+        if not modes or any(m not in MODES for m in modes):
+            raise IntentMediatorError(f"--modes: choose from {', '.join(MODES)}, got {args.modes!r}")
         sets = load_sets(args, domains)
         roles = roles_from_args(args)
         compiled = compiled_programs(domains, args.artifacts, roles.models()["mediator"])
         for domain in domains:
             where = compiled[domain]["folder"] if domain in compiled else "none: no compiled row for this domain"
             print(f"compiled {domain}: {where}", flush=True)
-        total = sum(len(r) for r in sets.values()) * args.runs * len(MODES)
+        total = sum(len(r) for r in sets.values()) * args.runs * len(modes)
         total += sum(1 for r in sets.values() for x in r if x.task in compiled) * args.runs
         print(
             f"test split: {total} conversations ({', '.join(f'{k} {len(v)}' for k, v in sets.items())} records) "
@@ -254,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
             roles,
             args.out,
             compiled,
+            modes=modes,
             runs=args.runs,
             workers=args.workers,
             max_turns=args.max_turns,

@@ -103,3 +103,18 @@ def test_a_domain_without_an_artifact_is_reported_not_run_under_the_compiled_nam
     )
     assert "| test | math | none | 0 | – | – | – | no artifact |" in (results / "test_split.md").read_text()
     assert test_split.main(["--domains", "poetry"]) == 2
+
+
+def test_modes_can_be_narrowed_to_the_effect_of_compiling(scripted, tmp_path, capsys):
+    import test_split
+
+    engine, _, _ = scripted
+    results = tmp_path / "results"
+    argv = ["--domains", "math", "--limit", "2", "--runs", "1", "--no-lic", "--out", str(tmp_path / "run")]
+    assert test_split.main([*argv, "--modes", "mediated", "--results", str(results), "--no-progress"]) == 0
+    data = json.loads((results / "test_split.json").read_text())
+    assert list(data["tables"]["test"]) == ["mediated", "mediated+compiled"]
+    assert data["effects"]["test"]["math"]["effect"] == 100.0
+    assert {call.role for call in engine.requests} == {"mediator", "assistant"}
+    assert test_split.main([*argv, "--modes", "mediated,magic"]) == 2
+    assert "--modes: choose from full, sharded, drop-assistant, mediated" in capsys.readouterr().err
