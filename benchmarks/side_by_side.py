@@ -303,6 +303,7 @@ def run_modes(
             "records": len(records),
             "tasks": sorted({r.task for r in records}),
             "conversations": {"finished": len(trajectories), "planned": planned},
+            "p_by_domain": p_by_domain(trajectories, names),
         }
         kept[name] = trajectories
     return {"tables": tables, "sets": counts, "trajectories": kept}
@@ -384,6 +385,19 @@ def shortfall_line(mode: str, counts: dict[str, Any]) -> str:
     )
 
 
+def p_by_domain(trajectories: list, modes: list[str]) -> dict[str, dict[str, float | None]]:
+    """{domain: {mode: P}}: P (0-100) averaged over the domain's instructions, None where none finished."""
+    scores: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for t in trajectories:
+        if t.error is None and t.score is not None:
+            scores.setdefault((t.task, t.mode), {}).setdefault(t.task_id, []).append(t.score)
+    out: dict[str, dict[str, float | None]] = {}
+    for domain in sorted({t.task for t in trajectories}):
+        per = {mode: scores.get((domain, mode)) for mode in modes}
+        out[domain] = {m: float(np.mean([np.mean(v) for v in s.values()])) if s else None for m, s in per.items()}
+    return out
+
+
 def mediator_cost_ratio(table: dict[str, dict[str, Any]]) -> float | None:
     """Mediated's Mediator prompt tokens per conversation over sharded's assistant prompt tokens (None if unknown)."""
     mediator = (table.get("mediated") or {}).get("mediator_prompt_tokens_per_conversation")
@@ -447,6 +461,13 @@ def markdown(result: dict[str, Any], command: str) -> str:
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+        domains = sets.get("p_by_domain") or {}
+        if len(domains) > 1:
+            lines += ["P by domain (averaged over each domain's instructions):", ""]
+            lines += ["| domain | " + " | ".join(table) + " |", "|" + "---|" * (len(table) + 1)]
+            for domain, row in domains.items():
+                lines.append(f"| {domain} | " + " | ".join(_number(row.get(mode), 1) for mode in table) + " |")
+            lines.append("")
         ratio = mediator_cost_ratio(table)
         if ratio is not None:
             lines += [

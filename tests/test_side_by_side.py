@@ -274,3 +274,25 @@ def test_the_shortfall_line_says_where_failed_mediated_conversations_lost():
         "0; no fact check 0."
     )
     assert shortfall(mediated[2:], full) is None  # nothing failed
+
+
+def test_p_by_domain_averages_each_domains_instructions_per_mode():
+    from types import SimpleNamespace
+
+    from side_by_side import p_by_domain
+
+    def t(task, task_id, mode, score, error=None):
+        return SimpleNamespace(task=task, task_id=task_id, mode=mode, score=score, error=error)
+
+    rows = [
+        t("math", "m1", "mediated", 100.0),
+        t("math", "m1", "mediated", 0.0),  # m1: 50
+        t("math", "m2", "mediated", 100.0),  # m2: 100 -> math 75, whatever the run counts
+        t("math", "m1", "sharded", 0.0),
+        t("code", "c1", "mediated", 0.0, error="crashed"),  # an error is not a score
+        t("code", "c1", "sharded", 100.0),
+    ]
+    assert p_by_domain(rows, ["sharded", "mediated"]) == {
+        "code": {"sharded": 100.0, "mediated": None},
+        "math": {"sharded": 0.0, "mediated": 75.0},
+    }
