@@ -1,11 +1,12 @@
 """Where the server's per-request time goes: one model call over loopback, by the layer that makes it.
 
 The same chat completion against the scripted loopback upstream (no latency), sent N times through: raw httpx,
-litellm.completion, a DSPy LM through each upstream client `serve` can use (litellm, or the lean
-`OpenAICompatibleEngine`), the Mediator's whole step (DSPy prompt building, the call, parsing, the fact check) on
-each, and a whole `serve` request (the app in this process on loopback, one client, SQLite log, a fresh
-one-turn conversation each time) on each. Each `serve` request makes two model calls (the Mediator's and the
-upstream's), so their cost is most of the server's own overhead at one client.
+raw httpcore (the transport under httpx, which the lean client uses directly), litellm.completion, a DSPy LM
+through each upstream client `serve` can use (litellm, or the lean `OpenAICompatibleEngine`), the Mediator's whole
+step (DSPy prompt building, the call, parsing, the fact check) on each, and a whole `serve` request (the app in
+this process on loopback, one client, SQLite log, a fresh one-turn conversation each time) on each. Each `serve`
+request makes two model calls (the Mediator's and the upstream's), so their cost is most of the server's own
+overhead at one client.
 
     python benchmarks/upstream_call_cost.py [--calls 50]
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
+import json
 import os
 import statistics
 import sys
@@ -51,6 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("OPENAI_API_KEY", "sk-loopback")
     import dspy
+    import httpcore
     import httpx
     import litellm
     from intent_mediator.lm import build_lm, lm_scope
@@ -61,6 +64,7 @@ def main() -> None:
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
     upstream = LoopbackUpstream(latency=0).start()
     http = httpx.Client()
+    core = httpcore.ConnectionPool(max_connections=1)
     program = MediatedAssistant()
     folder = Path(tempfile.mkdtemp())
     servers = contextlib.ExitStack()
@@ -88,7 +92,11 @@ def main() -> None:
         return request
 
     url = f"{upstream.url}/chat/completions"
+    body = json.dumps({"model": "ok", "messages": MESSAGES}).encode()
+    host = httpx.URL(url).netloc  # host:port, as a Host header carries it
+    headers = [(b"Host", host), (b"Content-Type", b"application/json"), (b"Content-Length", b"%d" % len(body))]
     layers = {"raw httpx POST": lambda: http.post(url, json={"model": "ok", "messages": MESSAGES}).json(),
+              "raw httpcore POST": lambda: json.loads(core.request("POST", url, headers=headers, content=body).content),
               "litellm.completion": lambda: litellm.completion(model="openai/ok", messages=MESSAGES,
                                                                api_base=upstream.url)}  # fmt: skip
     for client in ("litellm", "lean"):
