@@ -83,13 +83,13 @@ def build_lm(
         temperature: Sampling temperature (0 keeps evaluation repeatable).
         max_tokens: Completion cap.
         cache: Use DSPy's request cache.
-        client: How `openai/...` models are reached: "litellm", or "lean" (`OpenAICompatibleEngine`: one pooled
-            httpx client, no litellm on the call path; see `engines/openai_compatible.py`). Every other provider
+        client: How `openai/...` models are reached: "litellm", or "lean" (`OpenAICompatibleEngine`: httpcore
+            connections, no litellm on the call path; see `engines/openai_compatible.py`). Every other provider
             goes through litellm either way. A `timeout` keyword becomes the lean client's read timeout.
 
     Raises:
         ModelConfigError: the string names no provider litellm knows, or no embedded model, or `client` is
-            neither "litellm" nor "lean".
+            neither "litellm" nor "lean", or the lean client gets an `api_base` that is not an http(s) URL.
     """
     if client not in UPSTREAM_CLIENTS:
         raise ModelConfigError(f"unknown upstream client {client!r}; expected one of {', '.join(UPSTREAM_CLIENTS)}")
@@ -116,7 +116,10 @@ def build_lm(
         from intent_mediator.engines.openai_compatible import OpenAICompatibleEngine
 
         timeout = kwargs.pop("timeout", None)
-        engine = OpenAICompatibleEngine(api_base, api_key=api_key, **({"timeout": timeout} if timeout else {}))
+        try:
+            engine = OpenAICompatibleEngine(api_base, api_key=api_key, **({"timeout": timeout} if timeout else {}))
+        except ValueError as exc:
+            raise ModelConfigError(f"api_base: {exc}") from None
         return dspy.LM(model, engine=engine, temperature=temperature, max_tokens=max_tokens, cache=cache, **kwargs)
     settings: dict[str, Any] = {}
     if api_base:

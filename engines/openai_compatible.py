@@ -15,7 +15,9 @@ used it: httpcore's pool walks every connection under one lock on each request, 
 system call, so with 64 connections the pool's bookkeeping, not the network, set the server's throughput. The
 pools are httpcore's, without an `httpx.Client` around them: httpx's request and response models, cookie jar and
 redirect handling cost 0.44 ms of CPU per call against 0.27 ms for httpcore alone on loopback, and a mediated
-request makes two calls.
+request makes two calls. What httpx did besides is kept: the URL is parsed by httpx (IDNA hosts, percent-encoded
+paths, IPv6 literals), and the environment's proxy settings apply (`HTTP(S)_PROXY`, `ALL_PROXY`, `NO_PROXY`),
+except for loopback servers, which are always reached directly. Replies are asked for uncompressed.
 
 It is an engine rather than a `dspy.BaseLM` subclass with `forward()`: DSPy 3.4 deprecates `forward()` plugins
 (removed in 3.5) and routes custom clients through `dspy.LM(engine=...)`, which is itself the `BaseLM`.
@@ -29,9 +31,11 @@ timeouts, connection failures, a body that is not JSON or not a chat completion,
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import threading
+import urllib.request
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -81,11 +85,30 @@ class OpenAICompatibleEngine:
         self.base_url = (base_url or OPENAI_BASE).rstrip("/")
         self.timeout, self.max_response_bytes = timeout, max_response_bytes
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        # Parsed and normalised once, by httpx's URL parser (IDNA hosts, percent-encoded paths, IPv6 literals).
+        self.url = f"{self.base_url}/chat/completions"
+        try:
+            url = httpx.URL(self.url)
+        except httpx.InvalidURL as exc:
+            raise ValueError(f"base_url is not a valid URL ({exc}): {self.base_url!r}") from None
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError(f"base_url must be an http:// or https:// URL with a host, got {self.base_url!r}")
+        if url.userinfo:
+            raise ValueError("base_url must not carry credentials (user:password@): pass api_key instead")
+        self._url = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path)
         self._headers = [
+            (b"Host", url.netloc),  # host[:port], IPv6 literals in brackets, default ports left out
             (b"Content-Type", b"application/json"),
-            (b"Accept", b"application/json"),
+            (b"Accept", b"*/*"),  # a JSON body, or an event stream when streaming
+            (b"Accept-Encoding", b"identity"),  # no compressed replies: the size cap reads bytes as they come
             (b"User-Agent", b"intent-mediator"),
         ]
+        # The proxy the environment names for this URL (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY), as httpx used;
+        # never for a loopback server (a local vLLM or llama.cpp), as Go's and curl's conventions go.
+        proxies = urllib.request.getproxies()
+        proxy = proxies.get(url.scheme) or proxies.get("all")
+        bypass = _loopback(url.host) or urllib.request.proxy_bypass(url.host)
+        self._proxy = httpcore.Proxy(proxy) if proxy and not bypass else None
         if key:
             self._headers.append((b"Authorization", f"Bearer {key}".encode()))
         self._timeouts = {"connect": min(connect_timeout, timeout), "read": timeout, "write": timeout, "pool": timeout}
@@ -99,11 +122,6 @@ class OpenAICompatibleEngine:
         self._closed = False
         # Dropped without close(): the threads' clients close with the engine, not only when their threads end.
         weakref.finalize(self, _close_all, self._closers)
-        self.url = f"{self.base_url}/chat/completions"
-        self._url = httpcore.URL(self.url)  # parsed once
-        default_port = {b"http": 80, b"https": 443}.get(self._url.scheme)
-        host = self._url.host if self._url.port in (None, default_port) else b"%s:%d" % (self._url.host, self._url.port)
-        self._headers.insert(0, (b"Host", host))
 
     @property
     def client(self) -> httpcore.ConnectionPool:
@@ -114,6 +132,7 @@ class OpenAICompatibleEngine:
         if client is None:
             client = self._local.client = httpcore.ConnectionPool(
                 ssl_context=self._ssl,
+                proxy=self._proxy,
                 # Idle connections are dropped after 4 s: uvicorn-based servers (vLLM among them) close theirs at
                 # 5 s, and a request sent on a connection the server is closing fails (and is retried a second
                 # later). A thread holding a stream open may start another call, hence room for a second one.
@@ -253,6 +272,16 @@ class OpenAICompatibleEngine:
         return lm15.ProviderError(
             f"{PROVIDER}: reply over {self.max_response_bytes} bytes", provider=PROVIDER, status=status
         )
+
+
+def _loopback(host: str) -> bool:
+    """Whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _close_all(closers: list[weakref.finalize]) -> None:

@@ -37,7 +37,7 @@ class ServerConfig:
             (default: half of `upstream_timeout`); counted inside `upstream_timeout`.
         upstream_retries: Retries of a failed upstream call (provider models, either client).
         upstream_client: How `openai/...` models (OpenAI, or any OpenAI-compatible server at `api_base`) are
-            reached: "lean" (the default: `OpenAICompatibleEngine`, one pooled httpx client per model, a few
+            reached: "lean" (the default: `OpenAICompatibleEngine`, one keep-alive connection per calling thread, a few
             milliseconds less per call than litellm, replies capped in size) or "litellm". Other providers
             always go through litellm.
         mediator_history: "full" (the Mediator rereads the whole history each call) or "incremental" (it

@@ -229,3 +229,71 @@ def test_serve_takes_the_client_from_its_flag(capsys):
     with pytest.raises(SystemExit) as info:
         parser.parse_args(["--upstream-client", "fast"])
     assert info.value.code == 2 and "invalid choice: 'fast'" in capsys.readouterr().err
+
+
+def _one_shot_server(reply: bytes) -> tuple[str, list[bytes]]:
+    """A loopback HTTP server that answers one request with `reply` and keeps the request's head."""
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    heads: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection, listener:
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += connection.recv(65536)
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = next(
+                int(v) for k, _, v in (h.partition(b":") for h in head.split(b"\r\n")) if k.lower() == b"content-length"
+            )
+            while len(body) < length:
+                body += connection.recv(65536)
+            heads.append(head)
+            connection.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{listener.getsockname()[1]}", heads
+
+
+COMPLETION = b'{"choices": [{"message": {"role": "assistant", "content": "via proxy"}, "finish_reason": "stop"}]}'
+REPLY = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (
+    len(COMPLETION),
+    COMPLETION,
+)
+
+
+def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(monkeypatch):
+    proxy, heads = _one_shot_server(REPLY)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    engine = OpenAICompatibleEngine("http://upstream.example.invalid/v1", api_key="k")
+    request = Request(model="openai/m", messages=(Message.user("hi"),))
+    assert engine.complete(request).message.text == "via proxy"
+    assert heads[0].startswith(b"POST http://upstream.example.invalid/v1/chat/completions HTTP/1.1")
+    engine.close()
+    for loopback in ("http://127.0.0.1:8000/v1", "http://localhost:8000/v1", "http://[::1]:8000/v1"):
+        assert OpenAICompatibleEngine(loopback)._proxy is None  # a local server is never reached through a proxy
+    monkeypatch.setenv("NO_PROXY", "upstream.example.invalid")
+    assert OpenAICompatibleEngine("http://upstream.example.invalid/v1", api_key="k")._proxy is None
+
+
+def test_the_host_header_and_request_target_follow_the_url(monkeypatch):
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    server, heads = _one_shot_server(REPLY)
+    engine = OpenAICompatibleEngine(f"{server}/my api/v1", api_key="k")
+    assert engine.complete(Request(model="openai/m", messages=(Message.user("hi"),))).message.text == "via proxy"
+    lines = heads[0].split(b"\r\n")
+    assert lines[0] == b"POST /my%20api/v1/chat/completions HTTP/1.1"  # percent-encoded, as httpx sent it
+    assert f"Host: {server.removeprefix('http://')}".encode() in lines and b"Accept-Encoding: identity" in lines
+    engine.close()
+    assert dict(OpenAICompatibleEngine("http://[::1]:8080/v1")._headers)[b"Host"] == b"[::1]:8080"
+    assert dict(OpenAICompatibleEngine("https://api.example.com:443/v1")._headers)[b"Host"] == b"api.example.com"
+    for bad in ("ftp://host/v1", "http://user:secret@host/v1", "/v1"):
+        with pytest.raises(ValueError, match="base_url"):
+            OpenAICompatibleEngine(bad)
+    with pytest.raises(ModelConfigError, match="api_base: base_url must not carry credentials"):
+        build_lm("openai/m", api_base="http://user:secret@host/v1", client="lean")
