@@ -94,10 +94,13 @@ def _value(node: ast.expr) -> Any:
     raise ValueError(f"unsupported argument {ast.unparse(node)!r}")
 
 
-def _calls_in(source: str, specs: dict[str, dict]) -> list[Call] | None:
+def _calls_in(source: str, specs: dict[str, dict], *, quoted: bool = True) -> list[Call] | None:
+    """The calls `source` is made of, or None. With `quoted`, a list of strings that each hold calls counts too
+    (`['f(x=1)']`: BFCL's parser strips `[`, `]` and `'` from the ends of a reply, so it reads that one-call
+    form; any number of quoted calls is read here)."""
     try:
         tree = ast.parse(source.strip())
-    except SyntaxError:
+    except (SyntaxError, ValueError):  # ValueError: a null byte in the source
         return None
     nodes: list[ast.expr] = []
     for statement in tree.body:
@@ -105,6 +108,9 @@ def _calls_in(source: str, specs: dict[str, dict]) -> list[Call] | None:
             return None
         value = statement.value
         nodes.extend(value.elts if isinstance(value, (ast.List, ast.Tuple)) else [value])
+    if quoted and nodes and all(isinstance(n, ast.Constant) and isinstance(n.value, str) for n in nodes):
+        inner = [_calls_in(str(getattr(n, "value", "")), specs, quoted=False) for n in nodes]
+        return None if any(found is None for found in inner) else [c for found in inner for c in found or []]
     calls = []
     for node in nodes:
         if not isinstance(node, ast.Call) or any(isinstance(arg, ast.Starred) for arg in node.args):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from intent_mediator import RoleLMs
+from intent_mediator.data.agreement import RecordResolver
 from intent_mediator.data.loaders import load_records
 from intent_mediator.data.records import validate_record
 from intent_mediator.errors import ModelConfigError
@@ -56,6 +57,19 @@ def test_actions_finds_calls_in_prose_fences_and_lines(shared_lic):
     assert task.score(record, calls.replace("height=6", "height=7")).value == 0.0
     assert task.score(record, calls.replace("height=6", "height=6, unit='cm'")).value == 0.0  # unexpected
     assert parse_calls("The function calculate_triangle_area needs a base and a height. Which triangle?") is None
+
+
+def test_actions_reads_a_list_of_quoted_calls_as_the_reference_parser_does(shared_lic):
+    # BFCL's parser strips [, ] and ' from a reply's ends, so ['f(x=1)'] is one call there; the embedded model
+    # answers that way. Any number of quoted calls is read here; quoted text that is not a call is not.
+    task = get_task("actions")
+    (record,) = lic(shared_lic, "actions", "parallel_69")
+    one, two = "calculate_triangle_area(base=10, height=5)", "calculate_triangle_area(base=8, height=6)"
+    assert task.score(record, task.extract(f"['{one}', '{two}']", record)).value == 1.0
+    assert task.score(record, task.extract(f'["{one}", "{two}"]', record)).value == 1.0
+    assert task.score(record, task.extract(f"['{one}']", record)).value == 0.0  # one call of two
+    for reply in (f"['{one}', 'and the other one']", "['Which triangle do you mean?']", "[]", "['f(x=1)\x00']"):
+        assert parse_calls(reply) is None, reply  # the last holds a null byte, which ast.parse refuses
 
 
 def test_actions_optional_parameters_and_bfcl_string_standardization(shared_lic):
@@ -337,9 +351,7 @@ def scripted_judge(engine, record, verdicts):
 def test_agreement_items_extract_and_score_as_labelled(shared_lic, engine, family, item):
     """The task's own part of the pipeline: an attempt's answer is found and scored as the human scored it; a
     reply that is not an attempt has no answer for the task's parser (classification itself is judging's)."""
-    task_id = item["record"].split(":", 1)[1]
-    file = "sharded_translation.json" if family == "translation" else "sample_5_per_task.json"
-    (record,) = [r for r in load_records(shared_lic / file, tasks=[family]) if r.task_id == task_id]
+    record = RecordResolver(shared_lic).resolve(item["record"], item["id"])  # lic: or builtin:
     task = get_task(family)
     answer = task.extract(item["reply"], record)
     if item["kind"] != "answer_attempt":
