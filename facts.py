@@ -325,10 +325,13 @@ def record_names(record: Any, full_prompt: str | None = None) -> list[str]:
     if not full_prompt:
         return []
     shards = " ".join(shard.shard for shard in record.shards).lower()
+    # A full prompt can hold code: the first word of a docstring (`"""Names of the products`) starts a sentence,
+    # not a name.
     names = {
         m.group()
         for m in _NAME.finditer(full_prompt)
-        if " " in m.group() or not _sentence_start(full_prompt, m.start())
+        if " " in m.group()
+        or not (_sentence_start(full_prompt, m.start()) or full_prompt[: m.start()].endswith(('"""', "'''")))
     }
     return sorted(n for n in names if n not in _NOT_NAMES and re.search(rf"\b{re.escape(n.lower())}\b", shards))
 

@@ -61,6 +61,16 @@ def test_the_final_intent_of_every_revision_task_passes_and_stale_requests_fail(
     assert summary["values"] == 4 and summary["lost"] == 2 and summary["lossless_share"] == 0.5
 
 
+def test_record_names_skip_the_first_word_of_a_docstring():
+    from types import SimpleNamespace
+
+    from intent_mediator.facts import record_names
+
+    record = SimpleNamespace(shards=[SimpleNamespace(shard="return just their names, sold by Acme")])
+    prompt = 'def affordable(products):\n    """Names of the products sold by Acme, in order."""'
+    assert record_names(record, prompt) == ["Acme"]  # "Names" opens the docstring: a sentence, not a name
+
+
 def test_trajectory_fact_check_reads_the_last_request():
     trajectory = Trajectory(task_id="t", task="math", mode="mediated", run=0)
     trajectory.turns = [
