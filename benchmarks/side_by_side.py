@@ -385,12 +385,18 @@ def shortfall_line(mode: str, counts: dict[str, Any]) -> str:
     )
 
 
-def p_by_domain(trajectories: list, modes: list[str]) -> dict[str, dict[str, float | None]]:
-    """{domain: {mode: P}}: P (0-100) averaged over the domain's instructions, None where none finished."""
+def instruction_scores(trajectories: list) -> dict[tuple[str, str], dict[str, list[float]]]:
+    """{(domain, mode): {instruction: [scores of its runs]}}, over the conversations that finished with a score."""
     scores: dict[tuple[str, str], dict[str, list[float]]] = {}
     for t in trajectories:
         if t.error is None and t.score is not None:
             scores.setdefault((t.task, t.mode), {}).setdefault(t.task_id, []).append(t.score)
+    return scores
+
+
+def p_by_domain(trajectories: list, modes: list[str]) -> dict[str, dict[str, float | None]]:
+    """{domain: {mode: P}}: P (0-100) averaged over the domain's instructions, None where none finished."""
+    scores = instruction_scores(trajectories)
     out: dict[str, dict[str, float | None]] = {}
     for domain in sorted({t.task for t in trajectories}):
         per = {mode: scores.get((domain, mode)) for mode in modes}

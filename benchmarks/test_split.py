@@ -39,6 +39,7 @@ from side_by_side import (
     Variant,
     _bootstrap,
     check_config,
+    instruction_scores,
     markdown,
     run_config,
     run_modes,
@@ -72,10 +73,7 @@ def compiled_programs(domains, artifacts: str | None, mediator_model: str | None
 
 def compile_effect(trajectories: list, domains, seed: int = 0) -> dict[str, dict[str, Any]]:
     """Per domain (and `all`): P generic, P compiled and their paired difference with a bootstrap interval."""
-    scores: dict[tuple[str, str], dict[str, list[float]]] = {}
-    for t in trajectories:
-        if t.mode in ("mediated", COMPILED) and t.error is None and t.score is not None:
-            scores.setdefault((t.task, t.mode), {}).setdefault(t.task_id, []).append(t.score)
+    scores = instruction_scores(trajectories)
     rng = np.random.default_rng(seed)
     out = {}
     for domain in [*domains, "all"]:
