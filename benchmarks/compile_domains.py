@@ -31,6 +31,7 @@ from intent_mediator.artifacts import save_artifact, shipped_model_key
 from intent_mediator.data.splits import load_split
 from intent_mediator.optimizers.refiner import Refiner, RefinerError
 from intent_mediator.simulation.conversation import ConversationSettings
+from intent_mediator.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAINS = ("math", "code", "database", "actions")
@@ -54,22 +55,29 @@ def main() -> None:
     parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
     args = parser.parse_args()
     config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts")}
-    if config["mining_runs"] == 1:  # the default, as before the flag existed: earlier results keep their fingerprint
-        del config["mining_runs"]
-    fingerprint = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
     results_file = RESULTS / "compile_domains.json"
     done = json.loads(results_file.read_text()).get("domains", {}) if results_file.is_file() else {}
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     for domain in args.domains.split(","):
+        domain_config, fingerprint = domain_fingerprint(config, domain)
         previous = done.get(domain)
         if previous and previous["fingerprint"] == fingerprint:
             print(f"{domain}: done earlier with this configuration, skipped")
             continue
         if previous:
             print(f"{domain}: the earlier result used another configuration ({previous['config']}); recompiling")
-        done[domain] = compile_domain(domain, args, config, fingerprint, work)
+        done[domain] = compile_domain(domain, args, domain_config, fingerprint, work)
         report(done, config)
+
+
+def domain_fingerprint(config: dict, domain: str) -> tuple[dict, str]:
+    """The domain's configuration (the run's, plus its scorer's revision) and its fingerprint.
+
+    A scorer fix changes every validation score, so a result scored under an earlier revision is redone.
+    """
+    domain_config = {**config, "scoring_revision": get_task(domain).scoring_revision}
+    return domain_config, hashlib.sha256(json.dumps(domain_config, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def roles_for(args) -> RoleLMs:

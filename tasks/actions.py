@@ -274,6 +274,7 @@ def _call_text(call: Call) -> str:
 @register
 class ActionsTask(Task):
     name = "actions"
+    scoring_revision = 2  # 2: a list of quoted calls, ['f(x=1)'], is read as those calls (it was "discussion")
 
     def system_prompt(self, record: Instruction) -> str:
         functions = json.dumps(list(_specs(record).values()), ensure_ascii=False)

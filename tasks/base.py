@@ -52,11 +52,14 @@ class TaskConfig:
 class Task:
     """Base class: override what differs. `binary` tasks stop a conversation at the first correct answer;
     `reveal_verbatim` tasks have every user turn be the shard's own text, in order, with no simulator rewording
-    (as the reference does for translation, summary and data2text, whose shards are documents or table parts)."""
+    (as the reference does for translation, summary and data2text, whose shards are documents or table parts).
+    `scoring_revision` goes up whenever `score` changes what it accepts, so that a result scored under an earlier
+    revision is not taken for a current one (benchmarks/compile_domains.py fingerprints it)."""
 
     name: str = ""
     binary: bool = True
     reveal_verbatim: bool = False
+    scoring_revision: int = 1
 
     def system_prompt(self, record: Instruction) -> str:
         return ""

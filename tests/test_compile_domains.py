@@ -26,3 +26,14 @@ def test_a_domain_without_contrastive_pairs_is_recorded_and_ships_nothing(monkey
     assert not (tmp_path / "artifacts").exists()  # nothing ships: the generic Mediator stays in use
     mined = {r.role for r in engine.requests}
     assert "assistant" in mined  # the train tasks were simulated before giving up
+
+
+def test_a_scorer_revision_changes_the_domain_fingerprint_so_the_result_is_redone(monkeypatch):
+    from intent_mediator.tasks.actions import ActionsTask
+
+    config = {"seed": 0, "max_lm_calls": 250}
+    before, fingerprint = compile_domains.domain_fingerprint(config, "actions")
+    assert before["scoring_revision"] == ActionsTask.scoring_revision and before["max_lm_calls"] == 250
+    monkeypatch.setattr(ActionsTask, "scoring_revision", ActionsTask.scoring_revision + 1)
+    after, changed = compile_domains.domain_fingerprint(config, "actions")
+    assert changed != fingerprint and after["scoring_revision"] == before["scoring_revision"] + 1
