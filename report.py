@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,11 @@ MODE_ORDER = ("full", "concat", "sharded", "recap", "snowball", "drop-assistant"
 PAPER_GPT4O_MINI = {"full": 86.9, "sharded": 53.6, "mediated": 73.9}
 
 
-def shortfall(mediated: list[Trajectory], full: list[Trajectory] | None = None) -> dict[str, Any] | None:
+def shortfall(
+    mediated: list[Trajectory],
+    full: list[Trajectory] | None = None,
+    fact_loss: Callable[[Trajectory], float | None] | None = None,
+) -> dict[str, Any] | None:
     """Where the mediated conversations that failed lost: the Mediator's last request, or the answer to it.
 
     Each failed conversation (errors aside) is read at its last turn, the request the assistant saw last:
@@ -31,6 +36,8 @@ def shortfall(mediated: list[Trajectory], full: list[Trajectory] | None = None) 
     answered wrongly or not at all; `capped` ended at the turn bound with shards unsaid; `unchecked` has no fact
     check. With `full` (full-mode conversations), `full_also_failed` counts the complete requests whose task and
     run full mode failed too (None when full mode did not run). None when no conversation failed.
+    `fact_loss` gives a conversation's last-request fact loss (for example re-checked against its record); by
+    default, the one the program recorded at the last turn when it ran.
     """
     done = [t for t in mediated if t.error is None]
     failed = [t for t in done if t.outcome != "solved"]
@@ -42,11 +49,12 @@ def shortfall(mediated: list[Trajectory], full: list[Trajectory] | None = None) 
     also = 0
     for t in failed:
         last = t.turns[-1] if t.turns else None
+        loss = None if last is None else fact_loss(t) if fact_loss else last.fact_loss
         if t.turn_capped:
             counts["capped"] += 1
-        elif last is None or last.fact_loss is None:
+        elif last is None or loss is None:
             counts["unchecked"] += 1
-        elif last.fact_loss > 0:
+        elif loss > 0:
             counts["lossy"] += 1
         else:
             counts["wrong" if last.score is not None else "silent"] += 1

@@ -98,9 +98,10 @@ def checked_text(trajectory):
     return trajectory.model_copy(update={"turns": turns})
 
 
-def fact_losses(trajectories: list, records: dict[str, Any]) -> dict[str, Any] | None:
-    """`facts.fact_loss_summary` over the conversations whose mode rewrote the user's turns."""
-    from intent_mediator.facts import fact_loss_summary, trajectory_fact_check
+def fact_checks(trajectories: list, records: dict[str, Any]) -> dict[str, Any]:
+    """`facts.trajectory_fact_check` of each conversation whose mode rewrote the user's turns, by "task/run",
+    checked now against its record (so a fix to the check applies to conversations run before it)."""
+    from intent_mediator.facts import trajectory_fact_check
     from intent_mediator.tasks import get_task
 
     checks = {}
@@ -113,7 +114,17 @@ def fact_losses(trajectories: list, records: dict[str, Any]) -> dict[str, Any] |
         check = trajectory_fact_check(shown, record, full_prompt)
         if check is not None:
             checks[f"{t.task_id}/{t.run}"] = check
-    return fact_loss_summary(checks) if checks else None
+    return checks
+
+
+def checked_loss(checks: dict[str, Any]):
+    """For `report.shortfall`: a conversation's last-request loss from `fact_checks`, None when it has none."""
+
+    def loss(trajectory) -> float | None:
+        check = checks.get(f"{trajectory.task_id}/{trajectory.run}")
+        return None if check is None else check.loss
+
+    return loss
 
 
 def all_calls_ran(trajectory) -> bool:
@@ -143,6 +154,7 @@ def mode_table(
     trajectories: list, modes: list[str], seed: int = 0, records: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per mode: P/A90/U90_10 with intervals, recovery, resets, fact loss and usage (see the module doc)."""
+    from intent_mediator.facts import fact_loss_summary
     from intent_mediator.report import shortfall
     from intent_mediator.stats import instruction_stats
 
@@ -189,10 +201,12 @@ def mode_table(
         for key in (*_USAGE, "mediator_prompt_tokens"):
             row[f"{key}_per_conversation"] = sum(u[key] for u in usage[mode]) / conversations if conversations else None
         row["resets_per_conversation"] = float(np.mean(extra[mode]["resets"]))
-        row["fact_loss"] = fact_losses(scored[mode], records or {})
+        checks = fact_checks(scored[mode], records or {})
+        row["fact_loss"] = fact_loss_summary(checks) if checks else None
         row["mediation"] = mediation_paths(scored[mode])
         checked = any(turn.fact_loss is not None for t in scored[mode] for turn in t.turns)
-        row["shortfall"] = shortfall(scored[mode], scored.get("full")) if checked else None
+        loss = checked_loss(checks) if records else None  # without records, the loss recorded at run time
+        row["shortfall"] = shortfall(scored[mode], scored.get("full"), loss) if checked else None
         row["errors"] = errors[mode]
         out[mode] = row
     return out

@@ -228,8 +228,9 @@ def test_unknown_mode_is_a_one_line_error(capsys):
 
 
 def test_fact_loss_counts_what_a_request_or_an_ergo_prompt_dropped():
+    from intent_mediator.facts import fact_loss_summary
     from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
-    from side_by_side import fact_losses
+    from side_by_side import fact_checks
 
     record = RECORDS[0]
     said = [s.shard for s in record.shards]
@@ -245,9 +246,28 @@ def test_fact_loss_counts_what_a_request_or_an_ergo_prompt_dropped():
     ergo_turn = turns[-1].model_copy(update={"reset": {"prompt": " ".join(said)}})
     ergo = Trajectory(task_id=record.task_id, task="math", mode="ergo", run=0, turns=[*turns[:-1], ergo_turn])
     by_id = {record.task_id: record}
-    assert fact_losses([mediated], by_id)["lost"] >= 1
-    assert fact_losses([ergo], by_id)["lost"] == 0
-    assert fact_losses([Trajectory(task_id="x", task="math", mode="sharded", run=0, turns=turns)], by_id) is None
+    assert fact_loss_summary(fact_checks([mediated], by_id))["lost"] >= 1
+    assert fact_loss_summary(fact_checks([ergo], by_id))["lost"] == 0
+    assert fact_checks([Trajectory(task_id="x", task="math", mode="sharded", run=0, turns=turns)], by_id) == {}
+
+
+def test_the_shortfall_reads_the_fact_check_made_now_not_the_one_recorded_at_run_time():
+    from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+    from side_by_side import mode_table
+
+    record = RECORDS[0]
+    said = [s.shard for s in record.shards]
+    turns = [TurnRecord(index=i, user=s.shard, shard_id=s.shard_id) for i, s in enumerate(record.shards)]
+    # The run recorded no loss (an earlier check), but the last request dropped the last shard's value.
+    last = turns[-1].model_copy(update={"request": " ".join(said[:-1]), "fact_loss": 0.0, "score": 0.0})
+    failed = Trajectory(
+        task_id=record.task_id, task="math", mode="mediated", run=0, turns=[*turns[:-1], last],
+        outcome="unsolved", score=0.0,
+    )  # fmt: skip
+    now = mode_table([failed], ["mediated"], records={record.task_id: record})
+    assert now["mediated"]["shortfall"]["lossy"] == 1 and now["mediated"]["shortfall"]["wrong"] == 0
+    recorded = mode_table([failed], ["mediated"])  # without the records: the value recorded then
+    assert recorded["mediated"]["shortfall"]["lossy"] == 0 and recorded["mediated"]["shortfall"]["wrong"] == 1
 
 
 def test_the_shortfall_line_says_where_failed_mediated_conversations_lost():
