@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import statistics
 import subprocess
@@ -30,6 +29,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _load import percentile, user_clients
 from _results import write
 from intent_mediator.server.auth import ApiKey, new_key
 
@@ -112,24 +112,14 @@ async def client(http: httpx.AsyncClient, until: float, timings: list[float], er
 
 
 async def load(url: str, key: str, clients: int, seconds: float) -> tuple[list[float], list[str], float]:
-    """`clients` users for `seconds`, each with its own connection (as separate users have; one shared pool of
-    many connections costs the load generator more per request than the server it measures)."""
+    """`clients` users for `seconds`, each with its own connection (`_load.user_clients`)."""
     timings: list[float] = []
     errors: list[str] = []
-    headers = {"Authorization": f"Bearer {key}"}
-    async with contextlib.AsyncExitStack() as stack:
-        users = [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=url, headers=headers, timeout=60))
-            for _ in range(clients)
-        ]
+    async with user_clients(clients, {"Authorization": f"Bearer {key}"}, base_url=url) as users:
         started = time.monotonic()
         await asyncio.gather(*(client(user, started + seconds, timings, errors) for user in users))
         wall = time.monotonic() - started
     return timings, errors, wall
-
-
-def percentile(values: list[float], q: int) -> float:
-    return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else float("nan")
 
 
 def main() -> None:
@@ -160,8 +150,8 @@ def main() -> None:
         "throughput_rps": (len(timings) + len(errors)) / wall,
         "latency_p50_ms": 1000 * statistics.median(timings),
         "overhead_p50_ms": statistics.median(overhead),
-        "overhead_p95_ms": percentile(overhead, 95),
-        "overhead_p99_ms": percentile(overhead, 99),
+        "overhead_p95_ms": percentile(overhead, 0.95),
+        "overhead_p99_ms": percentile(overhead, 0.99),
         "server_rss_mb_after_warmup": rss_start,
         "server_rss_mb_at_end": rss_end,
         "server_rss_growth_mb": rss_end - rss_start,

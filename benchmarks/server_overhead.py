@@ -30,6 +30,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _load import percentile, user_clients
 from _results import write
 from intent_mediator.server.auth import ApiKey
 from intent_mediator.stores.dev_servers import free_port, postgres_server, redis_server
@@ -100,27 +101,17 @@ async def client(http: httpx.AsyncClient, url: str, until: float, timings: list,
 
 
 async def level(base: str, clients: int, seconds: float) -> tuple[list[float], Counter, float]:
-    """`clients` users for `seconds`, each with its own connection (one `httpx.AsyncClient` per user: a shared
-    pool of many connections costs the load generator more per request than the server it measures)."""
+    """`clients` users for `seconds`, each with its own connection (`_load.user_clients`)."""
     timings: list[float] = []
     errors: Counter = Counter()
-    headers = {"Authorization": f"Bearer {KEY}"}
     url = f"{base}/v1/chat/completions"
-    async with contextlib.AsyncExitStack() as stack:
-        users = [
-            await stack.enter_async_context(httpx.AsyncClient(headers=headers, timeout=60)) for _ in range(clients)
-        ]
+    async with user_clients(clients, {"Authorization": f"Bearer {KEY}"}) as users:
         await client(users[0], url, time.perf_counter() + 1.0, [], Counter())  # warm-up
         started = time.perf_counter()
         until = started + seconds
         await asyncio.gather(*(client(user, url, until, timings, errors) for user in users))
         wall = time.perf_counter() - started
     return timings, +errors, wall
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 def _package(frame: str) -> str:
