@@ -22,7 +22,9 @@ Resumable: rerunning continues in the same folder; --summarize-only rewrites the
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import re
 import statistics
 import sys
 import time
@@ -48,20 +50,40 @@ VARIANTS = {
     "full history + repair": {"mediator_history": "full", "check": True},
     "incremental": {"mediator_history": "incremental", "check": False},
     "incremental + repair": {"mediator_history": "incremental", "check": True},
+    # The shipped Mediator's prompt sent through DSPy's own adapter instead of the lean layout.
+    "incremental + repair (DSPy layout)": {"mediator_history": "incremental", "check": True, "lean": False},
 }
 
 
-def held_out(domains: list[str]) -> list:
+def held_out(domains: list[str], every_task: bool = False) -> list:
+    """The first ordinary and the first revision task of each domain's test split, or all of them."""
     records = []
     for domain in domains:
         test = load_split(domain, "test")
+        if every_task:
+            records += test
+            continue
         records.append(next(r for r in test if not r.revisions))
         records.append(next(r for r in test if r.revisions))
     return records
 
 
 def folder(name: str) -> str:
-    return name.replace(" + ", "-").replace(" ", "-")
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def parse_variants(parser: argparse.ArgumentParser, text: str) -> dict[str, dict]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown or not names:
+        parser.error(f"--variants: unknown {unknown or [text]}; known: {', '.join(VARIANTS)}")
+    return {name: VARIANTS[name] for name in names}
+
+
+def mediator_for(variant: dict, mediator_lm=None) -> MediatedAssistant:
+    program = MediatedAssistant(check=variant["check"], mediator_lm=mediator_lm)
+    program.mediator.lean = variant.get("lean", True)
+    return program
 
 
 def main() -> None:
@@ -75,9 +97,13 @@ def main() -> None:
     parser.add_argument("--summarize-only", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 copes best with a loaded CPU)")
     parser.add_argument("--with-assistant", action="store_true", help="whole conversations, P and recovery")
+    parser.add_argument("--every-task", action="store_true", help="every test task, not the first two per domain")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of: {', '.join(VARIANTS)}")
+    parser.add_argument("--name", default="mediator_variants", help="results file name")
     args = parser.parse_args()
+    args.variants = parse_variants(parser, args.variants)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    records = held_out(args.domains.split(","))
+    records = held_out(args.domains.split(","), args.every_task)
     roles = RoleLMs.from_models(
         {}, default=args.model, temperature=args.temperature, max_tokens=args.max_tokens, temperatures={"mediator": 0}
     )
@@ -93,10 +119,8 @@ def main() -> None:
     if not args.summarize_only:
         base = ConversationSettings(roles=roles)
         variants = {
-            name: ConversationSettings(
-                roles=roles, program=MediatedAssistant(check=v["check"]), mediator_history=v["mediator_history"]
-            )
-            for name, v in VARIANTS.items()
+            name: ConversationSettings(roles=roles, program=mediator_for(v), mediator_history=v["mediator_history"])
+            for name, v in args.variants.items()
         }
         # Task by task, every variant on it, so a run cut short still compares all variants on the same tasks.
         for record in records:
@@ -121,7 +145,7 @@ def report(args, out: Path, records: list, seconds: float) -> None:
         cell = base_summary.get(mode) or {}
         rows.append([mode, _fmt(cell.get("P")), "", "", "", "", "", "", cell.get("n", 0)])
         data["variants"][mode] = cell
-    for name in VARIANTS:
+    for name in args.variants:
         path = out / folder(name) / "trajectories.jsonl"
         trajectories = [t for t in TrajectoryLog(path).latest() if t.error is None] if path.is_file() else []
         if not trajectories:
@@ -167,7 +191,7 @@ def report(args, out: Path, records: list, seconds: float) -> None:
         )
     data["seconds_this_invocation"] = round(seconds, 1)
     write(
-        "mediator_variants",
+        args.name,
         data,
         [
             "variant",
@@ -194,11 +218,21 @@ REPLY = "Thanks. Could you tell me more about what you need?"
 def requests_only(args, out: Path, records: list, mediator_lm, started: float) -> None:
     """Each variant's Mediator over each record's shards, one JSON file per (variant, task): resumable."""
     for record in records:
-        for name, variant in VARIANTS.items():
+        for name, variant in args.variants.items():
             path = out / "requests" / folder(name) / f"{record.task_id}.json"
-            if path.is_file() or args.summarize_only:
+            mediator = mediator_for(variant, mediator_lm).mediator
+            adapter = mediator.adapter_for(mediator_lm)
+            layout = type(adapter).__name__ if adapter is not None else "dspy default"
+            if path.is_file():
+                made_with = json.loads(path.read_text()).get("mediator_layout")
+                if made_with != layout:
+                    raise SystemExit(
+                        f"{path}: written with Mediator layout {made_with or 'unrecorded'}, this run uses {layout}; "
+                        "use another --out"
+                    )
                 continue
-            mediator = MediatedAssistant(check=variant["check"], mediator_lm=mediator_lm).mediator
+            if args.summarize_only:
+                continue
             usage, transcript, turns, previous = RoleUsage(), [], [], None
             for shard in record.shards:
                 transcript.append(Turn.user(shard.shard))
@@ -208,17 +242,18 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
                 turns.append({"user": shard.shard, "request": out_.request, "problems": out_.get("problems") or []})
                 previous = out_.request
                 transcript.append(Turn.assistant(REPLY))
-            write_json_atomic(path, {"task_id": record.task_id, "turns": turns, "usage": usage.as_dict()})
+            done = {"task_id": record.task_id, "mediator_layout": layout, "turns": turns, "usage": usage.as_dict()}
+            write_json_atomic(path, done)
             logger.info("%s / %s done after %.0f s", record.task_id, name, time.perf_counter() - started)
+    which = "every task" if args.every_task else "first ordinary and first revision task"
+    command = "".join(f" {a}" if a.startswith("--") else f" '{a}'" if " " in a else f" {a}" for a in sys.argv[1:])
     rows, data = [], {"records": [r.task_id for r in records], "reply": REPLY, "variants": {}}
-    for name in VARIANTS:
+    for name in args.variants:
         checks, calls, real_calls, prompt, repairs, turns_seen, per = {}, [], [], [], 0, 0, {}
         for record in records:
             path = out / "requests" / folder(name) / f"{record.task_id}.json"
             if not path.is_file():
                 continue
-            import json
-
             done = json.loads(path.read_text())
             check = record_fact_check(record, done["turns"][-1]["request"], get_task(record.task).full_prompt(record))
             checks[record.task_id] = check
@@ -256,7 +291,7 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
             ]
         )
     write(
-        "mediator_variants",
+        args.name,
         data,
         [
             "variant",
@@ -269,10 +304,10 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
             "prompt tok / call",
         ],
         rows,
-        f"Held-out tasks {', '.join(r.task_id for r in records)} (first ordinary and first revision task of the "
-        f"{args.domains} test splits); {args.model} Mediator at T=0; shards revealed one per turn verbatim, each "
-        f'answered "{REPLY}"; fact loss of the last request.\n\nReproduce: `python benchmarks/mediator_variants.py`'
-        " (resumable).",
+        f"Held-out tasks {', '.join(r.task_id for r in records)} ({which} of the {args.domains} test splits); "
+        f"{args.model} Mediator at T=0; shards revealed one per turn verbatim, each "
+        f'answered "{REPLY}"; fact loss of the last request.\n\nReproduce: `python benchmarks/mediator_variants.py'
+        f"{command}` (resumable).",
     )
 
 

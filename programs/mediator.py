@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import dspy
-from intent_mediator.adapters import LeanChatAdapter
+from intent_mediator.adapters import LeanChatAdapter, LeanJSONAdapter
 from intent_mediator.facts import FactCheck, check_request
 from intent_mediator.lm import lm_scope
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
@@ -41,8 +41,9 @@ class Mediator(dspy.Module):
         passthrough_first_turn: While nothing is learned (no guidelines, demos or rewritten instructions), a
             one-turn transcript is already explicit: return it unchanged and save the LM call.
         check: Check each request against the user's turns and repair it (see above).
-        lean: Send the Mediator's calls through `LeanChatAdapter` (DSPy's chat layout without its boilerplate);
-            False leaves the adapter to the surrounding `dspy.context`. Engines that ask for JSON get JSON.
+        lean: Send the Mediator's calls through DSPy's layout without its boilerplate: `LeanJSONAdapter` for
+            engines that enforce a JSON schema (the embedded model), `LeanChatAdapter` otherwise. False leaves
+            the adapter to the surrounding `dspy.context` (JSONAdapter for those engines).
         lm: The mediator role's LM; None uses the LM of the surrounding `dspy.context`.
     """
 
@@ -120,10 +121,15 @@ class Mediator(dspy.Module):
         return self._checked(request, said)
 
     def _adapter(self) -> dspy.Adapter | None:
-        """The lean chat adapter, unless the LM's engine asks for JSON (then `lm_scope` picks JSONAdapter)."""
-        lm = self.role_lm or dspy.settings.lm
-        if not self.lean or getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
+        return self.adapter_for(self.role_lm or dspy.settings.lm)
+
+    def adapter_for(self, lm: dspy.LM | None) -> dspy.Adapter | None:
+        """The lean layout for `lm`: JSON for an engine that enforces a schema (the embedded model), chat
+        otherwise. Without `lean`, None: `lm_scope` picks DSPy's own layout (JSONAdapter for such engines)."""
+        if not self.lean:
             return None
+        if getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
+            return LeanJSONAdapter()
         return LeanChatAdapter()
 
     def _checked(self, request: str, said: list[str]) -> dspy.Prediction:

@@ -68,6 +68,15 @@ def _plain(value: Any) -> Any:
 _SPECIAL = {"roles", "persona", "program", "programs", "metric", "callbacks"}
 
 
+def _mediator_layout(program: Any, lm: Any) -> str | None:
+    """The adapter class the program's Mediator uses with `lm` ("dspy default" when it leaves it to DSPy)."""
+    mediator = getattr(program, "mediator", None)
+    if mediator is None or not hasattr(mediator, "adapter_for"):
+        return None
+    adapter = mediator.adapter_for(lm)
+    return type(adapter).__name__ if adapter is not None else "dspy default"
+
+
 def settings_fingerprint(settings: Any) -> dict[str, Any]:
     """The configuration of a `ConversationSettings`, as recorded in run.json and in each trajectory.
 
@@ -94,6 +103,8 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
         "programs_hash": {
             domain: digest(p.dump_state()) for domain, p in sorted(getattr(settings, "programs", {}).items())
         },
+        # The prompt layout the Mediator's calls go through (its text is not in the program's state).
+        "mediator_layout": _mediator_layout(program, roles.mediator),
         "metric": _callable_name(settings.metric),
         # How sampled runs are seeded (`conversation._sample`); runs made before seeding existed do not resume.
         "sampling_seed": "sha256(task_id/role/run), models that take a seed",

@@ -220,6 +220,19 @@ def test_a_resume_with_another_configuration_is_refused_naming_the_fields(tmp_pa
     assert evaluate(more, ["full", "sharded"], 2, tmp_path, settings, progress=False).skipped == 2
 
 
+def test_a_resume_with_another_mediator_prompt_layout_is_refused(tmp_path):
+    from intent_mediator import MediatedAssistant
+
+    engine = ScriptedEngine(default="The total is 255.")
+    settings = ConversationSettings(roles=default_roles(engine))
+    evaluate(RECORDS, ["full"], 1, tmp_path, settings, progress=False)
+    dspy_layout = MediatedAssistant()
+    dspy_layout.mediator.lean = False  # the same program state, sent through DSPy's own adapter
+    other = ConversationSettings(roles=default_roles(engine), program=dspy_layout)
+    with pytest.raises(RunConfigError, match='mediator_layout: "LeanChatAdapter" -> "dspy default"'):
+        evaluate(RECORDS, ["full"], 1, tmp_path, other, progress=False)
+
+
 def test_a_record_whose_content_changed_is_refused(tmp_path):
     engine = ScriptedEngine(default="The total is 255.")
     settings = ConversationSettings(roles=default_roles(engine))
