@@ -27,7 +27,7 @@ PAPER_GPT4O_MINI = {"full": 86.9, "sharded": 53.6, "mediated": 73.9}
 def shortfall(
     mediated: list[Trajectory],
     full: list[Trajectory] | None = None,
-    fact_loss: Callable[[Trajectory], float | None] | None = None,
+    loss_of: Callable[[Trajectory], float | None] | None = None,
 ) -> dict[str, Any] | None:
     """Where the mediated conversations that failed lost: the Mediator's last request, or the answer to it.
 
@@ -36,7 +36,7 @@ def shortfall(
     answered wrongly or not at all; `capped` ended at the turn bound with shards unsaid; `unchecked` has no fact
     check. With `full` (full-mode conversations), `full_also_failed` counts the complete requests whose task and
     run full mode failed too (None when full mode did not run). None when no conversation failed.
-    `fact_loss` gives a conversation's last-request fact loss (for example re-checked against its record); by
+    `loss_of` gives a conversation's last-request fact loss (for example re-checked against its record); by
     default, the one the program recorded at the last turn when it ran.
     """
     done = [t for t in mediated if t.error is None]
@@ -49,7 +49,7 @@ def shortfall(
     also = 0
     for t in failed:
         last = t.turns[-1] if t.turns else None
-        loss = None if last is None else fact_loss(t) if fact_loss else last.fact_loss
+        loss = None if last is None else loss_of(t) if loss_of else last.fact_loss
         if t.turn_capped:
             counts["capped"] += 1
         elif last is None or loss is None:

@@ -59,8 +59,9 @@ def main() -> None:
     done = json.loads(results_file.read_text()).get("domains", {}) if results_file.is_file() else {}
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
+    layout = MediatedAssistant().mediator.layout_name(roles_for(args).mediator)
     for domain in args.domains.split(","):
-        domain_config, fingerprint = domain_fingerprint(config, domain)
+        domain_config, fingerprint = domain_fingerprint(config, domain, layout)
         previous = done.get(domain)
         if previous and previous["fingerprint"] == fingerprint:
             print(f"{domain}: done earlier with this configuration, skipped")
@@ -71,12 +72,14 @@ def main() -> None:
         report(done, config)
 
 
-def domain_fingerprint(config: dict, domain: str) -> tuple[dict, str]:
-    """The domain's configuration (the run's, plus its scorer's revision) and its fingerprint.
-
-    A scorer fix changes every validation score, so a result scored under an earlier revision is redone.
-    """
-    domain_config = {**config, "scoring_revision": get_task(domain).scoring_revision}
+def domain_fingerprint(config: dict, domain: str, mediator_layout: str) -> tuple[dict, str]:
+    """The domain's configuration (the run's, its scorer's revision and the Mediator's prompt layout) and its
+    fingerprint. A scorer fix or another layout changes every validation score, so such a result is redone."""
+    domain_config = {
+        **config,
+        "scoring_revision": get_task(domain).scoring_revision,
+        "mediator_layout": mediator_layout,
+    }
     return domain_config, hashlib.sha256(json.dumps(domain_config, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -10,8 +10,10 @@ at 250 tokens, after a warm-up call:
 - `ngram`: speculative decoding that drafts from n-grams already in the context (no second model);
 - `two at once`: the two worked answers sent together to two llama.cpp slots, which batch their decoding.
 
-Reported: tokens written per second of wall time, and for `two at once` whether each answer equals the one
-written alone (same seed): when it does not, the samples depend on what else ran, and a run stops reproducing.
+Every option starts from a fresh server after one warm-up call, so each sees the same prompt cache. Reported:
+tokens written per second of wall time, whether a second fresh server answering one at a time repeats the
+first one's answers (same seeds), and whether the answers written two at once equal those written one at a
+time: when they do not, a sample depends on what ran beside it, and a run stops reproducing.
 
     python benchmarks/decode_options.py
 """
@@ -70,34 +72,33 @@ def answer(model, payload: dict) -> tuple[str, int]:
     return reply["choices"][0]["message"]["content"], reply["usage"]["completion_tokens"]
 
 
-def measure(option: str, draft: Path | None = None) -> dict:
+def one_at_a_time(option: str, draft: Path | None = None) -> dict:
+    """A fresh server; the three requests one after another. Speed over all three and over the two answers."""
     model = server(option, draft)
     answer(model, request("hi", 1))
-    started, written, texts = time.perf_counter(), 0, []
+    texts, tokens, seconds = [], [], []
     for payload in REQUESTS:
-        text, tokens = answer(model, payload)
-        texts.append(text)
-        written += tokens
-    result = {"option": option, "tokens": written, "seconds": time.perf_counter() - started}
-    if option == "plain":  # the two worked answers again, together on the two slots
-        together: dict[int, tuple[str, int]] = {}
-        threads = [
-            threading.Thread(target=lambda i=i: together.__setitem__(i, answer(model, REQUESTS[i]))) for i in (0, 1)
-        ]
         started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
-        alone = [answer(model, REQUESTS[i])[0] for i in (0, 1)]  # alone again, with the prompt cache as it is now
-        result["two_at_once"] = {
-            "tokens": together[0][1] + together[1][1],
-            "seconds": seconds,
-            "same_as_alone": [together[i][0] == alone[i] for i in (0, 1)],
-            "alone_again_same_as_first": [alone[i] == texts[i] for i in (0, 1)],
-        }
-    return result
+        text, written = answer(model, payload)
+        texts.append(text)
+        tokens.append(written)
+        seconds.append(time.perf_counter() - started)
+    return {"option": option, "texts": texts, "tokens": tokens, "seconds": seconds}
+
+
+def two_at_once() -> dict:
+    """A fresh server; the two worked answers sent together, one per slot."""
+    model = server("plain")
+    answer(model, request("hi", 1))
+    together: dict[int, tuple[str, int]] = {}
+    threads = [threading.Thread(target=lambda i=i: together.__setitem__(i, answer(model, REQUESTS[i]))) for i in (0, 1)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - started
+    return {"texts": [together[i][0] for i in (0, 1)], "tokens": [together[i][1] for i in (0, 1)], "seconds": seconds}
 
 
 def main() -> None:
@@ -106,18 +107,29 @@ def main() -> None:
     except ModelNotFoundError as exc:
         print(f"draft: skipped ({str(exc).splitlines()[0]})")
         draft = None
-    results = [measure("plain"), measure("ngram")] + ([measure("draft", draft)] if draft else [])
-    rows = [[r["option"], r["tokens"], f"{r['seconds']:.1f}", f"{r['tokens'] / r['seconds']:.1f}", ""] for r in results]
-    both = results[0]["two_at_once"]
-    note = f"same as alone: {both['same_as_alone']}; alone twice the same: {both['alone_again_same_as_first']}"
-    speed = f"{both['tokens'] / both['seconds']:.1f}"
-    rows.append(["two at once", both["tokens"], f"{both['seconds']:.1f}", speed, note])
+    plain, again = one_at_a_time("plain"), one_at_a_time("plain")
+    runs = [plain, one_at_a_time("ngram")] + ([one_at_a_time("draft", draft)] if draft else [])
+    both = two_at_once()
+    rows = []
+    for r in runs:
+        two = sum(r["tokens"][:2]) / sum(r["seconds"][:2])
+        rows.append([r["option"], f"{sum(r['tokens']) / sum(r['seconds']):.1f}", f"{two:.1f}", ""])
+    alone_same = [again["texts"][i] == plain["texts"][i] for i in range(len(REQUESTS))]
+    rows[0][3] = f"the same requests on a second fresh server gave the same answers: {alone_same}"
+    together_same = [both["texts"][i] == plain["texts"][i] for i in (0, 1)]
+    rows.append(["two at once", "", f"{sum(both['tokens']) / both['seconds']:.1f}",
+                 f"answers equal to those written one at a time: {together_same}"])  # fmt: skip
     write(
         "decode_options",
-        {"model": DEFAULT_EMBEDDED_MODEL, "draft_model": DRAFT_MODEL if draft else None, "results": results},
-        ["option", "tokens written", "seconds", "tokens/s", "note"],
+        {
+            "model": DEFAULT_EMBEDDED_MODEL,
+            "draft_model": DRAFT_MODEL if draft else None,
+            "runs": [*runs, {**again, "option": "plain, second server"}, {"option": "two at once", **both}],
+        },
+        ["option", "tokens/s, all three requests", "tokens/s, the two worked answers", "note"],
         rows,
-        "Reproduce: `python benchmarks/decode_options.py` (2 llama.cpp threads; run on an idle machine).",
+        "Each option on a fresh llama.cpp server (2 threads, 2 slots) after one warm-up call. Reproduce: `python "
+        "benchmarks/decode_options.py` (run on an idle machine).",
     )
 
 

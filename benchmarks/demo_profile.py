@@ -74,6 +74,8 @@ def main(argv: list[str] | None = None) -> None:
         begin = time.perf_counter()
         code = cli(["demo", "--out", str(Path(work) / "demo"), "--no-progress", *extra])
         wall = time.perf_counter() - begin
+    if code != 0:
+        raise SystemExit(f"the demo exited with {code}; nothing written")
     rows, by_caller = [], {}
     for name in ("assistant", "mediator", "mediator repair"):
         mine = [c for c in calls if c["caller"] == name]

@@ -10,7 +10,7 @@ of each conversation's last request against the record (facts.record_fact_check:
 kept, invented numbers), Mediator calls (repairs included) and prompt tokens. No assistant calls, so it fits a
 shared 2-core machine; at temperature 0 one run per task is exact.
 
-`--with-assistant`: whole conversations instead (full, sharded and the four mediated variants, `--runs` sampled
+`--with-assistant`: whole conversations instead (full, sharded and the mediated variants, `--runs` sampled
 runs, assistant at --temperature), adding P and recovery. Much slower.
 
 Resumable: rerunning continues in the same folder; --summarize-only rewrites the results from what is there.
@@ -25,6 +25,7 @@ import argparse
 import json
 import logging
 import re
+import shlex
 import statistics
 import sys
 import time
@@ -220,9 +221,10 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
     for record in records:
         for name, variant in args.variants.items():
             path = out / "requests" / folder(name) / f"{record.task_id}.json"
+            if args.summarize_only:
+                continue  # the summary reports each file's recorded layout
             mediator = mediator_for(variant, mediator_lm).mediator
-            adapter = mediator.adapter_for(mediator_lm)
-            layout = type(adapter).__name__ if adapter is not None else "dspy default"
+            layout = mediator.layout_name(mediator_lm)
             if path.is_file():
                 made_with = json.loads(path.read_text()).get("mediator_layout")
                 if made_with != layout:
@@ -230,8 +232,6 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
                         f"{path}: written with Mediator layout {made_with or 'unrecorded'}, this run uses {layout}; "
                         "use another --out"
                     )
-                continue
-            if args.summarize_only:
                 continue
             usage, transcript, turns, previous = RoleUsage(), [], [], None
             for shard in record.shards:
@@ -246,15 +246,17 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
             write_json_atomic(path, done)
             logger.info("%s / %s done after %.0f s", record.task_id, name, time.perf_counter() - started)
     which = "every task" if args.every_task else "first ordinary and first revision task"
-    command = "".join(f" {a}" if a.startswith("--") else f" '{a}'" if " " in a else f" {a}" for a in sys.argv[1:])
+    command = " " + shlex.join(sys.argv[1:]) if sys.argv[1:] else ""
     rows, data = [], {"records": [r.task_id for r in records], "reply": REPLY, "variants": {}}
     for name in args.variants:
         checks, calls, real_calls, prompt, repairs, turns_seen, per = {}, [], [], [], 0, 0, {}
+        layouts: set[str] = set()
         for record in records:
             path = out / "requests" / folder(name) / f"{record.task_id}.json"
             if not path.is_file():
                 continue
             done = json.loads(path.read_text())
+            layouts.add(done.get("mediator_layout") or "unrecorded")
             check = record_fact_check(record, done["turns"][-1]["request"], get_task(record.task).full_prompt(record))
             checks[record.task_id] = check
             per[record.task_id] = {**check.as_dict(), "request": done["turns"][-1]["request"]}
@@ -277,6 +279,7 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
             "mediator_prompt_tokens_per_call": sum(prompt) / max(1, sum(real_calls)),
             "repairs": repairs,
             "user_turns": turns_seen,
+            "mediator_layouts": sorted(layouts),
         }
         rows.append(
             [

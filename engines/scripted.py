@@ -102,6 +102,7 @@ class RecordedRequest:
     output_tokens: int
     temperature: float | None = None
     seed: int | None = None
+    response_format: dict[str, Any] | None = None
 
     @property
     def prompt(self) -> str:
@@ -220,6 +221,7 @@ class ScriptedEngine:
             output_tokens=estimate_tokens(text),
             temperature=request.config.temperature,
             seed=request.config.seed,
+            response_format=request.config.response_format,
         )
         with self._lock:
             self._records.append(record)

@@ -53,6 +53,10 @@ def load_or_create_study(
     if config is None:
         return study
     stored = study.user_attrs.get("config")
+    if stored is not None and "mediator_layout" not in stored and "mediator_layout" in config:
+        from intent_mediator.simulation.fingerprint import layout_before_recorded  # stored before it was recorded
+
+        stored = {**stored, "mediator_layout": layout_before_recorded((stored.get("models") or {}).get("mediator"))}
     if stored is None:
         if study.trials:
             raise StudyMismatch(f"study {name!r} in {storage} has trials but no recorded config: use another name")
@@ -100,6 +104,7 @@ def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[s
         "max_guidelines": refiner.max_guidelines,
         "seed": refiner.seed,
         "student": fingerprint({"instructions": student.mediator.predictor.signature.instructions}),
+        "mediator_layout": student.mediator.layout_name(s.roles.mediator),
     }
     if refiner.mining_runs != 1:  # recorded only when set: studies made before the option existed still resume
         config["mining_runs"] = refiner.mining_runs

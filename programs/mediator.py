@@ -124,13 +124,23 @@ class Mediator(dspy.Module):
         return self.adapter_for(self.role_lm or dspy.settings.lm)
 
     def adapter_for(self, lm: dspy.LM | None) -> dspy.Adapter | None:
-        """The lean layout for `lm`: JSON for an engine that enforces a schema (the embedded model), chat
-        otherwise. Without `lean`, None: `lm_scope` picks DSPy's own layout (JSONAdapter for such engines)."""
+        """The lean layout for `lm`: JSON for an engine that enforces a JSON schema on the reply (the embedded
+        model), chat otherwise. None without `lean`, or for an engine that asks for JSON but cannot enforce a
+        schema (the lean JSON prompt names the keys only): `lm_scope` then picks DSPy's own layout."""
         if not self.lean:
             return None
         if getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
-            return LeanJSONAdapter()
+            return LeanJSONAdapter() if getattr(lm, "supports_response_schema", False) else None
         return LeanChatAdapter()
+
+    def layout_name(self, lm: dspy.LM | None) -> str:
+        """The class name of the adapter this Mediator's calls go through with `lm` (its own LM when it has one),
+        as recorded in run and compile fingerprints."""
+        lm = self.role_lm or lm
+        adapter = self.adapter_for(lm)
+        if adapter is None and getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
+            adapter = dspy.JSONAdapter()  # what `lm_scope` picks for such engines
+        return type(adapter or dspy.settings.adapter or dspy.ChatAdapter()).__name__
 
     def _checked(self, request: str, said: list[str]) -> dspy.Prediction:
         """Check `request` against the user's turns; repair it once, then fall back to the user's own words."""

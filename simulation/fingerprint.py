@@ -68,13 +68,16 @@ def _plain(value: Any) -> Any:
 _SPECIAL = {"roles", "persona", "program", "programs", "metric", "callbacks"}
 
 
-def _mediator_layout(program: Any, lm: Any) -> str | None:
-    """The adapter class the program's Mediator uses with `lm` ("dspy default" when it leaves it to DSPy)."""
+def mediator_layout(program: Any, lm: Any) -> str | None:
+    """The adapter class the program's Mediator sends its calls through with `lm` (None without a Mediator)."""
     mediator = getattr(program, "mediator", None)
-    if mediator is None or not hasattr(mediator, "adapter_for"):
-        return None
-    adapter = mediator.adapter_for(lm)
-    return type(adapter).__name__ if adapter is not None else "dspy default"
+    return mediator.layout_name(lm) if hasattr(mediator, "layout_name") else None
+
+
+def layout_before_recorded(mediator_model: str | None) -> str:
+    """The Mediator layout of configurations stored before `mediator_layout` was recorded: DSPy's JSONAdapter
+    on the embedded model, the lean chat layout on every other model."""
+    return "JSONAdapter" if str(mediator_model or "").startswith("embedded") else "LeanChatAdapter"
 
 
 def settings_fingerprint(settings: Any) -> dict[str, Any]:
@@ -104,7 +107,7 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
             domain: digest(p.dump_state()) for domain, p in sorted(getattr(settings, "programs", {}).items())
         },
         # The prompt layout the Mediator's calls go through (its text is not in the program's state).
-        "mediator_layout": _mediator_layout(program, roles.mediator),
+        "mediator_layout": mediator_layout(program, roles.mediator),
         "metric": _callable_name(settings.metric),
         # How sampled runs are seeded (`conversation._sample`); runs made before seeding existed do not resume.
         "sampling_seed": "sha256(task_id/role/run), models that take a seed",
@@ -142,7 +145,8 @@ def check_and_write(
     Args:
         folder: The output folder.
         config: This run's fingerprint (`settings_fingerprint` plus any command options).
-        records: The records this run covers; a record already in run.json must have the same content.
+        records: The records this run covers; a record already in run.json must have the same content, and its
+            task's scorer the same `scoring_revision` (recorded per task under "scoring").
         extent: What is run (modes, runs): merged into run.json, never compared.
         legacy_trajectories: The folder already holds results but no run.json (an older version wrote it):
             their configuration cannot be checked, so the resume is refused.
@@ -151,8 +155,12 @@ def check_and_write(
     Raises:
         RunConfigError: a one-line message naming the file and every field that differs.
     """
+    from intent_mediator.tasks import get_task
+
     path = Path(folder) / RUN_FILE
+    records = list(records)
     digests = {record.task_id: record_digest(record) for record in records}
+    scoring = {record.task: get_task(record.task).scoring_revision for record in records}
     stored: dict[str, Any] = {}
     if path.is_file() and not fresh:
         try:
@@ -161,12 +169,23 @@ def check_and_write(
             raise RunConfigError(f"{path}: not valid JSON ({exc}); move it away or use a new output folder") from None
         if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
             raise RunConfigError(f"{path}: no 'config' object; move it away or use a new output folder")
-        changed = differences(stored["config"], config)
+        before = stored["config"]
+        if "mediator_layout" not in before and "mediator_layout" in config:  # stored before it was recorded
+            before = {**before, "mediator_layout": layout_before_recorded((before.get("models") or {}).get("mediator"))}
+        changed = differences(before, config)
         old_records = stored.get("records") or {}
         changed += [
             f"record {task_id}: content changed"
             for task_id, value in sorted(digests.items())
             if task_id in old_records and old_records[task_id] != value
+        ]
+        # A scorer fix changes the scores of the task's finished conversations (absent: before it was recorded).
+        old_scoring = stored.get("scoring") or {}
+        resumed_tasks = {record.task for record in records if record.task_id in old_records}
+        changed += [
+            f"{task} scorer: revision {old_scoring.get(task, 1)} -> {scoring[task]}"
+            for task in sorted(resumed_tasks)
+            if old_scoring.get(task, 1) != scoring[task]
         ]
         if changed:
             raise RunConfigError(
@@ -178,7 +197,11 @@ def check_and_write(
             f"{path.parent}: holds results but no {RUN_FILE}, so the configuration they were made with cannot be "
             "checked; use a new output folder"
         )
-    merged: dict[str, Any] = {"config": config, "records": {**(stored.get("records") or {}), **digests}}
+    merged: dict[str, Any] = {
+        "config": config,
+        "records": {**(stored.get("records") or {}), **digests},
+        "scoring": {**(stored.get("scoring") or {}), **scoring},
+    }
     for key, value in (extent or {}).items():
         before = stored.get(key)
         if isinstance(value, list):

@@ -54,7 +54,8 @@ class Task:
     `reveal_verbatim` tasks have every user turn be the shard's own text, in order, with no simulator rewording
     (as the reference does for translation, summary and data2text, whose shards are documents or table parts).
     `scoring_revision` goes up whenever `score` changes what it accepts, so that a result scored under an earlier
-    revision is not taken for a current one (benchmarks/compile_domains.py fingerprints it)."""
+    revision is not taken for a current one: a run folder records it per task and is not resumed across a change,
+    and benchmarks/compile_domains.py fingerprints it per domain."""
 
     name: str = ""
     binary: bool = True

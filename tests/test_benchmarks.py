@@ -26,3 +26,12 @@ def test_paper_reproduction_protocol_on_the_scripted_world(tmp_path):
     assert overall["mediated+paper"]["P"] == 100 and overall["mediated+optimize"]["P"] == 100
     assert overall["full"]["n"] == 5  # 3 mining tasks removed from the 8
     assert summary["guidelines"]["math/paper"][0] == KEEP_ALL
+
+
+def test_load_percentiles_are_nearest_rank():
+    from _load import percentile
+
+    hundred = [float(v) for v in range(100, 0, -1)]  # unsorted on purpose
+    assert percentile(hundred, 0.99) == 99 and percentile(hundred, 0.5) == 50 and percentile(hundred, 1.0) == 100
+    assert percentile([float(v) for v in range(1, 21)], 0.95) == 19  # not the maximum
+    assert percentile([7.0], 0.5) == 7 and percentile([], 0.5) != percentile([], 0.5)  # NaN when empty

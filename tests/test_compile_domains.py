@@ -28,12 +28,13 @@ def test_a_domain_without_contrastive_pairs_is_recorded_and_ships_nothing(monkey
     assert "assistant" in mined  # the train tasks were simulated before giving up
 
 
-def test_a_scorer_revision_changes_the_domain_fingerprint_so_the_result_is_redone(monkeypatch):
+def test_a_scorer_revision_or_another_layout_changes_the_domain_fingerprint_so_the_result_is_redone(monkeypatch):
     from intent_mediator.tasks.actions import ActionsTask
 
     config = {"seed": 0, "max_lm_calls": 250}
-    before, fingerprint = compile_domains.domain_fingerprint(config, "actions")
+    before, fingerprint = compile_domains.domain_fingerprint(config, "actions", "LeanJSONAdapter")
     assert before["scoring_revision"] == ActionsTask.scoring_revision and before["max_lm_calls"] == 250
+    assert compile_domains.domain_fingerprint(config, "actions", "JSONAdapter")[1] != fingerprint
     monkeypatch.setattr(ActionsTask, "scoring_revision", ActionsTask.scoring_revision + 1)
-    after, changed = compile_domains.domain_fingerprint(config, "actions")
+    after, changed = compile_domains.domain_fingerprint(config, "actions", "LeanJSONAdapter")
     assert changed != fingerprint and after["scoring_revision"] == before["scoring_revision"] + 1

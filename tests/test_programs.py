@@ -162,6 +162,7 @@ def test_schema_enforcing_engines_get_the_json_adapter():
     assert assistant_call.response == "plain reply"  # the assistant stays plain chat
     system, user = (m["content"] for m in mediator_call.messages)
     assert 'Reply with one JSON object with the keys "request".' in system  # the lean JSON layout
+    assert mediator_call.response_format["type"] == "json_schema"  # the engine is asked to enforce the keys
     assert "All interactions will be structured" not in system and "Respond with a JSON object" not in user
 
     dspy_layout = MediatedAssistant(

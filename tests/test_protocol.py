@@ -229,8 +229,39 @@ def test_a_resume_with_another_mediator_prompt_layout_is_refused(tmp_path):
     dspy_layout = MediatedAssistant()
     dspy_layout.mediator.lean = False  # the same program state, sent through DSPy's own adapter
     other = ConversationSettings(roles=default_roles(engine), program=dspy_layout)
-    with pytest.raises(RunConfigError, match='mediator_layout: "LeanChatAdapter" -> "dspy default"'):
+    with pytest.raises(RunConfigError, match='mediator_layout: "LeanChatAdapter" -> "ChatAdapter"'):
         evaluate(RECORDS, ["full"], 1, tmp_path, other, progress=False)
+
+
+def test_a_folder_made_before_the_layout_was_recorded_resumes_with_the_layout_it_had(tmp_path):
+    from intent_mediator.simulation.fingerprint import layout_before_recorded
+
+    engine = ScriptedEngine(default="The total is 255.")
+    settings = ConversationSettings(roles=default_roles(engine))
+    evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False)
+    run_file = tmp_path / "run.json"
+    stored = json.loads(run_file.read_text())
+    del stored["config"]["mediator_layout"]  # as written before the key existed
+    run_file.write_text(json.dumps(stored))
+    assert evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False).skipped == 1  # lean chat then too
+    assert layout_before_recorded("embedded/qwen2.5-coder-1.5b") == "JSONAdapter"  # the embedded layout changed
+    assert layout_before_recorded("openai/gpt-4o-mini") == "LeanChatAdapter"
+
+
+def test_a_resume_after_a_scorer_fix_is_refused_for_that_task_only(monkeypatch, tmp_path):
+    from intent_mediator.tasks.actions import ActionsTask
+
+    engine = ScriptedEngine(default="The total is 255.")
+    settings = ConversationSettings(roles=default_roles(engine))
+    actions = load_records("builtin", tasks=["actions"])[:1]
+    monkeypatch.setattr(ActionsTask, "scoring_revision", 1)
+    evaluate([*RECORDS[:1], *actions], ["full"], 1, tmp_path, settings, progress=False)
+    monkeypatch.setattr(ActionsTask, "scoring_revision", 2)  # the scorer was fixed since
+    with pytest.raises(RunConfigError, match="actions scorer: revision 1 -> 2"):
+        evaluate(actions, ["full"], 1, tmp_path, settings, progress=False)
+    assert evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False).skipped == 1  # math unchanged
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["scoring"] == {"math": 1, "actions": 1}  # what the finished conversations were scored under
 
 
 def test_a_record_whose_content_changed_is_refused(tmp_path):

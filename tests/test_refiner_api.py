@@ -88,6 +88,17 @@ def test_a_resume_with_other_settings_is_refused_naming_what_differs(tmp_path):
         Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
             MediatedAssistant(), trainset=TRAIN, valset=VAL[:2]
         )
+    dspy_layout = MediatedAssistant()
+    dspy_layout.mediator.lean = False  # the same prompt through DSPy's own adapter: other scores
+    with pytest.raises(StudyMismatch, match=r"mediator_layout: stored \"LeanChatAdapter\", now \"ChatAdapter\""):
+        Refiner(settings=settings(world()), storage=storage, **SMALL).compile(dspy_layout, trainset=TRAIN, valset=VAL)
+    # A study stored before the layout was recorded had the lean chat layout on this model: it resumes.
+    import optuna
+
+    (study,) = [
+        optuna.load_study(study_name=s.study_name, storage=storage) for s in optuna.get_all_study_summaries(storage)
+    ]
+    study.set_user_attr("config", {k: v for k, v in study.user_attrs["config"].items() if k != "mediator_layout"})
     # The same compile resumes.
     again = Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
         MediatedAssistant(), trainset=TRAIN, valset=VAL
