@@ -82,6 +82,24 @@ class LeanJSONAdapter(_LeanLayout, dspy.JSONAdapter):
     structured-output `response_format` and parsed by JSONAdapter, and the prompt names its keys in one line
     instead of showing a template object and repeating the field order in every user message."""
 
+    def format_field_description(self, signature: type[dspy.Signature]) -> str:
+        """Names with their descriptions: what the output is for is content, not boilerplate (without it, the
+        embedded Mediator copied the assistant's function calls into its requests on the actions tasks)."""
+
+        def listed(fields: dict) -> str:
+            return "\n".join(f"{i}. `{name}`{_described(field)}" for i, (name, field) in enumerate(fields.items(), 1))
+
+        return (
+            f"Your input fields are:\n{listed(signature.input_fields)}\n"
+            f"Your output fields are:\n{listed(signature.output_fields)}\n"
+        )
+
     def format_field_structure(self, signature: type[dspy.Signature]) -> str:
         keys = ", ".join(f'"{name}"' for name in signature.output_fields)
         return f"Inputs come in [[ ## name ## ]] sections. Reply with one JSON object with the keys {keys}."
+
+
+def _described(field) -> str:
+    """ ": <desc>" for a field whose signature gives a description (DSPy's placeholder `${name}` is none)."""
+    desc = (field.json_schema_extra or {}).get("desc") or ""
+    return f": {desc}" if desc and not desc.startswith("${") else ""
