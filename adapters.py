@@ -50,9 +50,10 @@ class PlainChatAdapter(dspy.Adapter):
         return {name: completion}
 
 
-class _LeanLayout:
-    """The system prompt lists field names only and does not indent the instructions; the user message does not
-    repeat how to reply. The Mediator runs on every user turn, so its fixed prompt is most of its cost."""
+class LeanChatAdapter(dspy.ChatAdapter):
+    """DSPy's ChatAdapter with its boilerplate cut: the same `[[ ## field ## ]]` sections and parsing, but the
+    system prompt lists field names only, states the structure in one line, and does not indent the
+    instructions. The Mediator runs on every user turn, so its fixed prompt is most of its cost."""
 
     def format_field_description(self, signature: type[dspy.Signature]) -> str:
         inputs = "\n".join(f"{i}. `{name}`" for i, name in enumerate(signature.input_fields, start=1))
@@ -60,46 +61,12 @@ class _LeanLayout:
         # The blank line ends the field list, as in DSPy's own layout (the scripted engine reads it the same way).
         return f"Your input fields are:\n{inputs}\nYour output fields are:\n{outputs}\n"
 
+    def format_field_structure(self, signature: type[dspy.Signature]) -> str:
+        outputs = ", then ".join(f"[[ ## {name} ## ]]" for name in signature.output_fields)
+        return f"Inputs come in [[ ## name ## ]] sections. Reply with {outputs}, then [[ ## completed ## ]]."
+
     def format_task_description(self, signature: type[dspy.Signature]) -> str:
         return textwrap.dedent(signature.instructions).strip()
 
     def user_message_output_requirements(self, signature: type[dspy.Signature]) -> None:
         return None  # the system prompt already says how to reply
-
-
-class LeanChatAdapter(_LeanLayout, dspy.ChatAdapter):
-    """DSPy's ChatAdapter with its boilerplate cut (`_LeanLayout`): the same `[[ ## field ## ]]` sections and
-    parsing, with the structure stated in one line."""
-
-    def format_field_structure(self, signature: type[dspy.Signature]) -> str:
-        outputs = ", then ".join(f"[[ ## {name} ## ]]" for name in signature.output_fields)
-        return f"Inputs come in [[ ## name ## ]] sections. Reply with {outputs}, then [[ ## completed ## ]]."
-
-
-class LeanJSONAdapter(_LeanLayout, dspy.JSONAdapter):
-    """DSPy's JSONAdapter with the same cuts, for engines that enforce a JSON schema on the reply (the embedded
-    model): the inputs come in the same sections, the reply is a JSON object, asked for by JSONAdapter's
-    structured-output `response_format` and parsed by JSONAdapter, and the prompt names its keys in one line
-    instead of showing a template object and repeating the field order in every user message."""
-
-    def format_field_description(self, signature: type[dspy.Signature]) -> str:
-        """Names with their descriptions: what the output is for is content, not boilerplate (without it, the
-        embedded Mediator copied the assistant's function calls into its requests on the actions tasks)."""
-
-        def listed(fields: dict) -> str:
-            return "\n".join(f"{i}. `{name}`{_described(field)}" for i, (name, field) in enumerate(fields.items(), 1))
-
-        return (
-            f"Your input fields are:\n{listed(signature.input_fields)}\n"
-            f"Your output fields are:\n{listed(signature.output_fields)}\n"
-        )
-
-    def format_field_structure(self, signature: type[dspy.Signature]) -> str:
-        keys = ", ".join(f'"{name}"' for name in signature.output_fields)
-        return f"Inputs come in [[ ## name ## ]] sections. Reply with one JSON object with the keys {keys}."
-
-
-def _described(field) -> str:
-    """ ": <desc>" for a field whose signature gives a description (DSPy's placeholder `${name}` is none)."""
-    desc = (field.json_schema_extra or {}).get("desc") or ""
-    return f": {desc}" if desc and not desc.startswith("${") else ""

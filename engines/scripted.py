@@ -243,8 +243,7 @@ class ScriptedEngine:
 
     def _call(self, request: Request, messages: list[dict[str, str]]) -> ScriptedCall:
         system = messages[0]["content"] if messages and messages[0]["role"] == "system" else ""
-        json_layouts = ("Outputs will be a JSON object", "Reply with one JSON object")  # JSONAdapter, LeanJSONAdapter
-        if any(text in system for text in json_layouts) or request.config.response_format:
+        if "Outputs will be a JSON object" in system or request.config.response_format:
             fmt = "json"
         elif "[[ ## completed ## ]]" in system:
             fmt = "chat"

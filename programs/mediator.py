@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import dspy
-from intent_mediator.adapters import LeanChatAdapter, LeanJSONAdapter
+from intent_mediator.adapters import LeanChatAdapter
 from intent_mediator.facts import FactCheck, check_request
 from intent_mediator.lm import lm_scope
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
@@ -41,9 +41,9 @@ class Mediator(dspy.Module):
         passthrough_first_turn: While nothing is learned (no guidelines, demos or rewritten instructions), a
             one-turn transcript is already explicit: return it unchanged and save the LM call.
         check: Check each request against the user's turns and repair it (see above).
-        lean: Send the Mediator's calls through DSPy's layout without its boilerplate: `LeanJSONAdapter` for
-            engines that enforce a JSON schema (the embedded model), `LeanChatAdapter` otherwise. False leaves
-            the adapter to the surrounding `dspy.context` (JSONAdapter for those engines).
+        lean: Send the Mediator's calls through `LeanChatAdapter` (DSPy's chat layout without its boilerplate);
+            False leaves the adapter to the surrounding `dspy.context`. Engines that ask for JSON get DSPy's
+            JSONAdapter either way.
         lm: The mediator role's LM; None uses the LM of the surrounding `dspy.context`.
     """
 
@@ -124,13 +124,11 @@ class Mediator(dspy.Module):
         return self.adapter_for(self.role_lm or dspy.settings.lm)
 
     def adapter_for(self, lm: dspy.LM | None) -> dspy.Adapter | None:
-        """The lean layout for `lm`: JSON for an engine that enforces a JSON schema on the reply (the embedded
-        model), chat otherwise. None without `lean`, or for an engine that asks for JSON but cannot enforce a
-        schema (the lean JSON prompt names the keys only): `lm_scope` then picks DSPy's own layout."""
-        if not self.lean:
+        """`LeanChatAdapter` for `lm`, or None (`lm_scope` picks DSPy's own layout) without `lean` or for an engine
+        that asks for JSON (the embedded model: JSONAdapter). A lean JSON layout was measured there and dropped:
+        the 1.5B Mediator then wrote the assistant's function calls as its requests (README, design notes)."""
+        if not self.lean or getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
             return None
-        if getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
-            return LeanJSONAdapter() if getattr(lm, "supports_response_schema", False) else None
         return LeanChatAdapter()
 
     def layout_name(self, lm: dspy.LM | None) -> str:

@@ -32,9 +32,9 @@ def test_a_scorer_revision_or_another_layout_changes_the_domain_fingerprint_so_t
     from intent_mediator.tasks.actions import ActionsTask
 
     config = {"seed": 0, "max_lm_calls": 250}
-    before, fingerprint = compile_domains.domain_fingerprint(config, "actions", "LeanJSONAdapter")
+    before, fingerprint = compile_domains.domain_fingerprint(config, "actions", "LeanChatAdapter")
     assert before["scoring_revision"] == ActionsTask.scoring_revision and before["max_lm_calls"] == 250
     assert compile_domains.domain_fingerprint(config, "actions", "JSONAdapter")[1] != fingerprint
     monkeypatch.setattr(ActionsTask, "scoring_revision", ActionsTask.scoring_revision + 1)
-    after, changed = compile_domains.domain_fingerprint(config, "actions", "LeanJSONAdapter")
+    after, changed = compile_domains.domain_fingerprint(config, "actions", "LeanChatAdapter")
     assert changed != fingerprint and after["scoring_revision"] == before["scoring_revision"] + 1

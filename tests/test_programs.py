@@ -161,15 +161,7 @@ def test_schema_enforcing_engines_get_the_json_adapter():
     assert json.loads(mediator_call.response) == {"request": out.request}  # structured output for the Mediator
     assert assistant_call.response == "plain reply"  # the assistant stays plain chat
     system, user = (m["content"] for m in mediator_call.messages)
-    assert 'Reply with one JSON object with the keys "request".' in system  # the lean JSON layout
-    assert mediator_call.response_format["type"] == "json_schema"  # the engine is asked to enforce the keys
-    assert "All interactions will be structured" not in system and "Respond with a JSON object" not in user
-
-    dspy_layout = MediatedAssistant(
-        ["Keep numbers."], mediator_lm=engine.lm("mediator"), assistant_lm=engine.lm("assistant")
-    )
-    dspy_layout.mediator.lean = False
-    dspy_layout(transcript=TRANSCRIPT)
-    system, user = (m["content"] for m in engine.requests[2].messages)
     assert "Outputs will be a JSON object" in system and "Respond with a JSON object" in user  # DSPy's JSONAdapter
-    assert len(system) > len(mediator_call.messages[0]["content"])
+    assert mediator_call.response_format["type"] == "json_schema"  # the engine is asked to enforce the keys
+    program = MediatedAssistant(mediator_lm=engine.lm("mediator"))
+    assert program.mediator.layout_name(engine.lm("mediator")) == "JSONAdapter"  # as run fingerprints record it
