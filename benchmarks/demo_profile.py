@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             [name, len(mine), total["prompt_read"], total["prompt_cached"], f"{total['prompt_ms'] / 1000:.1f}",
              total["written"], f"{total['write_ms'] / 1000:.1f}"]
         )  # fmt: skip
+    rerun = " ".join(["python benchmarks/demo_profile.py", *(["--", *extra] if extra else [])])
     reading = sum(c["prompt_ms"] for c in calls) / 1000
     writing = sum(c["write_ms"] for c in calls) / 1000
     written = sum(c["written"] for c in calls)
@@ -109,9 +110,9 @@ def main(argv: list[str] | None = None) -> None:
             "writing (s)",
         ],
         rows,
-        f"`intent-mediator demo {' '.join(extra)}` in {wall:.0f} s wall: {reading:.0f} s reading prompts, "
+        f"`{' '.join(['intent-mediator demo', *extra])}` in {wall:.0f} s wall: {reading:.0f} s reading prompts, "
         f"{writing:.0f} s writing {written} tokens ({written / writing if writing else 0:.1f} tokens/s), the rest "
-        f"outside llama.cpp. Reproduce: `python benchmarks/demo_profile.py -- {' '.join(extra)}` (idle machine).",
+        f"outside llama.cpp. Reproduce: `{rerun}` (idle machine).",
     )
 
 
