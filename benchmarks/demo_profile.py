@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
     write(
         "demo_profile",
         {
-            "command": "intent-mediator demo " + " ".join(extra),
+            "command": " ".join(["intent-mediator demo", *extra]),
             "exit_code": code,
             "wall_s": round(wall, 1),
             "by_caller": by_caller,

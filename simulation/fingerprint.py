@@ -169,10 +169,11 @@ def check_and_write(
             raise RunConfigError(f"{path}: not valid JSON ({exc}); move it away or use a new output folder") from None
         if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
             raise RunConfigError(f"{path}: no 'config' object; move it away or use a new output folder")
-        before = stored["config"]
-        if "mediator_layout" not in before and "mediator_layout" in config:  # stored before it was recorded
-            before = {**before, "mediator_layout": layout_before_recorded((before.get("models") or {}).get("mediator"))}
-        changed = differences(before, config)
+        stored_config = stored["config"]
+        if "mediator_layout" not in stored_config and "mediator_layout" in config:  # stored before it was recorded
+            mediator_model = (stored_config.get("models") or {}).get("mediator")
+            stored_config = {**stored_config, "mediator_layout": layout_before_recorded(mediator_model)}
+        changed = differences(stored_config, config)
         old_records = stored.get("records") or {}
         changed += [
             f"record {task_id}: content changed"
