@@ -71,7 +71,9 @@ _SPECIAL = {"roles", "persona", "program", "programs", "metric", "callbacks"}
 def mediator_layout(program: Any, lm: Any) -> str | None:
     """The adapter class the program's Mediator sends its calls through with `lm` (None without a Mediator)."""
     mediator = getattr(program, "mediator", None)
-    return mediator.layout_name(lm) if hasattr(mediator, "layout_name") else None
+    if mediator is None or not hasattr(mediator, "layout_name"):
+        return None
+    return mediator.layout_name(lm)
 
 
 def layout_before_recorded(mediator_model: str | None) -> str:
