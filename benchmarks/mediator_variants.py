@@ -51,9 +51,11 @@ VARIANTS = {
     "full history + repair": {"mediator_history": "full", "check": True},
     "incremental": {"mediator_history": "incremental", "check": False},
     "incremental + repair": {"mediator_history": "incremental", "check": True},
-    # The shipped Mediator's prompt sent through DSPy's own adapter instead of the lean layout.
+    # Opt-in: the shipped Mediator's prompt through DSPy's own adapter instead of the lean chat layout (the same
+    # as the shipped one on the embedded model, whose Mediator always goes through DSPy's JSONAdapter).
     "incremental + repair (DSPy layout)": {"mediator_history": "incremental", "check": True, "lean": False},
 }
+DEFAULT_VARIANTS = ("full history", "full history + repair", "incremental", "incremental + repair")
 
 
 def held_out(domains: list[str], every_task: bool = False) -> list:
@@ -99,7 +101,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (1 copes best with a loaded CPU)")
     parser.add_argument("--with-assistant", action="store_true", help="whole conversations, P and recovery")
     parser.add_argument("--every-task", action="store_true", help="every test task, not the first two per domain")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma list of: {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"comma list of: {', '.join(VARIANTS)}")
     parser.add_argument("--name", default="mediator_variants", help="results file name")
     args = parser.parse_args()
     args.variants = parse_variants(parser, args.variants)
