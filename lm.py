@@ -225,6 +225,11 @@ class RoleLMs:
         return cls(**{role: engine.lm(role, temperature=DEFAULT_TEMPERATURES[role]) for role in ROLES})
 
 
+def wants_json(lm: dspy.LM | None) -> bool:
+    """Whether `lm`'s engine can enforce a JSON schema and asks for `dspy.JSONAdapter` (the embedded model)."""
+    return bool(getattr(getattr(lm, "engine", None), "prefers_json_adapter", False))
+
+
 def lm_scope(lm: dspy.LM | None, *, adapter: dspy.Adapter | None = None):
     """A thread-local `dspy.context` that selects `lm` (when given) and the adapter for this call.
 
@@ -236,6 +241,6 @@ def lm_scope(lm: dspy.LM | None, *, adapter: dspy.Adapter | None = None):
         settings["lm"] = lm
     if adapter is not None:
         settings["adapter"] = adapter
-    elif getattr(getattr(lm or dspy.settings.lm, "engine", None), "prefers_json_adapter", False):
+    elif wants_json(lm or dspy.settings.lm):
         settings["adapter"] = dspy.JSONAdapter()
     return dspy.context(**settings) if settings else contextlib.nullcontext()

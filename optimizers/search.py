@@ -53,10 +53,10 @@ def load_or_create_study(
     if config is None:
         return study
     stored = study.user_attrs.get("config")
-    if stored is not None and "mediator_layout" not in stored and "mediator_layout" in config:
-        from intent_mediator.simulation.fingerprint import layout_before_recorded  # stored before it was recorded
+    if stored is not None:
+        from intent_mediator.simulation.fingerprint import with_recorded_layout
 
-        stored = {**stored, "mediator_layout": layout_before_recorded((stored.get("models") or {}).get("mediator"))}
+        stored = with_recorded_layout(stored, config)
     if stored is None:
         if study.trials:
             raise StudyMismatch(f"study {name!r} in {storage} has trials but no recorded config: use another name")

@@ -8,7 +8,7 @@ from typing import Any
 import dspy
 from intent_mediator.adapters import LeanChatAdapter
 from intent_mediator.facts import FactCheck, check_request
-from intent_mediator.lm import lm_scope
+from intent_mediator.lm import lm_scope, wants_json
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
 from intent_mediator.transcript import Turn, as_dicts, compact_transcript, normalize_transcript, user_turns
 
@@ -127,7 +127,7 @@ class Mediator(dspy.Module):
         """`LeanChatAdapter` for `lm`, or None (`lm_scope` picks DSPy's own layout) without `lean` or for an engine
         that asks for JSON (the embedded model: JSONAdapter). A lean JSON layout was measured there and dropped:
         the 1.5B Mediator then wrote the assistant's function calls as its requests (README, design notes)."""
-        if not self.lean or getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
+        if not self.lean or wants_json(lm):
             return None
         return LeanChatAdapter()
 
@@ -135,9 +135,7 @@ class Mediator(dspy.Module):
         """The class name of the adapter this Mediator's calls go through with `lm` (its own LM when it has one),
         as recorded in run and compile fingerprints."""
         lm = self.role_lm or lm
-        adapter = self.adapter_for(lm)
-        if adapter is None and getattr(getattr(lm, "engine", None), "prefers_json_adapter", False):
-            adapter = dspy.JSONAdapter()  # what `lm_scope` picks for such engines
+        adapter = self.adapter_for(lm) or (dspy.JSONAdapter() if wants_json(lm) else None)  # as `lm_scope` picks
         return type(adapter or dspy.settings.adapter or dspy.ChatAdapter()).__name__
 
     def _checked(self, request: str, said: list[str]) -> dspy.Prediction:

@@ -82,6 +82,14 @@ def layout_before_recorded(mediator_model: str | None) -> str:
     return "JSONAdapter" if str(mediator_model or "").startswith("embedded") else "LeanChatAdapter"
 
 
+def with_recorded_layout(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """`stored` (a configuration with "models") as if it had recorded `mediator_layout`, when `current` records
+    it and `stored` predates the key; else `stored` unchanged."""
+    if "mediator_layout" in stored or "mediator_layout" not in current:
+        return stored
+    return {**stored, "mediator_layout": layout_before_recorded((stored.get("models") or {}).get("mediator"))}
+
+
 def settings_fingerprint(settings: Any) -> dict[str, Any]:
     """The configuration of a `ConversationSettings`, as recorded in run.json and in each trajectory.
 
@@ -171,11 +179,7 @@ def check_and_write(
             raise RunConfigError(f"{path}: not valid JSON ({exc}); move it away or use a new output folder") from None
         if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
             raise RunConfigError(f"{path}: no 'config' object; move it away or use a new output folder")
-        stored_config = stored["config"]
-        if "mediator_layout" not in stored_config and "mediator_layout" in config:  # stored before it was recorded
-            mediator_model = (stored_config.get("models") or {}).get("mediator")
-            stored_config = {**stored_config, "mediator_layout": layout_before_recorded(mediator_model)}
-        changed = differences(stored_config, config)
+        changed = differences(with_recorded_layout(stored["config"], config), config)
         old_records = stored.get("records") or {}
         changed += [
             f"record {task_id}: content changed"
