@@ -33,9 +33,10 @@ def shortfall(
 
     Each failed conversation (errors aside) is read at its last turn, the request the assistant saw last:
     `lossy` dropped values the user gave (fact loss above 0); `wrong` and `silent` kept every value and were
-    answered wrongly or not at all; `capped` ended at the turn bound with shards unsaid; `unchecked` has no fact
-    check. With `full` (full-mode conversations), `full_also_failed` counts the complete requests whose task and
-    run full mode failed too (None when full mode did not run). None when no conversation failed.
+    answered wrongly or not at all, and `cut_off` counts those of them whose reply stopped at its token cap;
+    `capped` ended at the turn bound with shards unsaid; `unchecked` has no fact check. With `full` (full-mode
+    conversations), `full_also_failed` counts the complete requests whose task and run full mode failed too (None
+    when full mode did not run). None when no conversation failed.
     `loss_of` gives a conversation's last-request fact loss (for example re-checked against its record); by
     default, the one the program recorded at the last turn when it ran.
     """
@@ -44,7 +45,7 @@ def shortfall(
     if not failed:
         return None
     counts: dict[str, Any] = {"failed": len(failed), "conversations": len(done)}
-    counts |= dict.fromkeys(("capped", "lossy", "unchecked", "wrong", "silent"), 0)
+    counts |= dict.fromkeys(("capped", "lossy", "unchecked", "wrong", "silent", "cut_off"), 0)
     full_runs = {(t.task_id, t.run): t for t in full or [] if t.error is None}
     also = 0
     for t in failed:
@@ -58,10 +59,27 @@ def shortfall(
             counts["lossy"] += 1
         else:
             counts["wrong" if last.score is not None else "silent"] += 1
+            counts["cut_off"] += last.cut_off is True
             twin = full_runs.get((t.task_id, t.run))
             also += twin is not None and twin.outcome != "solved"
     counts["full_also_failed"] = also if full_runs else None
     return counts
+
+
+def cut_off_failures(trajectories: list[Trajectory]) -> dict[str, dict[str, int]]:
+    """Per mode, the failed conversations whose last reply stopped at its token cap: a cut-off answer, not a wrong
+    one. `failed` counts the failed conversations whose last reply says whether it was cut (runs recorded
+    before the reply's finish reason was kept say nothing and are left out); errors are left out too.
+    """
+    out: dict[str, dict[str, int]] = {}
+    for t in trajectories:
+        last = t.turns[-1] if t.turns else None
+        if t.error is not None or t.outcome == "solved" or last is None or last.cut_off is None:
+            continue
+        counts = out.setdefault(t.mode, {"failed": 0, "cut_off": 0})
+        counts["failed"] += 1
+        counts["cut_off"] += last.cut_off
+    return out
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

@@ -155,7 +155,7 @@ def mode_table(
 ) -> dict[str, dict[str, Any]]:
     """Per mode: P/A90/U90_10 with intervals, recovery, resets, fact loss and usage (see the module doc)."""
     from intent_mediator.facts import fact_loss_summary
-    from intent_mediator.report import shortfall
+    from intent_mediator.report import cut_off_failures, shortfall
     from intent_mediator.stats import instruction_stats
 
     by_mode: dict[str, dict[str, list[float]]] = {m: {} for m in modes}
@@ -207,6 +207,7 @@ def mode_table(
         checked = any(turn.fact_loss is not None for t in scored[mode] for turn in t.turns)
         loss = checked_loss(checks) if records else None  # without records, the loss recorded at run time
         row["shortfall"] = shortfall(scored[mode], scored.get("full"), loss) if checked else None
+        row["cut_off"] = cut_off_failures(scored[mode]).get(mode)
         row["errors"] = errors[mode]
         out[mode] = row
     return out
@@ -391,10 +392,11 @@ def shortfall_line(mode: str, counts: dict[str, Any]) -> str:
     """`report.shortfall` as one sentence: where the failed conversations of `mode` lost."""
     also = counts["full_also_failed"]
     full = f", {also} of them failed in full mode too" if also is not None else ""
+    cut = f" (cut off at the token cap {counts['cut_off']})" if counts.get("cut_off") else ""
     return (
         f"Where {mode} fell short ({counts['failed']} of {counts['conversations']} conversations failed), read at "
         f"the last request: kept every value and answered wrongly {counts['wrong']}, not answered "
-        f"{counts['silent']}{full}; lost values {counts['lossy']}; turn bound reached {counts['capped']}; no fact "
+        f"{counts['silent']}{cut}{full}; lost values {counts['lossy']}; turn bound reached {counts['capped']}; no fact "
         f"check {counts['unchecked']}."
     )
 
@@ -493,6 +495,17 @@ def markdown(result: dict[str, Any], command: str) -> str:
             lines += [
                 f"Mediator prompt tokens per conversation / the sharded assistant's: {ratio:.2f} (mediated's "
                 "Mediator against sharded's assistant, same records; issue 12's cost target is below 1).",
+                "",
+            ]
+        cut = [
+            f"{mode} {row['cut_off']['cut_off']} of {row['cut_off']['failed']}"
+            for mode, row in table.items()
+            if row.get("cut_off")
+        ]
+        if cut:
+            lines += [
+                'Failed conversations whose last reply was cut off at the token cap (finish reason "length"; a '
+                f"cut-off answer scores as not solved): {', '.join(cut)}.",
                 "",
             ]
         for mode, row in table.items():

@@ -15,8 +15,9 @@ What it prints, in order: one conversation end to end (the first task in id orde
 sharded failed and mediated succeeded; else the first task's first run): the shards as the user typed them, the
 sharded assistant's answer, the Mediator's request, the mediated answer, each scored; then where the mediated
 conversations that failed lost (a request that dropped values the user gave, or a wrong answer to a complete
-request, and whether full mode solved that task and run); then the table (P, A90,
-U90_10 per mode, and recovery = (mediated - sharded) / (full - sharded)) and where the report and charts are.
+request, and whether full mode solved that task and run) and, per mode, how many failed conversations ended on a
+reply cut off at the token cap; then the table (P, A90, U90_10 per mode, and recovery = (mediated - sharded) /
+(full - sharded)) and where the report and charts are.
 Everything printed is read back from the run's own trajectories. A rerun resumes `--out`.
 """
 
@@ -195,9 +196,10 @@ def print_shortfall(trajectories: list, stdout: TextIO) -> None:
             if also is not None
             else ""
         )
+        cut = f" ({counts['cut_off']} of them cut off at the token cap)" if counts["cut_off"] else ""
         print(
             f"  {complete}: the last request kept every value the user gave; the assistant's reply to it was a "
-            f"wrong answer in {counts['wrong']} and no answer attempt in {counts['silent']}{in_full}",
+            f"wrong answer in {counts['wrong']} and no answer attempt in {counts['silent']}{cut}{in_full}",
             file=stdout,
         )
     lines = {
@@ -208,6 +210,18 @@ def print_shortfall(trajectories: list, stdout: TextIO) -> None:
     for key, text in lines.items():
         if counts[key]:
             print(f"  {counts[key]}: {text}", file=stdout)
+
+
+def print_cut_off(trajectories: list, modes: list[str], max_tokens: int | None, stdout: TextIO) -> None:
+    """How many failed conversations per mode ended on a reply cut off at the token cap (`report.cut_off_failures`)."""
+    from intent_mediator.report import cut_off_failures
+
+    counts = cut_off_failures(trajectories)
+    if not any(c["cut_off"] for c in counts.values()):
+        return
+    cap = f"the {max_tokens}-token cap" if max_tokens else "its token cap"
+    per_mode = ", ".join(f"{m} {counts[m]['cut_off']} of {counts[m]['failed']}" for m in modes if m in counts)
+    print(f"Failed conversations whose last reply was cut off at {cap} (scored as not solved): {per_mode}", file=stdout)
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
@@ -254,6 +268,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     if "sharded" in modes and "mediated" in modes:
         print_conversation(*pick_conversation(trajectories), stdout=stdout)
         print_shortfall(trajectories, stdout)
+    print_cut_off(trajectories, modes, args.max_tokens, stdout)
     print(f"\n=== Results: {len(trajectories)} conversations, mediated with {mediator} ===", file=stdout)
     print_summary(result.summary, stdout=stdout)
     if {"full", "sharded", "mediated"} <= set(modes) and result.summary["recovery"].get("overall") is None:

@@ -17,6 +17,9 @@ Token log-probabilities: a rule with `entropy=` (a number in nats, or a callable
 answers requests that ask for log-probabilities (`logprobs=True, top_logprobs=k`) with one entry per
 estimated token whose top-k distribution has exactly that Shannon entropy; a rule without it returns none,
 as a provider without log-probabilities does.
+
+Token cap: a reply longer than the request's `max_tokens` (estimated at four characters a token) is cut there
+and finishes with "length", as a capped model's reply does.
 """
 
 from __future__ import annotations
@@ -208,7 +211,7 @@ class ScriptedEngine:
                 f"(outputs {call.output_fields}); prompt starts: {call.prompt[:200]!r}"
             )
         value = reply(call) if callable(reply) else reply
-        text = _render(value, call)
+        text, finish = _capped(_render(value, call), request.config.max_tokens)
         if self.latency:
             threading.Event().wait(self.latency)
         record = RecordedRequest(
@@ -229,7 +232,9 @@ class ScriptedEngine:
         if request.config.logprobs is not None and rule is not None and rule.entropy is not None:
             entropy = rule.entropy(call) if callable(rule.entropy) else rule.entropy
             logprobs = scripted_logprobs(text, float(entropy), max(2, request.config.logprobs))
-        return text_response(request.model, text, record.input_tokens, record.output_tokens, logprobs=logprobs)
+        return text_response(
+            request.model, text, record.input_tokens, record.output_tokens, finish_reason=finish, logprobs=logprobs
+        )
 
     def stream(self, request: Request):
         return response_to_events(self.complete(request))
@@ -270,6 +275,13 @@ class ScriptedEngine:
             format=fmt,
             index=index,
         )
+
+
+def _capped(text: str, max_tokens: int | None) -> tuple[str, str]:
+    """The reply as a model capped at `max_tokens` would end it: cut at the cap (estimated tokens), "length"."""
+    if max_tokens is None or estimate_tokens(text) <= max_tokens:
+        return text, "stop"
+    return text[: max_tokens * 4], "length"
 
 
 def _decode(value: str) -> Any:

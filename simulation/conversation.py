@@ -28,6 +28,7 @@ from intent_mediator.programs.ergo import ErgoAssistant
 from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, VerbatimUser, shard_texts
 from intent_mediator.simulation.ergo import ErgoConfig, ErgoSession
 from intent_mediator.simulation.fingerprint import digest
+from intent_mediator.simulation.finish import cut_off, finish_reasons
 from intent_mediator.simulation.judging import ReplyJudge
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.simulation.usage import RoleUsage
@@ -254,18 +255,10 @@ class Conversation:
             turn.request = mediated.request
             turn.mediation = mediated.get("mediation")
             turn.fact_loss = self._fact_loss(turn)
-            with self.usage.track("assistant"):
-                reply = self.mediated.respond(mediated.request, self.system, lm=self.assistant_lm)
-        elif self.mode == "ergo":
-            with self.usage.track("assistant"):
-                reply = self.ergo.exchange(transcript, turn)
-        elif self.mode == "drop-assistant":
-            with self.usage.track("assistant"):
-                reply = self.assistant(transcript=[t for t in transcript if t.role == "user"]).response
-        else:
-            with self.usage.track("assistant"):
-                reply = self.assistant(transcript=transcript).response
+        with self.usage.track("assistant"), finish_reasons() as reasons:
+            reply = self._reply(transcript, turn)
         turn.assistant = reply
+        turn.cut_off = cut_off(reasons)
         with self.usage.track("judge"):
             judged = self.judge(reply, self.task, self.record)
             turn.kind = judged.kind
@@ -280,6 +273,16 @@ class Conversation:
                     turn.score, turn.reason = scored.value, scored.reason
         self.trajectory.turns.append(turn)
         return reply
+
+    def _reply(self, transcript: list[Turn], turn: TurnRecord) -> str:
+        """The assistant's reply in this mode: to the Mediator's request (`turn.request`), or to the transcript."""
+        if self.mode == "mediated":
+            return self.mediated.respond(turn.request or "", self.system, lm=self.assistant_lm)
+        if self.mode == "ergo":
+            return self.ergo.exchange(transcript, turn)
+        if self.mode == "drop-assistant":
+            return self.assistant(transcript=[t for t in transcript if t.role == "user"]).response
+        return self.assistant(transcript=transcript).response
 
 
 def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, answer: str) -> tuple[float, str]:

@@ -31,6 +31,7 @@ class TurnRecord(pydantic.BaseModel):
     fact_loss: float | None = None  # mediated mode: share of the user's values in force the request lost (facts.py)
     entropy: float | None = None  # mean token entropy of the reply, nats (ergo mode)
     reset: dict[str, Any] | None = None  # ergo mode: the reset before this reply (entropies, rewritten prompt)
+    cut_off: bool | None = None  # the reply stopped at its token cap (finish reason "length"); None: unknown
 
 
 class Trajectory(pydantic.BaseModel):

@@ -182,3 +182,18 @@ def test_a_record_that_breaks_set_up_is_recorded_not_raised(engine):
     t = run_conversation(broken, "full", 0, settings(engine))
     assert t.outcome == "error" and t.score is None and "JSONDecodeError" in t.error
     assert engine.requests == []
+
+
+def test_a_reply_stopped_at_its_token_cap_is_marked_cut_off_in_every_mode(engine):
+    from dataclasses import replace
+
+    long_answer = "Let me work through every item carefully. " * 10 + "The total is 255."
+    engine.on(role="assistant", reply=lambda call: long_answer if "60 cookies" in call.prompt else "Go on?")
+    roles = RoleLMs.scripted(engine)
+    capped = replace(roles, assistant=engine.lm("assistant", temperature=1.0, max_tokens=40))
+    for mode in ("full", "sharded", "drop-assistant", "mediated"):
+        t = run_conversation(RECORD, mode, 0, ConversationSettings(roles=capped))
+        assert t.turns[-1].cut_off is True and t.outcome == "unsolved", mode  # the answer never arrived
+        assert all(turn.cut_off is False for turn in t.turns[:-1]), mode  # "Go on?" fits under the cap
+    t = run_conversation(RECORD, "full", 0, settings(engine))  # uncapped: the same reply is whole and solves it
+    assert (t.turns[-1].cut_off, t.outcome) == (False, "solved")

@@ -170,3 +170,24 @@ def test_the_shortfall_tells_lost_values_from_wrong_answers_to_complete_requests
     assert (
         "full mode" not in stdout.getvalue() and "a wrong answer in 1 and no answer attempt in 0\n" in stdout.getvalue()
     )
+
+
+def test_the_demo_says_how_many_failed_conversations_ended_on_a_reply_cut_at_the_cap(scripted, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    engine = world()
+
+    def capped(args, roles=None):  # the scripted roles, with the assistant capped at --max-tokens as the demo's are
+        lm = engine.lm("assistant", temperature=args.temperature, max_tokens=args.max_tokens)
+        return replace(RoleLMs.scripted(engine), assistant=lm)
+
+    monkeypatch.setattr(common, "roles_from_args", capped)
+    # At 11 tokens (44 characters) the assistant's questions fit, but every worked answer is cut before its number.
+    out = run_demo(["--out", str(tmp_path / "demo"), "--max-tokens", "11"])
+    assert "replies capped at 11 tokens" in out
+    line = next(line for line in out.splitlines() if line.startswith("Failed conversations whose last reply"))
+    assert line == (
+        "Failed conversations whose last reply was cut off at the 11-token cap (scored as not solved): "
+        "full 4 of 4, sharded 2 of 4, mediated 4 of 4"
+    )
+    assert "(4 of them cut off at the token cap)" in out  # in where mediated fell short

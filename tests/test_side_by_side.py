@@ -271,28 +271,33 @@ def test_the_shortfall_reads_the_fact_check_made_now_not_the_one_recorded_at_run
 
 
 def test_the_shortfall_line_says_where_failed_mediated_conversations_lost():
-    from intent_mediator.report import shortfall
+    from intent_mediator.report import cut_off_failures, shortfall
     from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
     from side_by_side import shortfall_line
 
-    def conversation(task, mode, solved, loss):
-        turn = TurnRecord(index=0, user="u", kind="answer", score=1.0 if solved else 0.0, fact_loss=loss)
+    def conversation(task, mode, solved, loss, cut=False):
+        turn = TurnRecord(index=0, user="u", kind="answer", score=1.0 if solved else 0.0, fact_loss=loss, cut_off=cut)
         outcome = "solved" if solved else "unsolved"
         return Trajectory(task_id=task, task="math", mode=mode, run=0, turns=[turn], outcome=outcome)
 
-    mediated = [conversation("a", "mediated", False, 0.0), conversation("b", "mediated", False, 0.25)]
+    # a: a complete request whose answer was cut off at the token cap; b: a request that lost a value.
+    mediated = [conversation("a", "mediated", False, 0.0, cut=True), conversation("b", "mediated", False, 0.25)]
     mediated.append(conversation("c", "mediated", True, 0.0))
-    full = [conversation("a", "full", False, None), conversation("b", "full", True, None)]
+    full = [conversation("a", "full", False, None, cut=True), conversation("b", "full", True, None)]
     counts = shortfall(mediated, full)
     assert counts == {
         "failed": 2, "conversations": 3, "capped": 0, "lossy": 1, "unchecked": 0, "wrong": 1, "silent": 0,
-        "full_also_failed": 1,
+        "cut_off": 1, "full_also_failed": 1,
     }  # fmt: skip
     assert shortfall_line("mediated", counts) == (
         "Where mediated fell short (2 of 3 conversations failed), read at the last request: kept every value and "
-        "answered wrongly 1, not answered 0, 1 of them failed in full mode too; lost values 1; turn bound reached "
-        "0; no fact check 0."
+        "answered wrongly 1, not answered 0 (cut off at the token cap 1), 1 of them failed in full mode too; lost "
+        "values 1; turn bound reached 0; no fact check 0."
     )
+    mediated[0].turns[0].cut_off = None  # a run recorded before finish reasons were kept: unknown, left out
+    assert cut_off_failures(mediated + full) == {
+        "mediated": {"failed": 1, "cut_off": 0}, "full": {"failed": 1, "cut_off": 1}
+    }  # fmt: skip
     assert shortfall(mediated[2:], full) is None  # nothing failed
 
 

@@ -1,0 +1,45 @@
+"""`simulation.finish`: a reply's finish reason is read for fresh calls and cache replays, per thread."""
+
+import threading
+
+import dspy
+from intent_mediator import ScriptedEngine
+from intent_mediator.simulation.finish import cut_off, finish_reasons
+
+LONG = "word " * 100  # about 125 estimated tokens
+
+
+def ask(lm, text: str) -> str:
+    return lm(text)[0]
+
+
+def test_a_reply_cut_at_the_cap_reads_length_fresh_and_replayed_from_the_cache():
+    engine = ScriptedEngine()
+    engine.on(role="assistant", reply=lambda call: LONG if "long" in call.last_user else "short")
+    lm = dspy.LM("scripted/assistant", engine=engine, cache=True, max_tokens=20, num_retries=0)
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=True)
+    try:
+        for attempt in range(2):  # the second time, every call is answered from DSPy's cache, not the engine
+            with finish_reasons() as reasons:
+                ask(lm, "long please")
+                ask(lm, "short please")
+            assert reasons == ["length", "stop"] and cut_off(reasons) is False, attempt
+            with finish_reasons() as reasons:
+                ask(lm, "long please")
+            assert cut_off(reasons) is True, attempt
+    finally:
+        dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+    assert len(engine.requests) == 2  # only the first two calls reached the engine
+
+
+def test_calls_in_another_thread_are_not_counted_and_no_history_means_unknown():
+    engine = ScriptedEngine(default=LONG)
+    lm = engine.lm("assistant", max_tokens=20)
+    with finish_reasons() as reasons:
+        worker = threading.Thread(target=ask, args=(lm, "elsewhere"))
+        worker.start()
+        worker.join()
+    assert reasons == [] and cut_off(reasons) is None
+    with dspy.context(disable_history=True), finish_reasons() as reasons:
+        ask(lm, "unrecorded")
+    assert cut_off(reasons) is None
