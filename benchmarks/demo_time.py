@@ -2,13 +2,14 @@
 
 A fresh DSPy cache (a warm one would replay earlier answers) and a fresh output folder; the machine's load
 average before and after is recorded with the wall time, since a loaded machine makes the demo slower than the
-five minutes it is sized for on 2 idle cores. Writes benchmarks/results/demo.{json,md}.
+five minutes it is sized for on 2 idle cores. Writes benchmarks/results/<name>.{json,md} (default `demo`).
 
-    python benchmarks/demo_time.py [-- extra demo flags]
+    python benchmarks/demo_time.py [--name NAME] [-- extra demo flags]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -34,6 +35,7 @@ def _conversations(path: Path) -> list[dict]:
             {
                 **{k: t.get(k) for k in ("task_id", "mode", "run", "score", "seconds")},
                 "turns": len(t.get("turns") or []),
+                "last_reply_cut_off": ((t.get("turns") or [{}])[-1]).get("cut_off"),
                 "prompt_tokens": sum(u.get("prompt_tokens", 0) for u in usage.values()),
                 "completion_tokens": sum(u.get("completion_tokens", 0) for u in usage.values()),
             }
@@ -42,7 +44,12 @@ def _conversations(path: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    extra = argv if argv is not None else [a for a in sys.argv[1:] if a != "--"]
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default="demo", help="results file name (default demo)")
+    args = parser.parse_args(argv[:split])
+    extra = argv[split + 1 :]
     with tempfile.TemporaryDirectory() as work:
         out = Path(work) / "demo"
         env = {**os.environ, "DSPY_CACHEDIR": str(Path(work) / "dspy-cache")}
@@ -65,12 +72,14 @@ def main(argv: list[str] | None = None) -> None:
         "conversations": conversations,
         "stderr_tail": result.stderr.strip().splitlines()[-5:],
     }
+    reproduce = "python benchmarks/demo_time.py" + (f" --name {args.name}" if args.name != "demo" else "")
+    reproduce += f" -- {' '.join(extra)}" if extra else ""
     write(
-        "demo",
+        args.name,
         data,
         ["wall (s)", "exit", "1-min load before / after", "cpus"],
         [[wall, result.returncode, f"{load_before[0]:.1f} / {load_after[0]:.1f}", os.cpu_count()]],
-        "Output of the run:\n\n```\n" + "\n".join(output) + "\n```\n\nReproduce: `python benchmarks/demo_time.py`.",
+        "Output of the run:\n\n```\n" + "\n".join(output) + "\n```\n\nReproduce: `" + reproduce + "`.",
     )
 
 

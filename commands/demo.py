@@ -221,7 +221,11 @@ def print_cut_off(trajectories: list, modes: list[str], max_tokens: int | None, 
         return
     cap = f"the {max_tokens}-token cap" if max_tokens else "its token cap"
     per_mode = ", ".join(f"{m} {counts[m]['cut_off']} of {counts[m]['failed']}" for m in modes if m in counts)
-    print(f"Failed conversations whose last reply was cut off at {cap} (scored as not solved): {per_mode}", file=stdout)
+    print(
+        f"Failed conversations whose last reply was cut off at {cap} (scored as not solved): {per_mode} "
+        "(--max-tokens raises the cap)",
+        file=stdout,
+    )
 
 
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:

@@ -188,6 +188,6 @@ def test_the_demo_says_how_many_failed_conversations_ended_on_a_reply_cut_at_the
     line = next(line for line in out.splitlines() if line.startswith("Failed conversations whose last reply"))
     assert line == (
         "Failed conversations whose last reply was cut off at the 11-token cap (scored as not solved): "
-        "full 4 of 4, sharded 2 of 4, mediated 4 of 4"
+        "full 4 of 4, sharded 2 of 4, mediated 4 of 4 (--max-tokens raises the cap)"
     )
     assert "(4 of them cut off at the token cap)" in out  # in where mediated fell short
