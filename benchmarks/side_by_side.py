@@ -392,7 +392,7 @@ def shortfall_line(mode: str, counts: dict[str, Any]) -> str:
     """`report.shortfall` as one sentence: where the failed conversations of `mode` lost."""
     also = counts["full_also_failed"]
     full = f", {also} of them failed in full mode too" if also is not None else ""
-    cut = f" (cut off at the token cap {counts['cut_off']})" if counts.get("cut_off") else ""
+    cut = f"; {counts['cut_off']} of these cut off at the token cap" if counts.get("cut_off") else ""
     return (
         f"Where {mode} fell short ({counts['failed']} of {counts['conversations']} conversations failed), read at "
         f"the last request: kept every value and answered wrongly {counts['wrong']}, not answered "
@@ -502,7 +502,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
             for mode, row in table.items()
             if row.get("cut_off")
         ]
-        if cut:
+        if any(row.get("cut_off") and row["cut_off"]["cut_off"] for row in table.values()):
             lines += [
                 'Failed conversations whose last reply was cut off at the token cap (finish reason "length"; a '
                 f"cut-off answer scores as not solved): {', '.join(cut)}.",

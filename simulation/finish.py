@@ -39,19 +39,34 @@ def finish_reasons() -> Iterator[list[str | None]]:
 
 
 def cut_off(reasons: list[str | None]) -> bool | None:
-    """Whether the last call stopped at its token cap; None when no call was seen."""
-    return reasons[-1] == "length" if reasons else None
+    """Whether the last call stopped at its token cap; None when no call was seen or its reason is unknown."""
+    if not reasons or reasons[-1] is None:
+        return None
+    return reasons[-1] == "length"
 
 
 def _finish_reason(response: Any) -> str | None:
+    """One call's finish reason: "length" if any of its candidates was cut; None when the response says nothing."""
+    if isinstance(response, list | tuple):  # several candidates (n > 1)
+        return _combined([_finish_reason(candidate) for candidate in response])
     reason = getattr(response, "finish_reason", None)  # a DSPy engine's Response
     if reason is not None:
         return str(reason)
-    choices = getattr(response, "choices", None)  # a litellm ModelResponse
+    incomplete = getattr(response, "incomplete_details", None)  # an OpenAI Responses API reply
+    if getattr(incomplete, "reason", None) == "max_output_tokens":
+        return "length"
+    choices = getattr(response, "choices", None)  # a litellm ModelResponse, or its dict
     if choices is None and isinstance(response, dict):
         choices = response.get("choices")
-    for choice in choices or []:
-        reason = choice.get("finish_reason") if isinstance(choice, dict) else getattr(choice, "finish_reason", None)
-        if reason is not None:
-            return str(reason)
-    return None
+    reasons = [
+        choice.get("finish_reason") if isinstance(choice, dict) else getattr(choice, "finish_reason", None)
+        for choice in choices or []
+    ]
+    return _combined([None if r is None else str(r) for r in reasons])
+
+
+def _combined(reasons: list[str | None]) -> str | None:
+    """ "length" when any candidate was cut; else the first reason, or None when one of them is unknown."""
+    if "length" in reasons:
+        return "length"
+    return None if not reasons or None in reasons else reasons[0]

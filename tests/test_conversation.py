@@ -187,13 +187,22 @@ def test_a_record_that_breaks_set_up_is_recorded_not_raised(engine):
 def test_a_reply_stopped_at_its_token_cap_is_marked_cut_off_in_every_mode(engine):
     from dataclasses import replace
 
+    from intent_mediator.signatures.ergo import ConsolidateUserTurns
+
     long_answer = "Let me work through every item carefully. " * 10 + "The total is 255."
-    engine.on(role="assistant", reply=lambda call: long_answer if "60 cookies" in call.prompt else "Go on?")
+    # ERGO's rewrite (a short prompt) fits; the reply that follows it is cut like every other worked answer.
+    engine.on(role="assistant", signature=ConsolidateUserTurns, reply={"prompt": " ".join(SHARDS)})
+    engine.on(
+        role="assistant",
+        reply=lambda call: long_answer if "60 cookies" in call.prompt else "Go on?",
+        entropy=lambda call: 2.0 if "60 cookies" in call.prompt else 0.1,  # ERGO resets at the last shard
+    )
     roles = RoleLMs.scripted(engine)
     capped = replace(roles, assistant=engine.lm("assistant", temperature=1.0, max_tokens=40))
-    for mode in ("full", "sharded", "drop-assistant", "mediated"):
+    for mode in ("full", "concat", "sharded", "drop-assistant", "ergo", "mediated"):
         t = run_conversation(RECORD, mode, 0, ConversationSettings(roles=capped))
         assert t.turns[-1].cut_off is True and t.outcome == "unsolved", mode  # the answer never arrived
         assert all(turn.cut_off is False for turn in t.turns[:-1]), mode  # "Go on?" fits under the cap
+        assert mode != "ergo" or t.turns[-1].reset is not None  # ERGO's kept reply is the one after its rewrite
     t = run_conversation(RECORD, "full", 0, settings(engine))  # uncapped: the same reply is whole and solves it
     assert (t.turns[-1].cut_off, t.outcome) == (False, "solved")

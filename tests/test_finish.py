@@ -43,3 +43,20 @@ def test_calls_in_another_thread_are_not_counted_and_no_history_means_unknown():
     with dspy.context(disable_history=True), finish_reasons() as reasons:
         ask(lm, "unrecorded")
     assert cut_off(reasons) is None
+
+
+def test_an_unreadable_finish_reason_is_unknown_not_uncut():
+    from types import SimpleNamespace
+
+    from intent_mediator.simulation.finish import _finish_reason
+
+    assert cut_off([None]) is None and cut_off(["stop", None]) is None and cut_off([None, "length"]) is True
+    choice = SimpleNamespace(finish_reason="length")
+    assert _finish_reason(SimpleNamespace(choices=[SimpleNamespace(finish_reason="stop"), choice])) == "length"
+    assert _finish_reason({"choices": [{"finish_reason": "stop"}]}) == "stop"
+    assert _finish_reason({"choices": [{"message": {}}]}) is None  # a provider that says nothing
+    assert _finish_reason(SimpleNamespace(incomplete_details=SimpleNamespace(reason="max_output_tokens"))) == "length"
+    engine = ScriptedEngine(default=LONG)
+    with finish_reasons() as reasons:  # two candidates: DSPy records the tuple of responses
+        engine.lm("assistant", max_tokens=20, n=2)("hi")
+    assert cut_off(reasons) is True

@@ -291,8 +291,8 @@ def test_the_shortfall_line_says_where_failed_mediated_conversations_lost():
     }  # fmt: skip
     assert shortfall_line("mediated", counts) == (
         "Where mediated fell short (2 of 3 conversations failed), read at the last request: kept every value and "
-        "answered wrongly 1, not answered 0 (cut off at the token cap 1), 1 of them failed in full mode too; lost "
-        "values 1; turn bound reached 0; no fact check 0."
+        "answered wrongly 1, not answered 0; 1 of these cut off at the token cap, 1 of them failed in full mode "
+        "too; lost values 1; turn bound reached 0; no fact check 0."
     )
     mediated[0].turns[0].cut_off = None  # a run recorded before finish reasons were kept: unknown, left out
     assert cut_off_failures(mediated + full) == {
