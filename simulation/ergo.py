@@ -89,6 +89,13 @@ def entropy_jumps(trajectories: Iterable[Trajectory]) -> list[float]:
     return jumps
 
 
+def rises_needed(percentile: float) -> int:
+    """Rises needed for the `percentile`th percentile to have at least one rise above it: 100 / (100 - q),
+    rounded up (10 for the 90th). With fewer, the "percentile" is the largest rise seen, or an interpolation
+    between the few there are (two falling entropies gave a negative threshold, a reset at nearly every turn)."""
+    return 1 if percentile >= 100 else math.ceil(100 / (100 - percentile) - 1e-9)
+
+
 @dataclass
 class CalibrationResult:
     """The calibrated threshold and the evidence behind it (written as JSON next to a run)."""
@@ -144,7 +151,8 @@ def calibrate_threshold(
 
     Raises:
         ValueError: an unknown `select`, no records, or no entropy rise observed (one-turn conversations only,
-            or every calibration conversation failed: the first error is named).
+            or every calibration conversation failed: the first error is named), or, for `select="percentile"`,
+            fewer rises than the percentile needs (`rises_needed`).
     """
     from intent_mediator.simulation.runner import simulate
 
@@ -163,6 +171,13 @@ def calibrate_threshold(
         )
     ids = [r.task_id for r in records]
     if select == "percentile":
+        needed = rises_needed(percentile)
+        if len(jumps) < needed:
+            raise ValueError(
+                f"ERGO calibration observed {len(jumps)} entropy rise(s) between turns on {len(records)} record(s); "
+                f"the {percentile:g}th percentile needs at least {needed}, so that some rise lies above it (add "
+                "calibration records of these tasks, or runs with --ergo-calibration-runs)"
+            )
         threshold = float(np.percentile(jumps, percentile))
         logger.info("ERGO threshold %.4f = %gth percentile of %d entropy rises", threshold, percentile, len(jumps))
         return CalibrationResult(threshold, select, percentile, jumps, records=ids, runs=runs)

@@ -177,6 +177,20 @@ def test_calibration_without_any_rise_names_the_failure():
         calibrate_threshold([RECORD], settings(engine), select="best")
 
 
+def test_calibration_with_too_few_rises_for_the_percentile_is_refused():
+    from intent_mediator.simulation.ergo import rises_needed
+
+    assert [rises_needed(q) for q in (50, 75, 90, 95, 100)] == [2, 4, 10, 20, 1]
+    entropy = {1: 0.1, 2: 0.2, 3: 0.6, 4: 0.7, 5: 0.75}  # 4 rises per conversation
+    engine = ScriptedEngine().on(
+        role="assistant", reply="Noted.", entropy=lambda call: entropy[sum(m["role"] == "user" for m in call.messages)]
+    )
+    with pytest.raises(ValueError, match=r"observed 4 entropy rise\(s\) .* 90th percentile needs at least 10"):
+        calibrate_threshold([RECORD], settings(engine), percentile=90)
+    result = calibrate_threshold([RECORD], settings(engine), percentile=90, runs=3)  # 12 rises: enough
+    assert len(result.jumps) == 12
+
+
 def test_entropy_jumps_skip_failed_conversations():
     from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 
