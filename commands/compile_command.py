@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from intent_mediator.commands.common import (
+    DEFAULT_MEDIATOR_HISTORY,
     at_least_one,
     conversation_settings,
     fraction,
@@ -169,9 +170,10 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
 
     metric = _metric(args.metric)
     if args.optimizer != "refiner" and args.mediator_history != "full":
+        history = args.mediator_history or f"{DEFAULT_MEDIATOR_HISTORY} (the default)"
         raise IntentMediatorError(
-            f"--mediator-history {args.mediator_history}: --optimizer {args.optimizer} trains on fixed transcripts "
-            "and supports only the full history; use --optimizer refiner"
+            f"--mediator-history {history}: --optimizer {args.optimizer} trains on fixed transcripts and supports "
+            "only the full history; pass --mediator-history full, or use --optimizer refiner"
         )
     if args.optimizer != "refiner" and args.selection != "simulation":
         raise IntentMediatorError(f"--selection {args.selection}: only --optimizer refiner selects by proxy")

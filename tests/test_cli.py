@@ -124,6 +124,7 @@ def bad_inputs(tmp_path):
         (["compile", "--metric", "nosuchmodule:fn"], "--metric"),
         (["compile", "--trajectories", "{dir}/missing.jsonl"], "--trajectories"),
         (["compile", "--optimizer", "gepa", "--mediator-history", "incremental"], "--mediator-history"),
+        (["compile", "--optimizer", "simba"], "--mediator-history incremental (the default)"),
         (["chat", "--program", "{broken}"], "--program"),
     ],
 )
