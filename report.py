@@ -10,7 +10,7 @@ import base64
 import html
 import io
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,14 @@ def cut_off_failures(trajectories: list[Trajectory]) -> dict[str, dict[str, int]
         counts["failed"] += 1
         counts["cut_off"] += last.cut_off
     return out
+
+
+def cut_off_text(counts: dict[str, dict[str, int]], modes: Iterable[str]) -> str | None:
+    """`cut_off_failures` counts as "full 2 of 3, sharded 0 of 3", in the order of `modes`; None when no failed
+    conversation ended on a cut-off reply."""
+    if not any(c["cut_off"] for c in counts.values()):
+        return None
+    return ", ".join(f"{m} {counts[m]['cut_off']} of {counts[m]['failed']}" for m in modes if m in counts)
 
 
 def _fmt(value: float | None, digits: int = 1) -> str:

@@ -428,6 +428,8 @@ def mediator_cost_ratio(table: dict[str, dict[str, Any]]) -> float | None:
 
 
 def markdown(result: dict[str, Any], command: str) -> str:
+    from intent_mediator.report import cut_off_text
+
     lines = [f"Command: `{command}`", ""]
     header = [
         "mode",
@@ -497,15 +499,11 @@ def markdown(result: dict[str, Any], command: str) -> str:
                 "Mediator against sharded's assistant, same records; issue 12's cost target is below 1).",
                 "",
             ]
-        cut = [
-            f"{mode} {row['cut_off']['cut_off']} of {row['cut_off']['failed']}"
-            for mode, row in table.items()
-            if row.get("cut_off")
-        ]
-        if any(row.get("cut_off") and row["cut_off"]["cut_off"] for row in table.values()):
+        cut = cut_off_text({mode: row["cut_off"] for mode, row in table.items() if row.get("cut_off")}, table)
+        if cut is not None:
             lines += [
                 'Failed conversations whose last reply was cut off at the token cap (finish reason "length"; a '
-                f"cut-off answer scores as not solved): {', '.join(cut)}.",
+                f"cut-off answer scores as not solved): {cut}.",
                 "",
             ]
         for mode, row in table.items():

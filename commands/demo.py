@@ -214,13 +214,12 @@ def print_shortfall(trajectories: list, stdout: TextIO) -> None:
 
 def print_cut_off(trajectories: list, modes: list[str], max_tokens: int | None, stdout: TextIO) -> None:
     """How many failed conversations per mode ended on a reply cut off at the token cap (`report.cut_off_failures`)."""
-    from intent_mediator.report import cut_off_failures
+    from intent_mediator.report import cut_off_failures, cut_off_text
 
-    counts = cut_off_failures(trajectories)
-    if not any(c["cut_off"] for c in counts.values()):
+    per_mode = cut_off_text(cut_off_failures(trajectories), modes)
+    if per_mode is None:
         return
     cap = f"the {max_tokens}-token cap" if max_tokens else "its token cap"
-    per_mode = ", ".join(f"{m} {counts[m]['cut_off']} of {counts[m]['failed']}" for m in modes if m in counts)
     print(
         f"Failed conversations whose last reply was cut off at {cap} (scored as not solved): {per_mode} "
         "(--max-tokens raises the cap)",
