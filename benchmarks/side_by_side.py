@@ -140,14 +140,18 @@ def all_calls_ran(trajectory) -> bool:
 
 def mediation_paths(trajectories: list) -> dict[str, Any] | None:
     """How the Mediator's requests came about over every rewritten turn (`TurnRecord.mediation`; a one-turn
-    passthrough is not a rewrite): counts per path and the share that fell back to the user's own turns."""
+    passthrough is not a rewrite): counts per path and the share that fell back to the user's own turns (a rewrite
+    that failed its check after repair, or one cut off at the token cap)."""
     counts: dict[str, int] = {}
     for t in trajectories:
         for turn in t.turns:
             if turn.mediation and turn.mediation != "passthrough":
                 counts[turn.mediation] = counts.get(turn.mediation, 0) + 1
     total = sum(counts.values())
-    return {"turns": total, "paths": counts, "user_turns_share": counts.get("user turns", 0) / total} if total else None
+    if not total:
+        return None
+    fell_back = counts.get("user turns", 0) + counts.get("cut off", 0)
+    return {"turns": total, "paths": counts, "user_turns_share": fell_back / total}
 
 
 def mode_table(
@@ -517,7 +521,7 @@ def markdown(result: dict[str, Any], command: str) -> str:
         "replayed, and not counted). Fact loss (`facts.py`): values the user stated and still "
         "meant that the last Mediator request (or ERGO's last rewritten prompt) lost, pooled over conversations. "
         "User-turns fallback: share of the Mediator's rewritten turns whose request failed the fact check even after "
-        "repair, so the user's own turns were sent (`TurnRecord.mediation`)."
+        "repair or stopped at the token cap, so the user's own turns were sent (`TurnRecord.mediation`)."
     )
     return "\n".join(lines) + "\n"
 

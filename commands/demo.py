@@ -107,6 +107,7 @@ MEDIATION_PATHS = {
     "repaired": "the Mediator's rewrite after one repair call",
     "appended": "the Mediator's rewrite with the user's turns that held lost values appended",
     "user turns": "the Mediator's rewrite failed the fact check even after repair, so the user's turns were sent",
+    "cut off": "the Mediator's rewrite stopped at its token cap, so the user's turns were sent",
 }
 
 

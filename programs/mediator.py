@@ -8,6 +8,7 @@ from typing import Any
 import dspy
 from intent_mediator.adapters import LeanChatAdapter
 from intent_mediator.facts import FactCheck, check_request
+from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import lm_scope, wants_json
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
 from intent_mediator.transcript import Turn, as_dicts, compact_transcript, normalize_transcript, user_turns
@@ -32,8 +33,10 @@ class Mediator(dspy.Module):
     rewriting it looks like this), it is discarded and the user's turns, joined, are sent instead; if it only
     lost a few values, the user turns that hold them are appended verbatim. So the assistant never gets a
     request that dropped a value the user gave. The check costs no LM call; the repair runs only on a failed
-    check. `Prediction.mediation` says which path a request took: "passthrough", "rewrite", "repaired",
-    "appended" or "user turns".
+    check. A rewrite that stopped at the Mediator's token cap (finish reason "length") is not the whole request
+    however well it checks, so the user's turns are sent instead; a repair cut off there counts as a failed
+    repair. `Prediction.mediation` says which path a request took: "passthrough", "rewrite", "repaired",
+    "appended", "user turns" or "cut off".
 
     Args:
         guidelines: Learned rules, one string each; None or [] for the uncompiled Mediator.
@@ -106,10 +109,20 @@ class Mediator(dspy.Module):
         # Plain dicts render exactly like Turns, and traces holding them serialise: SIMBA and GEPA show traces
         # to their reflection LM, and bootstrapped demos must save to JSON. DSPy would warn that dicts are not
         # Turns on every call.
-        with lm_scope(self.role_lm, adapter=self._adapter()), dspy.context(warn_on_type_mismatch=False):
+        with (
+            lm_scope(self.role_lm, adapter=self._adapter()),
+            dspy.context(warn_on_type_mismatch=False),
+            finish_reasons() as reasons,
+        ):
             out = self.rewrite(transcript=as_dicts(turns))
         request = (out.request or "").strip()
         said = user_turns(everything)
+        if request and cut_off(reasons):
+            # JSON and chat parsers both accept a request that ends mid-sentence; its question is often the part lost.
+            logger.warning("Mediator's request stopped at its token cap; sending the user's turns joined instead")
+            return dspy.Prediction(
+                request=join_user_turns(said), mediated=False, fallback="request cut off", mediation="cut off"
+            )
         if not request:
             # An empty rewrite would leave the assistant with nothing; the user's own words lose less.
             logger.warning("Mediator returned an empty request; sending the user's turns joined instead")
@@ -144,9 +157,9 @@ class Mediator(dspy.Module):
         if found.ok:
             return dspy.Prediction(request=request, mediated=True, problems=[], repaired=False, mediation="rewrite")
         problems = describe_problems(found, said)
-        with lm_scope(self.role_lm, adapter=self._adapter()):
+        with lm_scope(self.role_lm, adapter=self._adapter()), finish_reasons() as reasons:
             fixed = (self.repair(user_turns=said, draft=request, problems=problems).request or "").strip()
-        repaired = fixed or request
+        repaired = request if cut_off(reasons) else fixed or request
         after = check_request(repaired, said)
         if len(after.lost_values) > len(found.lost_values):
             repaired, after = request, found  # the repair lost more than it restored: keep the draft

@@ -22,13 +22,13 @@ import dspy
 from intent_mediator.data.personas import Persona, get_persona
 from intent_mediator.data.records import Instruction
 from intent_mediator.facts import trajectory_fact_check
+from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import RoleLMs, lm_scope
 from intent_mediator.programs import Assistant, MediatedAssistant
 from intent_mediator.programs.ergo import ErgoAssistant
 from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, VerbatimUser, shard_texts
 from intent_mediator.simulation.ergo import ErgoConfig, ErgoSession
 from intent_mediator.simulation.fingerprint import digest
-from intent_mediator.simulation.finish import cut_off, finish_reasons
 from intent_mediator.simulation.judging import ReplyJudge
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.simulation.usage import RoleUsage

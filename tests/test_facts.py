@@ -202,3 +202,29 @@ def test_mediated_turns_record_their_fact_loss(engine):
         assert trajectory.turns[-1].mediation == ("user turns" if check else "rewrite")
     sharded = run_conversation(record, "sharded", 0, settings)
     assert all(turn.fact_loss is None for turn in sharded.turns)
+
+
+LONG_REQUEST = "I am buying 15 pens at $2 each, " + "for the office supply cupboard that has run low, " * 6
+
+
+def test_a_request_cut_at_the_mediators_token_cap_is_replaced_by_the_users_turns(engine):
+    # Every value survives the cut, so the check alone would pass it; the question did not.
+    engine.on(role="mediator", reply={"request": LONG_REQUEST + "so how much will I pay?"})
+    engine.on(role="assistant", reply="30")
+    capped = MediatedAssistant(mediator_lm=engine.lm("mediator", max_tokens=60), assistant_lm=engine.lm("assistant"))
+    out = capped(transcript=pens_transcript())
+    assert (out.request, out.mediation, out.mediated) == ("\n".join(PENS), "cut off", False)
+    assert engine.requests_for("assistant")[0].messages[-1]["content"] == "\n".join(PENS)
+    assert len(engine.requests_for("mediator")) == 1  # no repair call: a cut request is not repaired
+    whole = MediatedAssistant(mediator_lm=engine.lm("mediator"), assistant_lm=engine.lm("assistant"))
+    assert whole.mediator(transcript=pens_transcript()).mediation == "rewrite"  # uncapped, the same reply is used
+
+
+def test_a_repair_cut_at_the_token_cap_counts_as_a_failed_repair(engine):
+    engine.on(signature=RepairRequest, reply={"request": LONG_REQUEST + "so how much will I pay?"})
+    engine.on(role="mediator", reply={"request": "I buy pens at $2 each; what do I pay?"})
+    program = MediatedAssistant(mediator_lm=engine.lm("mediator", max_tokens=60))
+    out = program.mediator(transcript=pens_transcript())
+    # The cut repair holds 15 and $2 yet ends mid-sentence: the draft is kept and the turn holding 15 appended.
+    assert out.request == "I buy pens at $2 each; what do I pay?\n\nAlso, as I said: actually make it 15, not 12"
+    assert out.mediation == "appended"

@@ -1,10 +1,10 @@
-"""`simulation.finish`: a reply's finish reason is read for fresh calls and cache replays, per thread."""
+"""`finish`: a reply's finish reason is read for fresh calls and cache replays, per thread."""
 
 import threading
 
 import dspy
 from intent_mediator import ScriptedEngine
-from intent_mediator.simulation.finish import cut_off, finish_reasons
+from intent_mediator.finish import cut_off, finish_reasons
 
 LONG = "word " * 100  # about 125 estimated tokens
 
@@ -48,7 +48,7 @@ def test_calls_in_another_thread_are_not_counted_and_no_history_means_unknown():
 def test_an_unreadable_finish_reason_is_unknown_not_uncut():
     from types import SimpleNamespace
 
-    from intent_mediator.simulation.finish import _finish_reason
+    from intent_mediator.finish import _finish_reason
 
     assert cut_off([None]) is None and cut_off(["stop", None]) is None and cut_off([None, "length"]) is True
     choice = SimpleNamespace(finish_reason="length")
