@@ -85,7 +85,8 @@ def build_lm(
         cache: Use DSPy's request cache.
         client: How `openai/...` models are reached: "litellm", or "lean" (`OpenAICompatibleEngine`: httpcore
             connections, no litellm on the call path; see `engines/openai_compatible.py`). Every other provider
-            goes through litellm either way. A `timeout` keyword becomes the lean client's read timeout.
+            goes through litellm either way. A `timeout` keyword bounds each of the lean client's reads and
+            its whole call (`max_seconds`); litellm applies it to each read.
 
     Raises:
         ModelConfigError: the string names no provider litellm knows, or no embedded model, or `client` is
@@ -117,7 +118,8 @@ def build_lm(
 
         timeout = kwargs.pop("timeout", None)
         try:
-            engine = OpenAICompatibleEngine(api_base, api_key=api_key, **({"timeout": timeout} if timeout else {}))
+            bounds = {"timeout": timeout, "max_seconds": timeout} if timeout else {}
+            engine = OpenAICompatibleEngine(api_base, api_key=api_key, **bounds)
         except ValueError as exc:
             raise ModelConfigError(f"api_base: {exc}") from None
         return dspy.LM(model, engine=engine, temperature=temperature, max_tokens=max_tokens, cache=cache, **kwargs)

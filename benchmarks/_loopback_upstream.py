@@ -14,6 +14,10 @@ behave differently (`--mediator openai/garbage --upstream openai/ok`):
     wrong-shape        HTTP 200 with JSON that is not a chat completion
     rate-limited       HTTP 429 (Retry-After: 0) whose message echoes the secret
     huge               a well-formed reply of 9 MB
+    trickle            never finishes, but keeps sending: a space of JSON body (or, streamed, one `: ping` comment
+                       after the first chunk) every 0.1 s, so no single read ever times out
+    lone-surrogate     a well-formed reply whose text holds a lone UTF-16 surrogate (valid JSON: "\\ud800")
+    absurd-usage       a well-formed reply that claims 10**40 prompt tokens and -5 completion tokens
 
     upstream = LoopbackUpstream(latency=0.1).start()   # in a thread; upstream.url ends in /v1
     ...
@@ -33,7 +37,7 @@ from collections import Counter
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, StreamingResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 SECRET = "sk-upstream-SECRET-0123456789"
@@ -94,21 +98,31 @@ class LoopbackUpstream:
             return JSONResponse({"object": "list", "data": [{"id": "ok"}]})
         if model == "slow":
             await asyncio.sleep(self.latency)
+        if model == "trickle":
+            if body.get("stream"):
+                stream = self._trickle(self._stream("ok", "never finished"))
+                return StreamingResponse(stream, media_type="text/event-stream")
+            return StreamingResponse(self._trickle(None), media_type="application/json")
         text = "x" * 9_000_000 if model == "huge" else self._reply(model, messages)
+        if model == "lone-surrogate":
+            text += "\ud800"
         if body.get("stream"):
             return StreamingResponse(self._stream(model, text), media_type="text/event-stream")
         usage = {"prompt_tokens": 10 * len(messages), "completion_tokens": len(text.split())}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        return JSONResponse(
-            {
-                "id": "chatcmpl-loopback",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": usage,
-            }
-        )
+        if model == "absurd-usage":
+            usage = {"prompt_tokens": 10**40, "completion_tokens": -5, "total_tokens": 10**40 - 5}
+        payload = {
+            "id": "chatcmpl-loopback",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage,
+        }
+        if model == "lone-surrogate":  # escaped by json.dumps; starlette's UTF-8 rendering cannot hold it
+            return Response(json.dumps(payload), media_type="application/json")
+        return JSONResponse(payload)
 
     @staticmethod
     def _reply(model: str, messages: list[dict]) -> str:
@@ -122,6 +136,14 @@ class LoopbackUpstream:
             sections = [f"[[ ## {name} ## ]]\nthe mediated request" for name in outputs]
             return "\n\n".join([*sections, "[[ ## completed ## ]]"])
         return f"answer: {last[-80:]}"
+
+    @staticmethod
+    async def _trickle(stream):
+        if stream is not None:
+            yield await anext(stream)  # the stream's first chunk, then only comments
+        while True:
+            yield ": ping\n\n" if stream is not None else " "
+            await asyncio.sleep(0.1)
 
     async def _stream(self, model: str, text: str):
         def chunk(delta: dict, finish: str | None = None) -> str:

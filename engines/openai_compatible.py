@@ -25,16 +25,19 @@ It is an engine rather than a `dspy.BaseLM` subclass with `forward()`: DSPy 3.4 
 Failures are raised as `dspy.lm15` errors, which DSPy turns into the same `dspy.utils.exceptions.LM*Error`
 classes the litellm path produces: HTTP statuses by their meaning (429 rate limit, 5xx server error, ...),
 timeouts, connection failures, a body that is not JSON or not a chat completion, and a reply over
-`max_response_bytes` (read no further than the cap).
+`max_response_bytes` (read no further than the cap). A good answer whose token counts are not plausible
+(negative, not integers, over `MAX_REPORTED_TOKENS`) keeps its text and loses its usage.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
 import threading
+import time
 import urllib.request
 import weakref
 from collections.abc import Iterator
@@ -50,6 +53,8 @@ PROVIDER = "openai-compatible"
 OPENAI_BASE = "https://api.openai.com/v1"
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "content_filter": "content_filter"}
 # Request settings carried to the wire as they are (lm15 `Config` fields with the same meaning in OpenAI's API).
+# More tokens than any real call reports; a reply claiming more has its usage dropped (`_chat_response`).
+MAX_REPORTED_TOKENS = 10**9
 _CONFIG_FIELDS = ("max_tokens", "temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
 
 
@@ -60,6 +65,9 @@ class OpenAICompatibleEngine:
         base_url: The server's OpenAI base URL, ending in `/v1` as litellm's `api_base` does.
         api_key: Sent as a bearer token; default `OPENAI_API_KEY`; local servers may need none.
         timeout: Seconds to wait for each read, write and free pooled connection (the reply's next byte).
+        max_seconds: Longest a whole call may take, from sending the request to the reply's last byte (None: no
+            bound but `timeout` per wait). An upstream that trickles bytes (or stream comments) never answers
+            within one read timeout yet holds the calling thread for as long as it likes; this ends the call.
         connect_timeout: Seconds to open a connection.
         max_connections: Calls in flight at once (one connection each, kept by the calling thread); more calls
             wait up to `timeout` seconds for one to finish.
@@ -78,12 +86,13 @@ class OpenAICompatibleEngine:
         *,
         api_key: str | None = None,
         timeout: float = 120.0,
+        max_seconds: float | None = None,
         connect_timeout: float = 10.0,
         max_connections: int = 64,
         max_response_bytes: int = 8_000_000,
     ):
         self.base_url = (base_url or OPENAI_BASE).rstrip("/")
-        self.timeout, self.max_response_bytes = timeout, max_response_bytes
+        self.timeout, self.max_seconds, self.max_response_bytes = timeout, max_seconds, max_response_bytes
         key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
         # Parsed and normalised once, by httpx's URL parser (IDNA hosts, percent-encoded paths, IPv6 literals).
         self.url = f"{self.base_url}/chat/completions"
@@ -148,8 +157,9 @@ class OpenAICompatibleEngine:
     # --- the engine contract ---------------------------------------------------------------------------------
 
     def complete(self, request: Request) -> Response:
+        deadline = self._deadline()
         with self._post(self.payload(request)) as response:
-            body = self._read(response)
+            body = self._read(response, deadline)
             if response.status >= 400:
                 raise _http_error(response, body)
         data = _json(body, response.status)
@@ -157,16 +167,18 @@ class OpenAICompatibleEngine:
 
     def stream(self, request: Request) -> Iterator[lm15.StreamEvent]:
         """Start, text deltas, end; the server's own stream when it streams (`text/event-stream`)."""
+        deadline = self._deadline()
         with self._post(self.payload(request, stream=True)) as response:
             if response.status >= 400:
-                raise _http_error(response, self._read(response))
+                raise _http_error(response, self._read(response, deadline))
             if not _header(response, b"content-type").startswith("text/event-stream"):
-                yield from _events(_chat_response(_json(self._read(response), response.status), request.model))
+                body = self._read(response, deadline)
+                yield from _events(_chat_response(_json(body, response.status), request.model))
                 return
             yield StreamStartEvent()
             finish: str | None = None
             done = False
-            for data in self._sse(response):
+            for data in self._sse(response, deadline):
                 if data == "[DONE]":
                     done = True
                     break
@@ -238,24 +250,33 @@ class OpenAICompatibleEngine:
         finally:
             self._slots.release()
 
-    def _read(self, response: httpcore.Response) -> bytes:
+    def _deadline(self) -> float | None:
+        return None if self.max_seconds is None else time.monotonic() + self.max_seconds
+
+    def _in_time(self, deadline: float | None) -> None:
+        if deadline is not None and time.monotonic() > deadline:
+            raise lm15.TimeoutError(f"{PROVIDER}: no complete reply within {self.max_seconds} s", provider=PROVIDER)
+
+    def _read(self, response: httpcore.Response, deadline: float | None) -> bytes:
         declared = _header(response, b"content-length")
         if declared.isdigit() and int(declared) > self.max_response_bytes:
             raise self._oversized(response.status)
         chunks, size = [], 0
         with _transport_errors(self.timeout):
             for chunk in response.iter_stream():
+                self._in_time(deadline)
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise self._oversized(response.status)
                 chunks.append(chunk)
         return b"".join(chunks)
 
-    def _sse(self, response: httpcore.Response) -> Iterator[str]:
+    def _sse(self, response: httpcore.Response, deadline: float | None) -> Iterator[str]:
         """The `data:` payloads of a server-sent event stream, bounded by `max_response_bytes` in all."""
         buffer, size = bytearray(), 0
         with _transport_errors(self.timeout):
             for chunk in response.iter_stream():
+                self._in_time(deadline)
                 size += len(chunk)
                 if size > self.max_response_bytes:
                     raise self._oversized(response.status)
@@ -334,12 +355,23 @@ def _chat_response(data: dict[str, Any], model: str) -> Response:
     if not isinstance(message, dict) or not isinstance(message.get("content"), (str, type(None))):
         raise lm15.ProviderError(f"{PROVIDER}: the reply is not a chat completion", provider=PROVIDER, status=200)
     try:
-        return lm15.response_from_openai_chat(data, model=model, choice=0)
+        response = lm15.response_from_openai_chat(data, model=model, choice=0)
+        if _plausible(response.usage):
+            return response
     except lm15.LM15Error:
         raise
     except (TypeError, ValueError) as exc:
-        problem = f"{PROVIDER}: malformed chat completion ({type(exc).__name__})"
-        raise lm15.ProviderError(problem, provider=PROVIDER, status=200) from exc
+        if "usage" not in data:
+            problem = f"{PROVIDER}: malformed chat completion ({type(exc).__name__})"
+            raise lm15.ProviderError(problem, provider=PROVIDER, status=200) from exc
+    # The answer is good but its token counts are not (negative, not integers, or beyond any real call): they are
+    # dropped rather than the answer, and never reach usage totals or metrics.
+    return _chat_response({key: value for key, value in data.items() if key != "usage"}, model)
+
+
+def _plausible(usage: lm15.Usage | None) -> bool:
+    counts = [] if usage is None else [getattr(usage, f.name) for f in dataclasses.fields(usage)]
+    return all(count is None or 0 <= count <= MAX_REPORTED_TOKENS for count in counts)
 
 
 def _http_error(response: httpcore.Response, body: bytes) -> lm15.ProviderError:

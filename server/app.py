@@ -35,7 +35,7 @@ from intent_mediator.server.mediation import (
     describe_failure,
     mediate_within,
 )
-from intent_mediator.server.metrics import MetricsMiddleware, ServerMetrics
+from intent_mediator.server.metrics import MetricsMiddleware, ServerMetrics, reported_tokens
 from intent_mediator.simulation.usage import RoleUsage
 from intent_mediator.stores import StoreError, open_log_store, open_request_memory
 from starlette.concurrency import run_in_threadpool
@@ -52,19 +52,26 @@ class ChatMessage(pydantic.BaseModel):
     content: str | None = None
 
 
+# Largest completion cap a client may ask for: beyond any model's output window, so a real request is never refused.
+MAX_COMPLETION_TOKENS = 1_000_000
+
+
 class ChatRequest(pydantic.BaseModel):
+    """The fields of an OpenAI chat-completions body the server reads; sampling settings are checked here, so an
+    impossible one is the client's 400, not an upstream failure after a paid Mediator call."""
+
     model_config = pydantic.ConfigDict(extra="ignore")
     model: str | None = None
     messages: list[ChatMessage]
-    stream: bool = False
+    stream: pydantic.StrictBool = False
     user: str | None = None
-    temperature: float | None = None
-    max_tokens: int | None = None
+    temperature: float | None = pydantic.Field(None, ge=0, le=2, allow_inf_nan=False)  # OpenAI's range
+    max_tokens: int | None = pydantic.Field(None, ge=1, le=MAX_COMPLETION_TOKENS)
 
 
 class Feedback(pydantic.BaseModel):
-    conversation_id: str
-    success: bool
+    conversation_id: str = pydantic.Field(max_length=200)  # ids the server issues are 41 characters
+    success: pydantic.StrictBool
     final_request: str | None = None
     user: str | None = None
 
@@ -158,7 +165,8 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
 
     @app.get("/healthz")
     def healthz() -> JSONResponse:
-        """200 when every store this replica uses answers; 503 (naming the failing one, without secrets) if not."""
+        """200 when every store this replica uses answers; 503 naming the failing one if not. It needs no key, so
+        it says which store failed and nothing else (the reason, with the store's path or host, is logged)."""
         checks = {}
         for name, store in (("store", log), ("memory", memory)):
             if store is None:
@@ -167,7 +175,8 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
                 store.ping()
                 checks[name] = "ok"
             except StoreError as exc:
-                checks[name] = str(exc)
+                logger.warning("health check: the %s does not answer: %s", name, exc)
+                checks[name] = "unavailable"
         healthy = all(value == "ok" for value in checks.values())
         return JSONResponse(
             {"status": "ok" if healthy else "unavailable", **checks}, status_code=200 if healthy else 503
@@ -214,6 +223,7 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         mediated = await mediate_within(
             min(config.mediator_seconds(), config.upstream_timeout),
             pool,
+            user,
             program,
             messages,
             mediator_lm,
@@ -245,9 +255,19 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
             }
         params = {"temperature": body.temperature, "max_tokens": body.max_tokens}
 
-        def finish(text: str) -> None:
+        def finish(text: str) -> bool:
+            """Metrics and the log of an answered call; False when the log failed (the answer still goes out)."""
             metrics.observe_upstream("upstream", time.perf_counter() - upstream_started)
-            _finish(log, metrics, usage, conversation_id, user, domain, messages, mediated, text)
+            metrics.observe_usage(usage.as_dict())
+            if log is None:
+                return True
+            try:
+                log.record(conversation_id, user, domain, messages, mediated.request, text)
+                return True
+            except Exception as exc:  # the user paid for this answer: a log outage must not take it away
+                logger.error("%s: answered, but the conversation log failed: %s", conversation_id, type(exc).__name__)
+                metrics.error("log_write")
+                return False
 
         upstream_started = time.perf_counter()
 
@@ -273,7 +293,8 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
         except Exception as exc:
             status, message, kind = failed(exc)
             return _error(status, message, kind, headers)
-        await run_in_threadpool(finish, text)  # the log store may be a network call: off the event loop
+        if not await run_in_threadpool(finish, text):  # the log store may be a network call: off the event loop
+            headers["X-Mediator-Log"] = "failed"  # feedback on this conversation will find nothing
         payload = _completion(conversation_id, upstream_lm.model, text, usage)
         if extra:
             payload["intent_mediator"] = extra
@@ -294,7 +315,9 @@ def create_app(config: ServerConfig, *, upstream_lm=None, mediator_lm=None) -> F
             return _error(404, f"no conversation {body.conversation_id!r} for this user", "not_found_error")
         return {"status": "recorded", "conversation_id": body.conversation_id}
 
-    app.add_middleware(Guard, keys=config.keys, max_body_bytes=config.max_body_bytes)
+    app.add_middleware(
+        Guard, keys=config.keys, max_body_bytes=config.max_body_bytes, body_seconds=config.max_body_seconds
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=ROUTES)  # outermost: sees the guard's refusals
     return app
 
@@ -323,7 +346,10 @@ def _check_messages(body: ChatRequest, limit: int) -> str | None:
 
 def _completion(conversation_id: str, model: str, text: str, usage: RoleUsage) -> dict[str, Any]:
     upstream = usage.as_dict().get("upstream", {})
-    prompt, completion = int(upstream.get("prompt_tokens", 0)), int(upstream.get("completion_tokens", 0))
+    prompt, completion = (
+        reported_tokens(upstream.get("prompt_tokens")),
+        reported_tokens(upstream.get("completion_tokens")),
+    )
     return {
         "id": conversation_id,
         "object": "chat.completion",
@@ -332,12 +358,6 @@ def _completion(conversation_id: str, model: str, text: str, usage: RoleUsage) -
         "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
     }
-
-
-def _finish(log, metrics, usage, conversation_id, user, domain, messages, mediated, text) -> None:
-    metrics.observe_usage(usage.as_dict())
-    if log is not None:
-        log.record(conversation_id, user, domain, messages, mediated.request, text)
 
 
 async def _sse(first, deltas, conversation_id, model, extra, finish, failed):
@@ -368,6 +388,7 @@ async def _sse(first, deltas, conversation_id, model, extra, finish, failed):
         return
     finally:
         await deltas.aclose()
-    await run_in_threadpool(finish, "".join(parts))
+    logged = await run_in_threadpool(finish, "".join(parts))
+    extra = {**(extra or {}), "log": "failed"} if not logged else extra
     yield chunk({}, "stop", **({"intent_mediator": extra} if extra else {}))
     yield "data: [DONE]\n\n"

@@ -31,6 +31,7 @@ class ServerConfig:
         memory_ttl: Seconds a remembered request lives in Redis.
         memory_capacity: Requests remembered (least recently used go first).
         max_body_bytes, max_messages: Request limits (413 and 400 beyond them).
+        max_body_seconds: Longest wait for a request's whole body (408 after it).
         upstream_timeout: Seconds a request may wait on models in all (the Mediator, then the upstream); a
             request whose upstream has not answered by then fails with 504.
         mediator_timeout: Seconds the Mediator may take before the raw conversation goes upstream instead
@@ -57,6 +58,7 @@ class ServerConfig:
     memory_capacity: int = 100_000
     max_body_bytes: int = 1_000_000
     max_messages: int = 256
+    max_body_seconds: float = 30.0
     upstream_timeout: float = 120.0
     mediator_timeout: float | None = None
     upstream_retries: int = 2
@@ -72,6 +74,8 @@ class ServerConfig:
             raise IntentMediatorError(
                 f"upstream_client must be one of {UPSTREAM_CLIENTS}, got {self.upstream_client!r}"
             )
+        if self.max_body_seconds <= 0:
+            raise IntentMediatorError("max_body_seconds must be positive")
         if self.upstream_timeout <= 0 or (self.mediator_timeout is not None and self.mediator_timeout <= 0):
             raise IntentMediatorError("upstream_timeout and mediator_timeout must be positive")
         if self.mediator_timeout is not None and self.mediator_timeout > self.upstream_timeout:

@@ -2,10 +2,12 @@
 
 A body over the cap gets 413 as soon as the cap is crossed (declared `Content-Length` or counted chunks), so a
 chunked upload of any size costs at most the cap in memory; the connection is then closed rather than drained.
+A body that has not fully arrived within `body_seconds` gets 408 and the connection is closed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
@@ -33,10 +35,12 @@ class Guard:
         app: The ASGI app behind the guard.
         keys: The configured keys; None admits loopback clients only.
         max_body_bytes: Largest request body accepted.
+        body_seconds: Longest wait for a whole request body (408 after it): a client sending a byte now and then
+            would otherwise hold its connection and its slot as long as it likes.
     """
 
-    def __init__(self, app, keys: KeyRing | None, max_body_bytes: int):
-        self.app, self.keys, self.max_body_bytes = app, keys, max_body_bytes
+    def __init__(self, app, keys: KeyRing | None, max_body_bytes: int, body_seconds: float = 30.0):
+        self.app, self.keys, self.max_body_bytes, self.body_seconds = app, keys, max_body_bytes, body_seconds
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
@@ -56,8 +60,13 @@ class Guard:
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return await _reject(send, 413, f"request body over {self.max_body_bytes} bytes", close=True)
         chunks, size = [], 0
+        deadline = asyncio.get_running_loop().time() + self.body_seconds
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - asyncio.get_running_loop().time())
+            except TimeoutError:
+                logger.info("refused a request body not received within %g s on %s", self.body_seconds, scope["path"])
+                return await _reject(send, 408, f"request body not received within {self.body_seconds:g} s", close=True)
             if message["type"] == "http.disconnect":
                 return None
             chunk = message.get("body", b"")

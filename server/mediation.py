@@ -101,6 +101,7 @@ class ArtifactCache:
 
 
 def mediate(
+    user: str,
     program: MediatedAssistant,
     messages: list[dict],
     mediator_lm: dspy.LM,
@@ -110,14 +111,14 @@ def mediate(
 ) -> Mediated:
     """System messages stay as the assistant's context; the turns become one mediated user message.
 
-    With a `memory`, the Mediator reads its previous request for this conversation instead of the whole
-    history whenever that request is remembered (incremental mediation). A failing Mediator sends the raw
+    With a `memory`, the Mediator reads its previous request for this conversation of `user` instead of the
+    whole history whenever that request is remembered (incremental mediation). A failing Mediator sends the raw
     conversation upstream; `Mediated.fallback` then names the failure by type only (model output and provider
     messages stay out of headers and logs).
     """
     system = [m for m in messages if m["role"] == "system"]
     turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] in ("user", "assistant")]
-    previous = memory.previous(artifact, turns) if memory else None
+    previous = memory.previous(user, artifact, turns) if memory else None
     follow_up = memory is not None and last_reply_index(t["role"] for t in turns) is not None
     remembered = ("hit" if previous is not None else "miss") if follow_up else None
     try:
@@ -127,7 +128,7 @@ def mediate(
         logger.warning("mediator failed (%s): passing the conversation through", describe_failure(exc))
         return Mediated(messages, None, artifact, f"mediator error: {describe_failure(exc)}", remembered)
     if memory is not None and not getattr(out, "fallback", None):
-        memory.remember(artifact, turns, out.request)
+        memory.remember(user, artifact, turns, out.request)
     return Mediated(
         [*system, {"role": "user", "content": out.request}],
         out.request,
@@ -140,6 +141,7 @@ def mediate(
 async def mediate_within(
     timeout: float,
     pool: concurrent.futures.Executor,
+    user: str,
     program: MediatedAssistant,
     messages: list[dict],
     mediator_lm: dspy.LM,
@@ -148,7 +150,7 @@ async def mediate_within(
     memory: RequestMemory | None = None,
 ) -> Mediated:
     """`mediate` in `pool`, given up after `timeout` seconds (the raw conversation then goes upstream)."""
-    call = functools.partial(mediate, program, messages, mediator_lm, usage, artifact, memory)
+    call = functools.partial(mediate, user, program, messages, mediator_lm, usage, artifact, memory)
     try:
         return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(pool, call), timeout)
     except TimeoutError:
@@ -206,7 +208,7 @@ class Upstream:
 
         def call() -> str:
             with usage.track("upstream"):
-                return self.lm(request).message.text or ""
+                return well_formed(self.lm(request).message.text or "")
 
         future = asyncio.get_running_loop().run_in_executor(self.pool, call)
         try:
@@ -264,10 +266,16 @@ class Upstream:
                     return
                 if kind == "error":
                     raise value
-                yield value
+                yield well_formed(value)
         finally:
             stop.set()
             producer.cancel()
+
+
+def well_formed(text: str) -> str:
+    """`text` with every lone UTF-16 surrogate replaced: JSON may carry one ("\\ud800"), but no UTF-8 response or
+    store can hold it, so an upstream reply with one would fail after it was paid for."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 _STREAM_KWARGS = ("api_base", "api_key", "temperature", "max_tokens", "timeout")

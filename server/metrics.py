@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 
+from intent_mediator.engines.openai_compatible import MAX_REPORTED_TOKENS
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 # Seconds: the server adds milliseconds; upstream calls take up to minutes.
@@ -56,7 +57,12 @@ class ServerMetrics:
             ["reason"],
             registry=registry,
         )
-        self.errors = Counter("intent_mediator_errors", "Requests that failed, by kind.", ["kind"], registry=registry)
+        self.errors = Counter(
+            "intent_mediator_errors",
+            "Requests that failed, by kind (log_write: answered, but the conversation log could not be written).",
+            ["kind"],
+            registry=registry,
+        )
         self.tokens = Counter(
             "intent_mediator_tokens",
             "LM tokens the upstream calls reported, by role and kind.",
@@ -81,7 +87,7 @@ class ServerMetrics:
         """`usage` as `RoleUsage.as_dict()` gives it: {role: {"prompt_tokens": n, "completion_tokens": m, ...}}."""
         for role, values in usage.items():
             for kind in ("prompt_tokens", "completion_tokens"):
-                amount = values.get(kind) or 0
+                amount = reported_tokens(values.get(kind))
                 if amount > 0:
                     self.tokens.labels(role=role, kind=kind.removesuffix("_tokens")).inc(amount)
 
@@ -94,6 +100,14 @@ class ServerMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+def reported_tokens(value: object) -> int:
+    """A token count an upstream reported, as a whole number; 0 when it is not one a real call could report (a
+    hostile upstream's 10**40 would otherwise stay in a counter until the server restarts)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_REPORTED_TOKENS:
+        return 0
+    return int(value)
 
 
 class MetricsMiddleware:

@@ -114,9 +114,9 @@ def logged_turns(messages: list[dict], request: str | None, response: str | None
     return turns
 
 
-def conversation_key(artifact: str | None, turns: Iterable[dict]) -> str:
-    """SHA-256 of the artifact and the turns: where a conversation prefix's request is remembered."""
-    payload = json.dumps([artifact, [[t["role"], t["content"]] for t in turns]], ensure_ascii=False)
+def conversation_key(user: str | None, artifact: str | None, turns: Iterable[dict]) -> str:
+    """SHA-256 of the user, the artifact and the turns: where a conversation prefix's request is remembered."""
+    payload = json.dumps([user, artifact, [[t["role"], t["content"]] for t in turns]], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -125,8 +125,10 @@ class RequestMemory(ABC):
 
     Chat clients resend the whole history each turn. The request written for one call is stored under that
     call's turns; the next call of the same conversation finds it under its turns before the assistant's last
-    reply. Keys include the artifact, so a conversation served by another user's or domain's program never
-    continues from a request this one did not write.
+    reply. Keys include the user and the artifact: a conversation served by another domain's program never
+    continues from a request this one did not write, and one user can neither continue another's conversation
+    nor learn whether a given conversation was sent by anyone else (a hit would tell), even when both are served
+    by the same shared or uncompiled program.
     """
 
     url: str
@@ -145,15 +147,16 @@ class RequestMemory(ABC):
     def close(self) -> None:  # noqa: B027
         """Release connections."""
 
-    def previous(self, artifact: str | None, turns: list[dict]) -> str | None:
-        """The request written for `turns` up to the assistant's last reply, if one was remembered."""
+    def previous(self, user: str | None, artifact: str | None, turns: list[dict]) -> str | None:
+        """The request written for `user`'s `turns` up to the assistant's last reply, if one was remembered."""
         last_reply = last_reply_index(t["role"] for t in turns)
         if last_reply is None:
             return None
-        return self.get(conversation_key(artifact, turns[:last_reply]))
+        return self.get(conversation_key(user, artifact, turns[:last_reply]))
 
-    def remember(self, artifact: str | None, turns: list[dict], request: str) -> None:
-        self.put(conversation_key(artifact, turns), request)
+    def remember(self, user: str | None, artifact: str | None, turns: list[dict], request: str) -> None:
+        """Store the request written for `user`'s `turns`."""
+        self.put(conversation_key(user, artifact, turns), request)
 
 
 def redacted_url(url: str) -> str:

@@ -194,6 +194,77 @@ def test_a_stream_that_hangs_midway_ends_within_the_timeout(serve):
     assert text.startswith("answer: ")  # what arrived before the hang was passed on
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_trickling_upstream_is_a_504_at_the_timeout(serve, stream):
+    # Bytes keep coming, so no read ever times out; the whole-call bound (`max_seconds`) ends the call itself.
+    base = serve(model="trickle", upstream_timeout=2.0)
+    started = time.monotonic()
+    with pytest.raises(openai.APIStatusError) as info:
+        list(client(base).chat.completions.create(model="x", messages=TURNS, stream=stream))
+    assert info.value.status_code == 504 and time.monotonic() - started < 3.0
+
+
+@CLIENTS
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_with_a_lone_surrogate_is_answered_and_logged(serve, tmp_path, stream):
+    # Valid JSON from the upstream, but no UTF-8 body or store can hold "\ud800": it is replaced, not a 500.
+    base = serve(model="lone-surrogate")
+    out = client(base).chat.completions.create(model="x", messages=TURNS, stream=stream)
+    text = "".join(c.choices[0].delta.content or "" for c in out) if stream else out.choices[0].message.content
+    assert text == "answer: the mediated request?"
+    (logged,) = open_log_store(tmp_path / "log.sqlite").conversations("alice", with_feedback=False)
+    assert logged.response == text
+
+
+def test_token_counts_no_real_call_reports_are_dropped_with_the_answer_kept(serve):
+    base = serve(model="absurd-usage")
+    out = client(base).chat.completions.create(model="x", messages=TURNS)
+    assert out.choices[0].message.content == "answer: the mediated request"
+    assert out.usage.prompt_tokens == 0 and out.usage.completion_tokens == 0
+    metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {ADMIN}"}).text
+    assert 'intent_mediator_tokens_total{kind="prompt",role="upstream"}' not in metrics
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("temperature", float("nan")),
+        ("temperature", -5),
+        ("temperature", 1e999),
+        ("temperature", "inf"),
+        ("max_tokens", -1),
+        ("max_tokens", 0),
+        ("max_tokens", 10**30),
+        ("stream", "yes"),
+    ],
+)
+def test_impossible_sampling_settings_are_the_clients_400_before_any_model_call(serve, upstream, field, value):
+    base = serve()
+    body = json.dumps({"messages": TURNS, field: value}, allow_nan=True)  # NaN as JavaScript writes it
+    response = httpx.post(
+        f"{base}/v1/chat/completions",
+        content=body.encode(),
+        headers={"Authorization": f"Bearer {ALICE}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"].startswith(f"malformed request: {field}: ")
+    assert sum(upstream.calls.values()) == 0  # neither the Mediator nor the upstream was paid for
+
+
+def test_a_body_that_never_finishes_arriving_gets_408(serve):
+    import socket
+
+    base = serve(max_body_seconds=1.0)
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE}\r\n"
+        sock.sendall((head + "Content-Length: 1000\r\nContent-Type: application/json\r\n\r\n{").encode())
+        started = time.monotonic()
+        reply = sock.recv(4096).decode()
+    assert reply.startswith("HTTP/1.1 408") and "not received within 1 s" in reply
+    assert 0.9 < time.monotonic() - started < 3.0
+
+
 # --- identity ------------------------------------------------------------------------------------------------
 
 
@@ -229,6 +300,8 @@ def test_feedback_only_on_the_callers_own_conversations(serve, tmp_path):
     assert post(base, "/v1/feedback", {**forged, "user": "alice"}, key=BOB).status_code == 403
     log = open_log_store(tmp_path / "log.sqlite")
     assert log.trajectories("alice") == []
+    assert post(base, "/v1/feedback", {**forged, "conversation_id": "x" * 900_000}).status_code == 400  # no echo
+    assert post(base, "/v1/feedback", {**forged, "success": "no"}, key=ALICE).status_code == 400  # a bool, strictly
     good = {"conversation_id": conversation, "success": False, "final_request": "Sum the even numbers."}
     assert post(base, "/v1/feedback", good, key=ALICE).status_code == 200
     (trajectory, fixed) = log.trajectories("alice")

@@ -186,6 +186,18 @@ def test_a_hanging_server_times_out_and_an_absent_one_fails_to_connect(upstream)
         ask(absent)
 
 
+def test_a_trickling_server_is_given_up_at_max_seconds_though_no_read_times_out(upstream):
+    request = to_request("openai/trickle", [{"role": "user", "content": "x"}])
+    bounded = OpenAICompatibleEngine(upstream.url, timeout=0.5, max_seconds=1.0)
+    for call in (bounded.complete, lambda r: list(bounded.stream(r))):
+        started = time.monotonic()
+        with pytest.raises(lm15.TimeoutError, match=r"no complete reply within 1\.0 s"):
+            call(request)
+        assert 0.9 < time.monotonic() - started < 2.0
+    # Through build_lm a timeout bounds the whole call too, as `serve --upstream-timeout` relies on.
+    assert lm(upstream, timeout=3.0).engine.max_seconds == 3.0
+
+
 def test_streams_are_read_as_server_sent_events(upstream):
     engine = OpenAICompatibleEngine(upstream.url, timeout=0.5)
     events = list(engine.stream(to_request("openai/ok", [{"role": "user", "content": "count to three"}])))

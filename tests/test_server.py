@@ -203,7 +203,7 @@ def test_unexpected_errors_are_500_with_their_type_only(serve, engine, monkeypat
     def broken(*args, **kwargs):
         raise RuntimeError("store unavailable at /var/lib/secret/path")
 
-    monkeypatch.setattr(server_app, "_finish", broken)
+    monkeypatch.setattr(server_app, "_completion", broken)
     with pytest.raises(openai.InternalServerError, match=r"internal error \w+ \(RuntimeError\)") as info:
         client(serve()).chat.completions.create(model="x", messages=TURNS)
     assert "/var/lib" not in str(info.value.body)
@@ -246,7 +246,70 @@ def test_request_memory_forgets_the_least_recently_used_conversation():
     memory = open_request_memory("memory://", capacity=2)
     turns = [[{"role": "user", "content": str(i)}] for i in range(3)]
     for i, t in enumerate(turns):
-        memory.remember(None, t, f"request {i}")
+        memory.remember("u", None, t, f"request {i}")
     follow = [{"role": "assistant", "content": "ok"}, {"role": "user", "content": "more"}]
-    assert [memory.previous(None, t + follow) for t in turns] == [None, "request 1", "request 2"]
-    assert memory.previous("other-artifact", turns[2] + follow) is None
+    assert [memory.previous("u", None, t + follow) for t in turns] == [None, "request 1", "request 2"]
+    assert memory.previous("u", "other-artifact", turns[2] + follow) is None
+
+
+def test_one_user_never_continues_or_detects_another_users_conversation(serve):
+    # Same uncompiled program for both users: only the user in the memory key keeps their conversations apart.
+    api = client(serve(mediator_history="incremental"))
+    history = [{"role": "user", "content": "alice's private question"}]
+    reply = api.chat.completions.create(model="any", messages=history, user="alice").choices[0].message.content
+    history += [{"role": "assistant", "content": reply}, {"role": "user", "content": "go on"}]
+    memory = {}
+    for user in ("bob", "alice"):
+        raw = api.chat.completions.with_raw_response.create(model="any", messages=history, user=user)
+        memory[user] = raw.headers.get("x-mediator-memory")
+    assert memory == {"bob": "miss", "alice": "hit"}
+
+
+def test_an_answer_is_returned_even_when_its_conversation_cannot_be_logged(serve, monkeypatch):
+    import sqlite3
+
+    from intent_mediator.server import app as server_app
+
+    class LockedLog:
+        def __init__(self, store):
+            self.store = store
+
+        def record(self, *args, **kwargs):
+            raise sqlite3.OperationalError("database is locked")
+
+        def __getattr__(self, name):
+            return getattr(self.store, name)
+
+    opened = server_app.open_log_store
+    monkeypatch.setattr(server_app, "open_log_store", lambda url: LockedLog(opened(url)))
+    base = serve()
+    raw = client(base).chat.completions.with_raw_response.create(model="x", messages=TURNS)
+    assert raw.parse().choices[0].message.content == "answer to: [NONE] sum a list | only evens"
+    assert raw.headers.get("x-mediator-log") == "failed"
+    stream = client(base).chat.completions.create(model="x", messages=TURNS, stream=True)
+    chunks = list(stream)
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "answer to: [NONE] sum a list | only evens"
+    assert chunks[-1].model_extra["intent_mediator"] == {"log": "failed"}
+    metrics = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {KEY}"}).text
+    assert 'intent_mediator_errors_total{kind="log_write"} 2.0' in metrics
+
+
+def test_health_names_a_failing_store_without_its_location(serve, monkeypatch):
+    from intent_mediator.server import app as server_app
+    from intent_mediator.stores import StoreError
+
+    class DownLog:
+        def __init__(self, store):
+            self.store = store
+
+        def ping(self):
+            raise StoreError("log store /var/lib/secret/logs.sqlite: disk I/O error")
+
+        def __getattr__(self, name):
+            return getattr(self.store, name)
+
+    opened = server_app.open_log_store
+    monkeypatch.setattr(server_app, "open_log_store", lambda url: DownLog(opened(url)))
+    health = httpx.get(f"{serve()}/healthz")
+    assert health.status_code == 503
+    assert health.json() == {"status": "unavailable", "store": "unavailable", "memory": "ok"}

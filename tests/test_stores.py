@@ -169,13 +169,14 @@ def memory(request):
 
 def test_a_request_is_found_again_from_the_next_calls_history(memory):
     turns = [{"role": "user", "content": "sum [1, 2]"}]
-    memory.remember("alice/code", turns, "Sum the list [1, 2].")
+    memory.remember("alice", "alice/code", turns, "Sum the list [1, 2].")
     follow_up = [*turns, {"role": "assistant", "content": "3"}, {"role": "user", "content": "and add 4"}]
-    assert memory.previous("alice/code", follow_up) == "Sum the list [1, 2]."
-    assert memory.previous("bob/code", follow_up) is None  # another artifact never continues alice's request
+    assert memory.previous("alice", "alice/code", follow_up) == "Sum the list [1, 2]."
+    assert memory.previous("alice", "bob/code", follow_up) is None  # another artifact never continues it
+    assert memory.previous("bob", "alice/code", follow_up) is None  # nor another user, even with the same program
     edited = [{"role": "user", "content": "sum [1, 5]"}, *follow_up[1:]]
-    assert memory.previous("alice/code", edited) is None
-    assert memory.previous("alice/code", turns) is None  # no assistant reply yet: nothing to continue
+    assert memory.previous("alice", "alice/code", edited) is None
+    assert memory.previous("alice", "alice/code", turns) is None  # no assistant reply yet: nothing to continue
 
 
 def test_memory_keeps_at_most_its_capacity_dropping_the_least_recently_used(memory):
@@ -211,8 +212,9 @@ def test_an_unreachable_redis_degrades_to_misses_and_counts_them(redis_url):
     assert memory.errors == 2
 
 
-def test_conversation_key_depends_on_artifact_and_every_turn():
+def test_conversation_key_depends_on_user_artifact_and_every_turn():
     turns = [{"role": "user", "content": "a"}]
-    assert conversation_key("x", turns) == conversation_key("x", [dict(turns[0])])
-    assert conversation_key("x", turns) != conversation_key("y", turns)
-    assert conversation_key("x", turns) != conversation_key("x", [{"role": "user", "content": "b"}])
+    assert conversation_key("u", "x", turns) == conversation_key("u", "x", [dict(turns[0])])
+    assert conversation_key("u", "x", turns) != conversation_key("u", "y", turns)
+    assert conversation_key("u", "x", turns) != conversation_key("v", "x", turns)
+    assert conversation_key("u", "x", turns) != conversation_key("u", "x", [{"role": "user", "content": "b"}])
