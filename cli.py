@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except IntentMediatorError as exc:
         print(f"intent-mediator {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a folder that cannot be made, a full disk: one line naming the file, not a traceback
+        print(f"intent-mediator {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -21,6 +21,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dspy
 from intent_mediator.errors import ModelConfigError
@@ -169,6 +170,11 @@ class RoleLMs:
             for f in fields(self)
         }
 
+    def endpoints(self) -> dict[str, str | None]:
+        """Role -> the server its LM calls (`api_base`, without credentials or query), None for a provider's own
+        endpoint or the embedded model: two servers may serve different models under one name."""
+        return {f.name: endpoint(getattr(self, f.name)) for f in fields(self)}
+
     @classmethod
     def from_models(
         cls,
@@ -225,6 +231,21 @@ class RoleLMs:
         """Every role answered by one `ScriptedEngine`, each under its own `scripted/<role>` model string and at
         its default temperature."""
         return cls(**{role: engine.lm(role, temperature=DEFAULT_TEMPERATURES[role]) for role in ROLES})
+
+
+def endpoint(lm: dspy.LM | None) -> str | None:
+    """The base URL `lm` calls (litellm's `api_base`, or the lean client's), without user, password or query."""
+    if lm is None:
+        return None
+    base = lm.kwargs.get("api_base") or getattr(lm.engine, "base_url", None)
+    if not isinstance(base, str) or not base:
+        return None
+    parts = urlsplit(base)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def wants_json(lm: dspy.LM | None) -> bool:

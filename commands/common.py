@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -28,13 +29,14 @@ def add_model_flags(parser: argparse.ArgumentParser, roles: tuple[str, ...] = RO
     group.add_argument("--api-base", metavar="URL", help="OpenAI-compatible base URL for the openai/... roles")
     group.add_argument(
         "--temperature",
-        type=float,
+        type=temperature,
         help="sampling temperature of the assistant and the simulated user (default 1.0, as the reference); "
         "the judge stays at 0 and the Mediator at its default 0 unless --role-temperature names them",
     )
-    group.add_argument("--max-tokens", type=int, help="completion cap of every role (default: the provider's)")
+    group.add_argument("--max-tokens", type=at_least_one, help="completion cap of every role (default: the provider's)")
     group.add_argument(
         "--role-temperature",
+        type=role_temperature,
         action="append",
         default=[],
         metavar="ROLE=T",
@@ -55,14 +57,26 @@ def roles_from_args(args: argparse.Namespace, roles: tuple[str, ...] = ROLES) ->
     )
 
 
+def role_temperature(item: str) -> str:
+    """argparse type: ROLE=T with T a temperature (see `temperature`); the item is kept as given."""
+    _, equals, value = item.partition("=")
+    try:
+        if not equals:
+            raise argparse.ArgumentTypeError("no '='")
+        temperature(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{item!r}: expected ROLE=NUMBER with a finite number >= 0, e.g. mediator=0"
+        ) from None
+    return item
+
+
 def _role_temperatures(items: list[str]) -> dict[str, float]:
+    """ROLE=T items (checked by `role_temperature`; the demo adds its own) as {role: T}."""
     out = {}
     for item in items:
-        role, _, value = item.partition("=")
-        try:
-            out[role.strip()] = float(value)
-        except ValueError:
-            raise IntentMediatorError(f"--role-temperature {item!r}: expected ROLE=NUMBER, e.g. mediator=0") from None
+        role, _, value = role_temperature(item).partition("=")
+        out[role.strip()] = float(value)
     return out
 
 
@@ -75,11 +89,17 @@ def read_guidelines(path: str | None) -> list[str]:
     file = Path(path)
     if not file.is_file():
         raise IntentMediatorError(f"--guidelines: no such file {path}")
-    text = file.read_text(encoding="utf-8")
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise IntentMediatorError(f"--guidelines: {path} is not UTF-8 text (byte {exc.start})") from None
     if file.suffix == ".json":
         import json
 
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise IntentMediatorError(f"--guidelines: {path} is not valid JSON ({exc})") from None
         guidelines = data.get("guidelines") if isinstance(data, dict) else data
         if not isinstance(guidelines, list) or not all(isinstance(g, str) for g in guidelines):
             raise IntentMediatorError(f"{path}: expected a JSON list of strings or an object with a 'guidelines' list")
@@ -113,6 +133,17 @@ def at_least_one(value: str) -> int:
     return number
 
 
+def temperature(value: str) -> float:
+    """argparse type: a sampling temperature, a finite number >= 0 (NaN would be written into run.json)."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from None
+    if not math.isfinite(number) or number < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value}")
+    return number
+
+
 def fraction(value: str) -> float:
     """argparse type: a number in [0, 1)."""
     try:
@@ -136,10 +167,15 @@ def mode_list(value: str) -> str:
 
 
 def output_dir(value: str) -> str:
-    """argparse type: a folder that exists or can be created (not a file)."""
+    """argparse type: a folder that exists or can be created (not a file, not under one, not the empty string)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path: name the folder")
     path = Path(value)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value} is a file, not a folder")
+    blocking = next((parent for parent in path.absolute().parents if parent.exists() and not parent.is_dir()), None)
+    if blocking is not None:
+        raise argparse.ArgumentTypeError(f"{value} cannot be created: {blocking} is a file")
     return value
 
 

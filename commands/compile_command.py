@@ -192,7 +192,7 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
     settings = conversation_settings(args)
     student = settings.program.deepcopy() if settings.program else MediatedAssistant()
     folder = Path(args.out)
-    _check_fingerprint(args, settings, folder, [*train, *val])
+    _check_fingerprint(args, settings, folder, [*train, *val], write=False)  # refused before any LM call
     print(f"compile: {len(train)} training and {len(val)} validation records, optimizer {args.optimizer}", flush=True)
     if args.optimizer == "refiner":
         refiner = Refiner(
@@ -218,6 +218,8 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
     else:
         program, report = _compile_with_dspy(args, settings, metric, student, train, val, trajectories)
     program.mediator_history = settings.mediator_history
+    # Only now: a compile that failed leaves the folder's run.json describing the artifact it still holds.
+    _check_fingerprint(args, settings, folder, [*train, *val], write=True)
     meta = {
         "metric": args.metric,
         "selection": args.selection if args.optimizer == "refiner" else None,
@@ -279,9 +281,10 @@ def compile_for_user(arg_values: dict, user: str, domain: str, trajectories: lis
     return program, meta
 
 
-def _check_fingerprint(args, settings, folder: Path, records: list) -> None:
-    """Write the compile's configuration to the artifact folder's run.json; a `--storage` resume made with
-    another configuration is refused (its stored trials would mix two configurations)."""
+def _check_fingerprint(args, settings, folder: Path, records: list, *, write: bool) -> None:
+    """Check, and with `write` record, the compile's configuration in the artifact folder's run.json; a
+    `--storage` resume made with another configuration is refused (its stored trials would mix two
+    configurations)."""
     from intent_mediator.artifacts import artifact_dir
     from intent_mediator.simulation.fingerprint import check_and_write, settings_fingerprint
 
@@ -295,7 +298,8 @@ def _check_fingerprint(args, settings, folder: Path, records: list) -> None:
         "command": "compile",
         **{name: getattr(args, name) for name in (*options, "max_guidelines", "seed", "trajectories", "from_logs")},
     }
-    check_and_write(artifact_dir(folder, args.user_id, args.domain), config, records=records, fresh=not args.storage)
+    folder = artifact_dir(folder, args.user_id, args.domain)
+    check_and_write(folder, config, records=records, fresh=not args.storage, write=write)
 
 
 def _compile_with_dspy(args, settings, metric, student, train, val, trajectories):

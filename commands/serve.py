@@ -10,11 +10,22 @@ import socket
 import tempfile
 from pathlib import Path
 
-from intent_mediator.commands.common import add_mediator_history_flag
+from intent_mediator.commands.common import add_mediator_history_flag, at_least_one
 from intent_mediator.errors import IntentMediatorError
 from intent_mediator.lm import UPSTREAM_CLIENTS
 
 logger = logging.getLogger(__name__)
+
+
+def port(value: str) -> int:
+    """argparse type: a TCP port, 0 (any free one) to 65535."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0-65535, got {number}")
+    return number
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +47,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(after --artifacts' own domain artifact, before its generic one)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=port, default=8000)
     parser.add_argument(
         "--workers", type=int, default=1, help="server processes (share --store and --memory between them)"
     )
@@ -64,9 +75,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="where incremental mediation remembers its requests: memory:// (this process, the default) or "
         "redis://host:port/db (shared by replicas)",
     )
-    parser.add_argument("--memory-ttl", type=int, default=24 * 3600, help="seconds a request is remembered (Redis)")
-    parser.add_argument("--max-body-bytes", type=int, default=1_000_000)
-    parser.add_argument("--max-messages", type=int, default=256)
+    parser.add_argument(
+        "--memory-ttl", type=at_least_one, default=24 * 3600, help="seconds a request is remembered (Redis)"
+    )
+    parser.add_argument("--max-body-bytes", type=at_least_one, default=1_000_000)
+    parser.add_argument("--max-messages", type=at_least_one, default=256)
     parser.add_argument(
         "--upstream-timeout",
         type=float,

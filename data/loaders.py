@@ -89,6 +89,19 @@ def _drop_arrow_nulls(value: Any) -> Any:
     return value
 
 
+def _from_files(files: list[tuple[str, Path]]) -> list[Instruction]:
+    """The records of several files, each validated; a task id in two files is an error naming both."""
+    records: list[Instruction] = []
+    origin: dict[str, str] = {}
+    for name, path in files:
+        for record in validate_all(read_json_records(path), name):
+            if record.task_id in origin:
+                raise RecordError(f"record {record.task_id!r} appears in both {origin[record.task_id]} and {name}")
+            origin[record.task_id] = name
+            records.append(record)
+    return records
+
+
 def load_records(source: str | Path, *, tasks: Iterable[str] | None = None) -> list[Instruction]:
     """Load and validate records from `builtin`, `hf:<dataset id>`, a JSON/JSONL file or a folder of them.
 
@@ -101,15 +114,12 @@ def load_records(source: str | Path, *, tasks: Iterable[str] | None = None) -> l
     """
     source = str(source)
     if source == "builtin":
-        records = []
-        for path in sorted(TASKSETS.glob("*.json")):
-            records.extend(validate_all(read_json_records(path), str(path.name)))
+        records = _from_files([(path.name, path) for path in sorted(TASKSETS.glob("*.json"))])
     elif source.startswith("hf:"):
         records = load_hf(source[3:] or HF_DATASET)
     elif Path(source).is_dir():
-        records = []
-        for path in sorted([*Path(source).glob("*.json"), *Path(source).glob("*.jsonl")]):
-            records.extend(validate_all(read_json_records(path), str(path)))
+        files = sorted([*Path(source).glob("*.json"), *Path(source).glob("*.jsonl")])
+        records = _from_files([(str(path), path) for path in files])
     else:
         records = validate_all(read_json_records(source), source)
     if tasks is not None:

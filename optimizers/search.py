@@ -62,7 +62,7 @@ def load_or_create_study(
             raise StudyMismatch(f"study {name!r} in {storage} has trials but no recorded config: use another name")
         study.set_user_attr("config", config)
         study.set_user_attr("fingerprint", fingerprint(config))
-    elif stored != config:
+    elif stored != (config := {k: v for k, v in config.items() if k in stored or k not in LATER_KEYS}):
         differs = sorted(key for key in set(stored) | set(config) if stored.get(key) != config.get(key))
         detail = "; ".join(f"{key}: stored {_short(stored.get(key))}, now {_short(config.get(key))}" for key in differs)
         raise StudyMismatch(
@@ -76,15 +76,28 @@ def fingerprint(config: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+# Keys `compile_config` gained later: a study stored before one existed is compared without it.
+LATER_KEYS = ("temperatures", "max_tokens", "records", "endpoints")
+
+
 def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[str, Any]:
     """Everything a Refiner study's scores depend on: data ids, simulation settings, models, metric, options
     and the student's starting prompt. JSON-plain, so it compares equal after a round trip through storage."""
+    from intent_mediator.simulation.fingerprint import record_digest
+
     s = refiner.settings
+    models = s.roles.models()
     metric = refiner.metric if refiner.metric is not None else s.metric
     config = {
         "train": sorted(r.task_id for r in train),
         "val": sorted(r.task_id for r in val),
-        "models": s.roles.models(),
+        "models": models,
+        "temperatures": s.roles.temperatures(),
+        "max_tokens": {
+            role: getattr(s.roles, role).kwargs.get("max_tokens") if model else None for role, model in models.items()
+        },
+        "endpoints": s.roles.endpoints(),
+        "records": {r.task_id: record_digest(r) for r in sorted([*train, *val], key=lambda r: r.task_id)},
         "persona": s.persona.name,
         "user_sim": s.user_sim,
         "classifier": s.classifier,

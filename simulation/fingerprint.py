@@ -122,6 +122,9 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
         # How sampled runs are seeded (`conversation._sample`); runs made before seeding existed do not resume.
         "sampling_seed": "sha256(task_id/role/run), models that take a seed",
     }
+    # Recorded only when some role calls a server of its own (`--api-base`): folders run without one resume.
+    if any(roles.endpoints().values()):
+        fingerprint["endpoints"] = roles.endpoints()
     for item in dataclasses.fields(settings):
         if item.name not in _SPECIAL:
             fingerprint[item.name] = _plain(getattr(settings, item.name))
@@ -149,6 +152,7 @@ def check_and_write(
     extent: dict[str, Any] | None = None,
     legacy_trajectories: bool = False,
     fresh: bool = False,
+    write: bool = True,
 ) -> dict[str, Any]:
     """Refuse a folder made with another configuration, else write (or extend) its run.json.
 
@@ -161,6 +165,8 @@ def check_and_write(
         legacy_trajectories: The folder already holds results but no run.json (an older version wrote it):
             their configuration cannot be checked, so the resume is refused.
         fresh: This run starts over (nothing is resumed): an existing run.json is replaced, not compared.
+        write: False only checks (and returns what would be written): for a run whose results are written only
+            when it succeeds, so a failed run leaves the folder's run.json describing what the folder holds.
 
     Raises:
         RunConfigError: a one-line message naming the file and every field that differs.
@@ -179,6 +185,9 @@ def check_and_write(
             raise RunConfigError(f"{path}: not valid JSON ({exc}); move it away or use a new output folder") from None
         if not isinstance(stored, dict) or not isinstance(stored.get("config"), dict):
             raise RunConfigError(f"{path}: no 'config' object; move it away or use a new output folder")
+        for key in ("records", "scoring"):
+            if not isinstance(stored.get(key) or {}, dict):
+                raise RunConfigError(f"{path}: '{key}' is not an object; move it away or use a new output folder")
         changed = differences(with_recorded_layout(stored["config"], config), config)
         old_records = stored.get("records") or {}
         changed += [
@@ -217,5 +226,6 @@ def check_and_write(
             merged[key] = max(before, value)
         else:
             merged[key] = value
-    write_json_atomic(path, merged)
+    if write:
+        write_json_atomic(path, merged)
     return merged

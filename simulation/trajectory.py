@@ -10,8 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+from intent_mediator.errors import IntentMediatorError
 
 logger = logging.getLogger(__name__)
+
+
+class TrajectoryFileError(IntentMediatorError, ValueError):
+    """A trajectories file holds a line that is not a trajectory (named by file and line number)."""
 
 
 class TurnRecord(pydantic.BaseModel):
@@ -75,7 +80,7 @@ class TrajectoryLog:
         valid JSON) is skipped, so its conversation counts as not run; any other bad line is an error.
 
         Raises:
-            ValueError: a line that is not a trajectory, naming the file and line number.
+            TrajectoryFileError: a line that is not a trajectory, naming the file and line number (a ValueError).
         """
         if not self.path.is_file():
             return []
@@ -91,11 +96,12 @@ class TrajectoryLog:
                 if number == len(lines):  # the last line has no newline: a write that never finished
                     logger.warning("%s:%d: dropping a torn last line (a run killed mid-write)", self.path, number)
                     continue
-                raise ValueError(f"{self.path}:{number}: not a JSON line ({exc.msg})") from None
+                raise TrajectoryFileError(f"{self.path}:{number}: not a JSON line ({exc.msg})") from None
             try:
                 out.append(Trajectory.model_validate(data))
             except pydantic.ValidationError as exc:
-                raise ValueError(f"{self.path}:{number}: not a trajectory line ({exc.errors()[0]['msg']})") from None
+                problem = exc.errors()[0]["msg"]
+                raise TrajectoryFileError(f"{self.path}:{number}: not a trajectory line ({problem})") from None
         return out
 
     def drop_torn_tail(self) -> bool:

@@ -1,4 +1,5 @@
 import io
+import json
 import subprocess
 import sys
 
@@ -126,6 +127,19 @@ def bad_inputs(tmp_path):
         (["compile", "--optimizer", "gepa", "--mediator-history", "incremental"], "--mediator-history"),
         (["compile", "--optimizer", "simba"], "--mediator-history incremental (the default)"),
         (["chat", "--program", "{broken}"], "--program"),
+        (["evaluate", "--out", "", "--limit", "1"], "--out"),
+        (["evaluate", "--out", "{file}/sub"], "--out"),
+        (["evaluate", "--out", "{dir}/o", "--temperature", "nan"], "--temperature"),
+        (["evaluate", "--out", "{dir}/o", "--temperature", "-1"], "--temperature"),
+        (["evaluate", "--out", "{dir}/o", "--role-temperature", "mediator=inf"], "--role-temperature"),
+        (["evaluate", "--out", "{dir}/o", "--max-tokens", "0"], "--max-tokens"),
+        (["evaluate", "--out", "{dir}/o", "--ergo-threshold", "-1"], "--ergo-threshold"),
+        (["evaluate", "--out", "{dir}/o", "--ergo-percentile", "500"], "--ergo-percentile"),
+        (["evaluate", "--out", "{dir}/o", "--limit", "1", "--guidelines", "{broken}"], "--guidelines"),
+        (["serve", "--port", "99999"], "--port"),
+        (["serve", "--max-messages", "0"], "--max-messages"),
+        (["serve", "--max-body-bytes", "-1"], "--max-body-bytes"),
+        (["serve", "--memory-ttl", "-5"], "--memory-ttl"),
     ],
 )
 def test_bad_inputs_get_one_line_naming_the_flag_and_exit_2(argv, flag, bad_inputs, capsys, monkeypatch, engine):
@@ -138,6 +152,32 @@ def test_bad_inputs_get_one_line_naming_the_flag_and_exit_2(argv, flag, bad_inpu
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and flag in err and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ('{"task_id": "a", "task": "math", "mode": "full", "run": 0}\n{"task_id": \n{}\n', "trajectories.jsonl:2"),
+        ('{"task_id": "a", "task": "math", "mode": "full", "run": "zero"}\n', "trajectories.jsonl:1"),
+    ],
+)
+def test_a_damaged_trajectories_file_is_one_line_naming_file_and_line(content, named, tmp_path, capsys):
+    (tmp_path / "trajectories.jsonl").write_text(content)
+    assert cli.main(["report", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and named in err and "Traceback" not in err, err
+
+
+def test_a_hand_edited_run_json_is_refused_naming_the_key(monkeypatch, tmp_path, capsys, engine):
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    argv = ["evaluate", "--tasks", "math", "--limit", "1", "--modes", "full", "--out", str(tmp_path)]
+    assert cli.main(argv) == 0
+    run = json.loads((tmp_path / "run.json").read_text())
+    (tmp_path / "run.json").write_text(json.dumps({**run, "records": [1]}))
+    capsys.readouterr()
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "'records' is not an object" in err, err
 
 
 def test_a_missing_hub_dataset_is_an_error_naming_data(monkeypatch, tmp_path, capsys):

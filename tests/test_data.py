@@ -53,6 +53,11 @@ def test_jsonl_errors_name_file_and_line(tmp_path):
     path.write_text(json.dumps(GOOD) + "\n" + json.dumps(GOOD) + "\n")
     with pytest.raises(RecordError, match="'t1' appears twice"):
         load_records(path)
+    # Across the files of a folder too: both files are named, whichever holds the later copy.
+    path.write_text(json.dumps(GOOD) + "\n")
+    (tmp_path / "more.json").write_text(json.dumps([{**GOOD, "answer": "#### 99"}]))
+    with pytest.raises(RecordError, match=r"'t1' appears in both \S*more.json and \S*records.jsonl"):
+        load_records(tmp_path)
 
 
 def test_hf_path_reads_a_local_folder_in_the_hub_layout(shared_lic, tmp_path):

@@ -58,5 +58,7 @@ def test_per_role_temperatures():
 def test_role_temperature_flag(capsys):
     from intent_mediator import cli
 
-    assert cli.main(["chat", "--assistant", "openai/x", "--role-temperature", "mediator=zero"]) == 2
-    assert "expected ROLE=NUMBER" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as refused:  # argparse's own check of the flag
+        cli.main(["chat", "--assistant", "openai/x", "--role-temperature", "mediator=zero"])
+    assert refused.value.code == 2
+    assert "--role-temperature: 'mediator=zero': expected ROLE=NUMBER" in capsys.readouterr().err

@@ -334,4 +334,27 @@ def test_compile_writes_its_fingerprint_and_refuses_a_changed_storage_resume(mon
     assert len(err.splitlines()) == 1 and 'persona: "lazy" -> "explicit"' in err
     # Without --storage nothing is resumed: a new compile replaces the artifact and its run.json.
     fresh = [a for a in argv if a not in ("--storage", f"sqlite:///{tmp_path}/s.db")]
+    # ... but only once it succeeds: a compile that fails leaves run.json describing the artifact still there.
+    before = (tmp_path / "alice" / "math" / "run.json").read_text()
+    engine.rules[1].reply = lambda call: (_ for _ in ()).throw(ConnectionError("upstream down"))  # the assistant
+    assert cli.main([*fresh, "--persona", "explicit"]) == 2
+    assert (tmp_path / "alice" / "math" / "run.json").read_text() == before
+    engine = world()
     assert cli.main([*fresh, "--persona", "explicit"]) == 0
+
+
+def test_the_server_each_role_calls_is_part_of_the_fingerprint_and_only_when_there_is_one():
+    from intent_mediator.lm import build_lm
+    from intent_mediator.simulation.fingerprint import differences, settings_fingerprint
+
+    def on(base):
+        lm = build_lm("openai/same-name", api_base=base, cache=False)
+        return settings_fingerprint(ConversationSettings(roles=RoleLMs(assistant=lm)))
+
+    first, second = on("http://user:secret@127.0.0.1:8001/v1"), on("http://127.0.0.1:8002/v1")
+    assert first["endpoints"]["assistant"] == "http://127.0.0.1:8001/v1"  # never the credentials
+    assert differences(first, second) == [
+        'endpoints.assistant: "http://127.0.0.1:8001/v1" -> "http://127.0.0.1:8002/v1"'
+    ]
+    scripted = settings_fingerprint(ConversationSettings(roles=default_roles(ScriptedEngine())))
+    assert "endpoints" not in scripted  # folders run without a server of their own resume as before

@@ -92,13 +92,30 @@ def test_a_resume_with_other_settings_is_refused_naming_what_differs(tmp_path):
     dspy_layout.mediator.lean = False  # the same prompt through DSPy's own adapter: other scores
     with pytest.raises(StudyMismatch, match=r"mediator_layout: stored \"LeanChatAdapter\", now \"ChatAdapter\""):
         Refiner(settings=settings(world()), storage=storage, **SMALL).compile(dspy_layout, trainset=TRAIN, valset=VAL)
-    # A study stored before the layout was recorded had the lean chat layout on this model: it resumes.
+    # Sampling settings and record content change every score too.
+    from dataclasses import replace
+
+    engine = world()
+    hotter = replace(roles(engine), assistant=engine.lm("assistant", temperature=0.2))
+    with pytest.raises(StudyMismatch, match=r"temperatures: stored .*\"assistant\": 1\.0"):
+        Refiner(settings=ConversationSettings(roles=hotter, persona=LAZY), storage=storage, **SMALL).compile(
+            MediatedAssistant(), trainset=TRAIN, valset=VAL
+        )
+    edited = [TRAIN[0].model_copy(update={"fields": {**TRAIN[0].fields, "answer": "#### 1"}}), *TRAIN[1:]]
+    with pytest.raises(StudyMismatch, match="records: stored"):
+        Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
+            MediatedAssistant(), trainset=edited, valset=VAL
+        )
+    # A study stored before the layout (or the keys added since) was recorded had the lean chat layout on this
+    # model: it resumes.
     import optuna
+    from intent_mediator.optimizers.search import LATER_KEYS
 
     (study,) = [
         optuna.load_study(study_name=s.study_name, storage=storage) for s in optuna.get_all_study_summaries(storage)
     ]
-    study.set_user_attr("config", {k: v for k, v in study.user_attrs["config"].items() if k != "mediator_layout"})
+    older = {k: v for k, v in study.user_attrs["config"].items() if k != "mediator_layout" and k not in LATER_KEYS}
+    study.set_user_attr("config", older)
     # The same compile resumes.
     again = Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
         MediatedAssistant(), trainset=TRAIN, valset=VAL
