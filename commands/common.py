@@ -251,7 +251,13 @@ def split_list(value: str | None) -> list[str] | None:
 
 def load_run_records(args: argparse.Namespace):
     from intent_mediator.data.loaders import load_records
+    from intent_mediator.tasks import get_task
 
+    for name in split_list(args.tasks) or []:
+        try:
+            get_task(name)
+        except KeyError as exc:
+            raise IntentMediatorError(f"--tasks: {exc.args[0]}") from None
     try:
         records = load_records(args.data, tasks=split_list(args.tasks))
     except IntentMediatorError as exc:

@@ -238,8 +238,10 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
 
 
 def _check_store(url: str) -> None:
-    if "://" not in url and not Path(url).is_file():
-        raise IntentMediatorError(f"--from-logs: no such file {url}")
+    """A SQLite log store must exist: opening a mistyped path would create an empty one and compile nothing."""
+    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None if "://" in url else url
+    if path is not None and not Path(path).is_file():
+        raise IntentMediatorError(f"--from-logs: no such file {path}")
 
 
 def _run_per_user(args: argparse.Namespace) -> int:

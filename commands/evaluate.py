@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -154,6 +155,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
         f"-> {Path(args.out) / 'trajectories.jsonl'}"
     )
     print_summary(result.summary)
+    if result.errors:
+        # Not scored (never a 0) and not finished: the same command retries them.
+        print(
+            f"intent-mediator evaluate: {result.errors} of {result.new} conversations failed with an error and are "
+            f"left out of the table; rerun the same command to retry them. First: {result.first_error}"[:2000],
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

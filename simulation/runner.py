@@ -37,6 +37,7 @@ class EvaluationResult:
     skipped: int
     errors: int
     out_dir: Path
+    first_error: str | None = None  # "task/mode/run k: error" of the first conversation run now that failed
 
 
 def summary_of(log: TrajectoryLog) -> dict[str, Any]:
@@ -157,4 +158,5 @@ def evaluate(
         skipped=len(wanted & finished),
         errors=sum(t.error is not None for t in done),
         out_dir=out_dir,
+        first_error=next((f"{t.task_id}/{t.mode}/run {t.run}: {t.error}" for t in done if t.error), None),
     )

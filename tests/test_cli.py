@@ -124,6 +124,8 @@ def bad_inputs(tmp_path):
         (["compile", "--metric", "proxy"], "--selection proxy"),
         (["compile", "--metric", "nosuchmodule:fn"], "--metric"),
         (["compile", "--trajectories", "{dir}/missing.jsonl"], "--trajectories"),
+        (["compile", "--user", "alice", "--from-logs", "sqlite:///{dir}/typo.db"], "--from-logs"),
+        (["compile", "--user", "alice", "--from-logs", "{dir}/typo.db"], "--from-logs"),
         (["compile", "--optimizer", "gepa", "--mediator-history", "incremental"], "--mediator-history"),
         (["compile", "--optimizer", "simba"], "--mediator-history incremental (the default)"),
         (["chat", "--program", "{broken}"], "--program"),
@@ -168,7 +170,10 @@ def test_a_damaged_trajectories_file_is_one_line_naming_file_and_line(content, n
     assert len(err.strip().splitlines()) == 1 and named in err and "Traceback" not in err, err
 
 
-def test_a_hand_edited_run_json_is_refused_naming_the_key(monkeypatch, tmp_path, capsys, engine):
+def test_a_hand_edited_run_json_is_refused_naming_the_key(monkeypatch, tmp_path, capsys):
+    from intent_mediator import ScriptedEngine
+
+    engine = ScriptedEngine(default="The answer is 5.")
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
     argv = ["evaluate", "--tasks", "math", "--limit", "1", "--modes", "full", "--out", str(tmp_path)]
     assert cli.main(argv) == 0
@@ -178,6 +183,28 @@ def test_a_hand_edited_run_json_is_refused_naming_the_key(monkeypatch, tmp_path,
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "'records' is not an object" in err, err
+
+
+def test_evaluate_exits_1_naming_the_first_error_when_conversations_fail_and_a_rerun_retries_them(
+    monkeypatch, tmp_path, capsys
+):
+    from intent_mediator import ScriptedEngine
+
+    broken = ScriptedEngine()  # no rule for the assistant: every conversation fails
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(broken))
+    argv = ["evaluate", "--tasks", "math", "--limit", "1", "--modes", "full", "--out", str(tmp_path)]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "1 of 1 conversations failed with an error" in err and "im-math-01/full/run 0:" in err
+    fixed = ScriptedEngine(default="The answer is 5.")
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(fixed))
+    assert cli.main(argv) == 0 and "1 conversations run, 0 already finished, 0 errors" in capsys.readouterr().out
+
+
+def test_an_unknown_task_name_is_refused_naming_the_known_ones(capsys, tmp_path):
+    assert cli.main(["evaluate", "--tasks", "math,bogus", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--tasks: unknown task 'bogus'; known tasks: " in err and "math" in err
 
 
 def test_a_missing_hub_dataset_is_an_error_naming_data(monkeypatch, tmp_path, capsys):
