@@ -50,6 +50,7 @@ class LoopbackUpstream:
     def __init__(self, latency: float = 0.1):
         self.latency = latency
         self.calls: Counter = Counter()
+        self.trickling = 0  # `trickle` replies still being read
         self.peers: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
@@ -104,8 +105,9 @@ class LoopbackUpstream:
                 return StreamingResponse(stream, media_type="text/event-stream")
             return StreamingResponse(self._trickle(None), media_type="application/json")
         text = "x" * 9_000_000 if model == "huge" else self._reply(model, messages)
-        if model == "lone-surrogate":
-            text += "\ud800"
+        if model == "lone-surrogate":  # at the end of the request a Mediator writes, or of the answer
+            marked = text.replace("the mediated request", "the mediated request\ud800", 1)
+            text = marked if marked != text else text + "\ud800"
         if body.get("stream"):
             return StreamingResponse(self._stream(model, text), media_type="text/event-stream")
         usage = {"prompt_tokens": 10 * len(messages), "completion_tokens": len(text.split())}
@@ -137,13 +139,19 @@ class LoopbackUpstream:
             return "\n\n".join([*sections, "[[ ## completed ## ]]"])
         return f"answer: {last[-80:]}"
 
-    @staticmethod
-    async def _trickle(stream):
-        if stream is not None:
-            yield await anext(stream)  # the stream's first chunk, then only comments
-        while True:
-            yield ": ping\n\n" if stream is not None else " "
-            await asyncio.sleep(0.1)
+    async def _trickle(self, stream):
+        """Counted in `trickling` while a client still reads it (a caller that gave up closes its connection)."""
+        with self._lock:
+            self.trickling += 1
+        try:
+            if stream is not None:
+                yield await anext(stream)  # the stream's first chunk, then only comments
+            while True:
+                yield ": ping\n\n" if stream is not None else " "
+                await asyncio.sleep(0.1)
+        finally:
+            with self._lock:
+                self.trickling -= 1
 
     async def _stream(self, model: str, text: str):
         def chunk(delta: dict, finish: str | None = None) -> str:

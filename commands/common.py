@@ -75,7 +75,10 @@ def _role_temperatures(items: list[str]) -> dict[str, float]:
     """ROLE=T items (checked by `role_temperature`; the demo adds its own) as {role: T}."""
     out = {}
     for item in items:
-        role, _, value = role_temperature(item).partition("=")
+        try:
+            role, _, value = role_temperature(item).partition("=")
+        except argparse.ArgumentTypeError as exc:  # a caller that built its flags without argparse
+            raise IntentMediatorError(f"--role-temperature {exc}") from None
         out[role.strip()] = float(value)
     return out
 

@@ -144,8 +144,9 @@ def run(args: argparse.Namespace) -> int:
             validate_id(args.user_id, "user"), validate_id(args.domain, "domain")
         )
         print(f"{len(trajectories)} logged trajectories with feedback for user {args.user_id or 'generic'}")
-    program, report, meta = compile_program(args, trajectories)
+    program, report, meta, record_run = compile_program(args, trajectories)
     target = save_artifact(program, Path(args.out), user=args.user_id, domain=args.domain, meta=meta)
+    record_run()
     from intent_mediator.files import write_json_atomic
 
     write_json_atomic(target / "refiner_report.json", report)
@@ -159,10 +160,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def compile_program(args: argparse.Namespace, logged: list | None = None) -> tuple[Any, dict, dict]:
+def compile_program(args: argparse.Namespace, logged: list | None = None) -> tuple[Any, dict, dict, Any]:
     """Compile the program these flags describe; `logged` trajectories are mined beside any --trajectories.
 
-    Returns the program, the optimizer's report and the artifact's meta.
+    Returns the program, the optimizer's report, the artifact's meta, and a function that writes the artifact
+    folder's run.json (call it after saving the artifact).
     """
     from intent_mediator.optimizers.refiner import Refiner
     from intent_mediator.programs import MediatedAssistant
@@ -218,8 +220,6 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
     else:
         program, report = _compile_with_dspy(args, settings, metric, student, train, val, trajectories)
     program.mediator_history = settings.mediator_history
-    # Only now: a compile that failed leaves the folder's run.json describing the artifact it still holds.
-    _check_fingerprint(args, settings, folder, [*train, *val], write=True)
     meta = {
         "metric": args.metric,
         "selection": args.selection if args.optimizer == "refiner" else None,
@@ -234,7 +234,13 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
         "train": [r.task_id for r in train],
         "val": [r.task_id for r in val],
     }
-    return program, report, meta
+
+    def record_run() -> None:
+        """Write run.json; called once the artifact is saved, so a compile (or a save) that failed leaves the
+        folder's run.json describing the artifact it still holds."""
+        _check_fingerprint(args, settings, folder, [*train, *val], write=True)
+
+    return program, report, meta, record_run
 
 
 def _check_store(url: str) -> None:
@@ -279,7 +285,8 @@ def _run_per_user(args: argparse.Namespace) -> int:
 def compile_for_user(arg_values: dict, user: str, domain: str, trajectories: list) -> tuple[Any, dict]:
     """One user's compile in the per-user job (a module-level function of plain values, so Ray can ship it)."""
     args = argparse.Namespace(**{**arg_values, "user_id": user, "domain": domain, "per_user": False})
-    program, _, meta = compile_program(args, trajectories)
+    program, _, meta, record_run = compile_program(args, trajectories)
+    record_run()  # the job saves the artifact once this returns
     return program, meta
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import socket
 import tempfile
@@ -15,6 +16,17 @@ from intent_mediator.errors import IntentMediatorError
 from intent_mediator.lm import UPSTREAM_CLIENTS
 
 logger = logging.getLogger(__name__)
+
+
+def seconds(value: str) -> float:
+    """argparse type: a finite number of seconds > 0."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {value}")
+    return number
 
 
 def port(value: str) -> int:
@@ -82,13 +94,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-messages", type=at_least_one, default=256)
     parser.add_argument(
         "--upstream-timeout",
-        type=float,
+        type=seconds,
         default=120.0,
         help="seconds a request may wait on models, the Mediator included (504 after)",
     )
     parser.add_argument(
         "--mediator-timeout",
-        type=float,
+        type=seconds,
         help="seconds the Mediator may take before the raw conversation goes upstream (default: half the above)",
     )
     add_mediator_history_flag(

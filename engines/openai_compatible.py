@@ -32,6 +32,7 @@ timeouts, connection failures, a body that is not JSON or not a chat completion,
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import ipaddress
 import json
@@ -58,6 +59,20 @@ MAX_REPORTED_TOKENS = 10**9
 _CONFIG_FIELDS = ("max_tokens", "temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
 
 
+_CALL_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("call_deadline", default=None)
+
+
+@contextlib.contextmanager
+def call_deadline(at: float | None) -> Iterator[None]:
+    """Every lean-client call made in this context, DSPy's retries of it included, ends by `at` (a
+    `time.monotonic()` value): a retry starts no later, and each wait is cut to the time left."""
+    token = _CALL_DEADLINE.set(at)
+    try:
+        yield
+    finally:
+        _CALL_DEADLINE.reset(token)
+
+
 class OpenAICompatibleEngine:
     """`complete(Request) -> Response` and `stream(Request)` against `<base_url>/chat/completions`.
 
@@ -65,9 +80,10 @@ class OpenAICompatibleEngine:
         base_url: The server's OpenAI base URL, ending in `/v1` as litellm's `api_base` does.
         api_key: Sent as a bearer token; default `OPENAI_API_KEY`; local servers may need none.
         timeout: Seconds to wait for each read, write and free pooled connection (the reply's next byte).
-        max_seconds: Longest a whole call may take, from sending the request to the reply's last byte (None: no
+        max_seconds: Longest one attempt may take, from sending the request to the reply's last byte (None: no
             bound but `timeout` per wait). An upstream that trickles bytes (or stream comments) never answers
             within one read timeout yet holds the calling thread for as long as it likes; this ends the call.
+            `call_deadline` bounds all attempts of a call together (DSPy retries a timed-out one).
         connect_timeout: Seconds to open a connection.
         max_connections: Calls in flight at once (one connection each, kept by the calling thread); more calls
             wait up to `timeout` seconds for one to finish.
@@ -158,7 +174,7 @@ class OpenAICompatibleEngine:
 
     def complete(self, request: Request) -> Response:
         deadline = self._deadline()
-        with self._post(self.payload(request)) as response:
+        with self._post(self.payload(request), deadline) as response:
             body = self._read(response, deadline)
             if response.status >= 400:
                 raise _http_error(response, body)
@@ -168,7 +184,7 @@ class OpenAICompatibleEngine:
     def stream(self, request: Request) -> Iterator[lm15.StreamEvent]:
         """Start, text deltas, end; the server's own stream when it streams (`text/event-stream`)."""
         deadline = self._deadline()
-        with self._post(self.payload(request, stream=True)) as response:
+        with self._post(self.payload(request, stream=True), deadline) as response:
             if response.status >= 400:
                 raise _http_error(response, self._read(response, deadline))
             if not _header(response, b"content-type").startswith("text/event-stream"):
@@ -191,7 +207,7 @@ class OpenAICompatibleEngine:
                     delta = choice.get("delta")
                     text = delta.get("content") if isinstance(delta, dict) else None
                     if isinstance(text, str) and text:
-                        yield StreamDeltaEvent(TextDelta(text))
+                        yield StreamDeltaEvent(TextDelta(well_formed(text)))
                     if choice.get("finish_reason") in _FINISH:
                         finish = _FINISH[choice["finish_reason"]]
             if not (done or finish):
@@ -229,9 +245,15 @@ class OpenAICompatibleEngine:
         return body
 
     @contextlib.contextmanager
-    def _post(self, body: dict[str, Any]) -> Iterator[httpcore.Response]:
-        """The server's response to `body`, headers read and body not yet; closed when the block ends."""
-        if not self._slots.acquire(timeout=self.timeout):
+    def _post(self, body: dict[str, Any], deadline: float | None) -> Iterator[httpcore.Response]:
+        """The server's response to `body`, headers read and body not yet; closed when the block ends. With a
+        `deadline`, every wait (a free connection, each read and write) ends by it."""
+        self._in_time(deadline)
+        timeouts = self._timeouts
+        if deadline is not None:
+            left = max(deadline - time.monotonic(), 0.001)
+            timeouts = {name: min(value, left) for name, value in timeouts.items()}
+        if not self._slots.acquire(timeout=timeouts["pool"]):
             raise lm15.TimeoutError(f"{PROVIDER}: no free connection within {self.timeout} s", provider=PROVIDER)
         try:
             client = self.client
@@ -239,7 +261,7 @@ class OpenAICompatibleEngine:
             content = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
             headers = [*self._headers, (b"Content-Length", str(len(content)).encode())]
             request = httpcore.Request(
-                b"POST", self._url, headers=headers, content=content, extensions={"timeout": self._timeouts}
+                b"POST", self._url, headers=headers, content=content, extensions={"timeout": timeouts}
             )
             with _transport_errors(self.timeout):
                 response = client.handle_request(request)
@@ -251,11 +273,14 @@ class OpenAICompatibleEngine:
             self._slots.release()
 
     def _deadline(self) -> float | None:
-        return None if self.max_seconds is None else time.monotonic() + self.max_seconds
+        """When this call must end: `max_seconds` from now, or the surrounding `call_deadline`, the earlier."""
+        own = None if self.max_seconds is None else time.monotonic() + self.max_seconds
+        shared = _CALL_DEADLINE.get()
+        return min((at for at in (own, shared) if at is not None), default=None)
 
     def _in_time(self, deadline: float | None) -> None:
         if deadline is not None and time.monotonic() > deadline:
-            raise lm15.TimeoutError(f"{PROVIDER}: no complete reply within {self.max_seconds} s", provider=PROVIDER)
+            raise lm15.TimeoutError(f"{PROVIDER}: no complete reply by the call's deadline", provider=PROVIDER)
 
     def _read(self, response: httpcore.Response, deadline: float | None) -> bytes:
         declared = _header(response, b"content-length")
@@ -293,6 +318,12 @@ class OpenAICompatibleEngine:
         return lm15.ProviderError(
             f"{PROVIDER}: reply over {self.max_response_bytes} bytes", provider=PROVIDER, status=status
         )
+
+
+def well_formed(text: str) -> str:
+    """`text` with every lone UTF-16 surrogate replaced by "?": JSON may carry one ("\\ud800"), but no UTF-8 body,
+    header or store can hold it, so a reply with one would fail wherever it goes next."""
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def _loopback(host: str) -> bool:
@@ -354,6 +385,8 @@ def _chat_response(data: dict[str, Any], model: str) -> Response:
     message = first.get("message") if isinstance(first, dict) else None
     if not isinstance(message, dict) or not isinstance(message.get("content"), (str, type(None))):
         raise lm15.ProviderError(f"{PROVIDER}: the reply is not a chat completion", provider=PROVIDER, status=200)
+    if message.get("content"):  # cleaned where it comes in: the Mediator's request goes on to another call
+        message["content"] = well_formed(message["content"])
     try:
         response = lm15.response_from_openai_chat(data, model=model, choice=0)
         if _plausible(response.usage):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,10 +75,9 @@ class ServerConfig:
             raise IntentMediatorError(
                 f"upstream_client must be one of {UPSTREAM_CLIENTS}, got {self.upstream_client!r}"
             )
-        if self.max_body_seconds <= 0:
-            raise IntentMediatorError("max_body_seconds must be positive")
-        if self.upstream_timeout <= 0 or (self.mediator_timeout is not None and self.mediator_timeout <= 0):
-            raise IntentMediatorError("upstream_timeout and mediator_timeout must be positive")
+        timeouts = [self.upstream_timeout, self.max_body_seconds, self.mediator_timeout]
+        if not all(math.isfinite(t) and t > 0 for t in timeouts if t is not None):
+            raise IntentMediatorError("upstream_timeout, mediator_timeout and max_body_seconds must be finite and > 0")
         if self.mediator_timeout is not None and self.mediator_timeout > self.upstream_timeout:
             raise IntentMediatorError("mediator_timeout is counted inside upstream_timeout: it cannot be longer")
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import functools
 import logging
 import threading
+import time
 from collections.abc import AsyncGenerator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ from dspy.clients.engines.litellm_errors import to_lm15_error
 from dspy.clients.errors import wrap_error
 from dspy.lm15 import Config, Message, Request
 from intent_mediator.artifacts import artifact_dir, load_artifact
-from intent_mediator.engines.openai_compatible import PROVIDER, OpenAICompatibleEngine
+from intent_mediator.engines.openai_compatible import PROVIDER, OpenAICompatibleEngine, call_deadline, well_formed
 from intent_mediator.lm import lm_scope
 from intent_mediator.programs import MediatedAssistant
 from intent_mediator.simulation.usage import RoleUsage
@@ -25,6 +26,10 @@ from intent_mediator.stores import RequestMemory
 from intent_mediator.transcript import last_reply_index
 
 logger = logging.getLogger(__name__)
+
+# Seconds a model call may outlive the request's own deadline: the request answers (504, or the Mediator's
+# fallback) at the deadline itself, then the abandoned call ends, its thread and connection freed.
+CALL_GRACE = 0.5
 
 
 @dataclass
@@ -108,13 +113,14 @@ def mediate(
     usage: RoleUsage,
     artifact: str | None,
     memory: RequestMemory | None = None,
+    ends: float | None = None,
 ) -> Mediated:
     """System messages stay as the assistant's context; the turns become one mediated user message.
 
     With a `memory`, the Mediator reads its previous request for this conversation of `user` instead of the
     whole history whenever that request is remembered (incremental mediation). A failing Mediator sends the raw
     conversation upstream; `Mediated.fallback` then names the failure by type only (model output and provider
-    messages stay out of headers and logs).
+    messages stay out of headers and logs). The lean client's calls end by `ends` (`time.monotonic()`).
     """
     system = [m for m in messages if m["role"] == "system"]
     turns = [{"role": m["role"], "content": m["content"]} for m in messages if m["role"] in ("user", "assistant")]
@@ -122,8 +128,9 @@ def mediate(
     follow_up = memory is not None and last_reply_index(t["role"] for t in turns) is not None
     remembered = ("hit" if previous is not None else "miss") if follow_up else None
     try:
-        with usage.track("mediator"), lm_scope(mediator_lm):
+        with usage.track("mediator"), lm_scope(mediator_lm), call_deadline(ends):
             out = program.mediator(transcript=turns, previous_request=previous)
+        out.request = well_formed(out.request)  # a Mediator reached through litellm is not cleaned on the way in
     except Exception as exc:  # the user still gets an answer: the raw conversation goes upstream
         logger.warning("mediator failed (%s): passing the conversation through", describe_failure(exc))
         return Mediated(messages, None, artifact, f"mediator error: {describe_failure(exc)}", remembered)
@@ -150,7 +157,8 @@ async def mediate_within(
     memory: RequestMemory | None = None,
 ) -> Mediated:
     """`mediate` in `pool`, given up after `timeout` seconds (the raw conversation then goes upstream)."""
-    call = functools.partial(mediate, user, program, messages, mediator_lm, usage, artifact, memory)
+    ends = time.monotonic() + timeout + CALL_GRACE  # the model calls themselves end then (`call_deadline`)
+    call = functools.partial(mediate, user, program, messages, mediator_lm, usage, artifact, memory, ends)
     try:
         return await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(pool, call), timeout)
     except TimeoutError:
@@ -206,8 +214,10 @@ class Upstream:
     async def complete(self, messages: list[dict], usage: RoleUsage, timeout: float, **params) -> str:
         request = to_request(self.lm.model, messages, **params)
 
+        ends = time.monotonic() + max(timeout, 0.0) + CALL_GRACE
+
         def call() -> str:
-            with usage.track("upstream"):
+            with usage.track("upstream"), call_deadline(ends):  # retries included: the thread is not held past it
                 return well_formed(self.lm(request).message.text or "")
 
         future = asyncio.get_running_loop().run_in_executor(self.pool, call)
@@ -236,19 +246,22 @@ class Upstream:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         stop = threading.Event()
+        ends = time.monotonic() + max(deadline - loop.time(), 0.0) + CALL_GRACE
 
         def produce() -> None:
             try:
-                pieces = deltas()
-                try:
-                    for delta in pieces:
-                        if stop.is_set():
-                            break
-                        loop.call_soon_threadsafe(queue.put_nowait, ("delta", delta))
-                finally:
-                    close = getattr(pieces, "close", None)
-                    if close is not None:
-                        close()  # the lean client's generator returns its connection here
+                # The lean client ends the stream by the request's deadline, even one sending only comments.
+                with call_deadline(ends):
+                    pieces = deltas()
+                    try:
+                        for delta in pieces:
+                            if stop.is_set():
+                                break
+                            loop.call_soon_threadsafe(queue.put_nowait, ("delta", delta))
+                    finally:
+                        close = getattr(pieces, "close", None)
+                        if close is not None:
+                            close()  # the lean client's generator returns its connection here
                 loop.call_soon_threadsafe(queue.put_nowait, ("end", None))
             except Exception as exc:
                 loop.call_soon_threadsafe(queue.put_nowait, ("error", exc))
@@ -270,12 +283,6 @@ class Upstream:
         finally:
             stop.set()
             producer.cancel()
-
-
-def well_formed(text: str) -> str:
-    """`text` with every lone UTF-16 surrogate replaced: JSON may carry one ("\\ud800"), but no UTF-8 response or
-    store can hold it, so an upstream reply with one would fail after it was paid for."""
-    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 _STREAM_KWARGS = ("api_base", "api_key", "temperature", "max_tokens", "timeout")

@@ -90,6 +90,16 @@ def with_recorded_layout(stored: dict[str, Any], current: dict[str, Any]) -> dic
     return {**stored, "mediator_layout": layout_before_recorded((stored.get("models") or {}).get("mediator"))}
 
 
+def as_recorded_now(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """`stored` with the keys recorded since it was written filled in as they were then: the Mediator's layout
+    (`with_recorded_layout`), and `endpoints` (a folder run with `--api-base` before servers were recorded is
+    taken to have used the servers it is resumed with)."""
+    stored = with_recorded_layout(stored, current)
+    if "endpoints" in current and "endpoints" not in stored:
+        stored = {**stored, "endpoints": current["endpoints"]}
+    return stored
+
+
 def settings_fingerprint(settings: Any) -> dict[str, Any]:
     """The configuration of a `ConversationSettings`, as recorded in run.json and in each trajectory.
 
@@ -188,7 +198,7 @@ def check_and_write(
         for key in ("records", "scoring"):
             if not isinstance(stored.get(key) or {}, dict):
                 raise RunConfigError(f"{path}: '{key}' is not an object; move it away or use a new output folder")
-        changed = differences(with_recorded_layout(stored["config"], config), config)
+        changed = differences(as_recorded_now(stored["config"], config), config)
         old_records = stored.get("records") or {}
         changed += [
             f"record {task_id}: content changed"

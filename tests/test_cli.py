@@ -142,6 +142,8 @@ def bad_inputs(tmp_path):
         (["serve", "--max-messages", "0"], "--max-messages"),
         (["serve", "--max-body-bytes", "-1"], "--max-body-bytes"),
         (["serve", "--memory-ttl", "-5"], "--memory-ttl"),
+        (["serve", "--upstream-timeout", "nan"], "--upstream-timeout"),
+        (["serve", "--mediator-timeout", "0"], "--mediator-timeout"),
     ],
 )
 def test_bad_inputs_get_one_line_naming_the_flag_and_exit_2(argv, flag, bad_inputs, capsys, monkeypatch, engine):

@@ -195,13 +195,18 @@ def test_a_stream_that_hangs_midway_ends_within_the_timeout(serve):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_trickling_upstream_is_a_504_at_the_timeout(serve, stream):
-    # Bytes keep coming, so no read ever times out; the whole-call bound (`max_seconds`) ends the call itself.
-    base = serve(model="trickle", upstream_timeout=2.0)
+def test_a_trickling_upstream_is_a_504_at_the_timeout_and_its_call_ends_too(serve, upstream, stream):
+    # Bytes keep coming, so no read ever times out. The client's 504 comes from the server's own wait; the model
+    # call itself (and its thread and connection) ends by the same deadline, retries included.
+    base = serve(model="trickle", upstream_timeout=2.0, upstream_retries=2)
     started = time.monotonic()
     with pytest.raises(openai.APIStatusError) as info:
         list(client(base).chat.completions.create(model="x", messages=TURNS, stream=stream))
     assert info.value.status_code == 504 and time.monotonic() - started < 3.0
+    while upstream.trickling and time.monotonic() - started < 10:
+        time.sleep(0.1)
+    assert upstream.trickling == 0 and time.monotonic() - started < 3.5
+    assert upstream.calls["trickle"] == 1  # no retry was started after the deadline
 
 
 @CLIENTS
@@ -214,6 +219,16 @@ def test_a_reply_with_a_lone_surrogate_is_answered_and_logged(serve, tmp_path, s
     assert text == "answer: the mediated request?"
     (logged,) = open_log_store(tmp_path / "log.sqlite").conversations("alice", with_feedback=False)
     assert logged.response == text
+
+
+@CLIENTS
+def test_a_mediator_request_with_a_lone_surrogate_is_cleaned_before_it_goes_upstream(serve):
+    base = serve(mediator="lone-surrogate")
+    raw = client(base).chat.completions.with_raw_response.create(
+        model="x", messages=TURNS, extra_headers={"X-Mediator-Return-Request": "1"}
+    )
+    assert raw.http_response.json()["intent_mediator"]["request"] == "the mediated request?"
+    assert raw.parse().choices[0].message.content == "answer: the mediated request?"
 
 
 def test_token_counts_no_real_call_reports_are_dropped_with_the_answer_kept(serve):

@@ -191,7 +191,7 @@ def test_a_trickling_server_is_given_up_at_max_seconds_though_no_read_times_out(
     bounded = OpenAICompatibleEngine(upstream.url, timeout=0.5, max_seconds=1.0)
     for call in (bounded.complete, lambda r: list(bounded.stream(r))):
         started = time.monotonic()
-        with pytest.raises(lm15.TimeoutError, match=r"no complete reply within 1\.0 s"):
+        with pytest.raises(lm15.TimeoutError, match="no complete reply by the call's deadline"):
             call(request)
         assert 0.9 < time.monotonic() - started < 2.0
     # Through build_lm a timeout bounds the whole call too, as `serve --upstream-timeout` relies on.

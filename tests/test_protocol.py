@@ -358,3 +358,16 @@ def test_the_server_each_role_calls_is_part_of_the_fingerprint_and_only_when_the
     ]
     scripted = settings_fingerprint(ConversationSettings(roles=default_roles(ScriptedEngine())))
     assert "endpoints" not in scripted  # folders run without a server of their own resume as before
+
+
+def test_a_folder_run_with_a_server_before_servers_were_recorded_resumes(tmp_path):
+    from intent_mediator.lm import build_lm
+    from intent_mediator.simulation.fingerprint import check_and_write, settings_fingerprint
+
+    lm = build_lm("openai/same-name", api_base="http://127.0.0.1:8001/v1", cache=False)
+    config = settings_fingerprint(ConversationSettings(roles=RoleLMs(assistant=lm)))
+    check_and_write(tmp_path, {k: v for k, v in config.items() if k != "endpoints"})  # as an older version wrote it
+    assert check_and_write(tmp_path, config)["config"]["endpoints"]["assistant"] == "http://127.0.0.1:8001/v1"
+    other = {**config, "endpoints": {**config["endpoints"], "assistant": "http://127.0.0.1:8002/v1"}}
+    with pytest.raises(RunConfigError, match=r"endpoints\.assistant"):  # once recorded, a change is refused
+        check_and_write(tmp_path, other)
