@@ -157,11 +157,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     print_summary(result.summary)
     if result.errors:
         # Not scored (never a 0) and not finished: the same command retries them.
-        print(
+        message = (
             f"intent-mediator evaluate: {result.errors} of {result.new} conversations failed with an error and are "
-            f"left out of the table; rerun the same command to retry them. First: {result.first_error}"[:2000],
-            file=sys.stderr,
+            f"left out of the table; rerun the same command to retry them. The first to fail: {result.first_error}"
         )
+        print(message[:2000], file=sys.stderr)
         return 1
     return 0
 
