@@ -53,9 +53,9 @@ from intent_mediator.engines._response import request_messages
 PROVIDER = "openai-compatible"
 OPENAI_BASE = "https://api.openai.com/v1"
 _FINISH = {"stop": "stop", "length": "length", "tool_calls": "tool_call", "content_filter": "content_filter"}
-# Request settings carried to the wire as they are (lm15 `Config` fields with the same meaning in OpenAI's API).
 # More tokens than any real call reports; a reply claiming more has its usage dropped (`_chat_response`).
 MAX_REPORTED_TOKENS = 10**9
+# Request settings carried to the wire as they are (lm15 `Config` fields with the same meaning in OpenAI's API).
 _CONFIG_FIELDS = ("max_tokens", "temperature", "top_p", "seed", "frequency_penalty", "presence_penalty")
 
 
