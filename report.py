@@ -123,6 +123,18 @@ def turn_cap_line(summary: dict[str, Any]) -> str | None:
     return f"Ended by the turn cap with shards unrevealed: {counts} (scored on their last answer)."
 
 
+def error_line(summary: dict[str, Any]) -> str | None:
+    """How many conversations per mode ended in an error, left out of every score (None when none did)."""
+    counts: dict[str, int] = {}
+    for cells in summary["per_task"].values():
+        for mode, cell in cells.items():
+            counts[mode] = counts.get(mode, 0) + cell.get("errors", 0)
+    if not any(counts.values()):
+        return None
+    listed = ", ".join(f"{mode} {n}" for mode, n in counts.items() if n)
+    return f"Ended in an error, left out of the scores (a rerun of evaluate retries them): {listed}."
+
+
 def configuration_line(run_dir: Path) -> str | None:
     """What the run was made with, from its run.json (None for a folder without one)."""
     import json
@@ -211,9 +223,9 @@ def _markdown(summary: dict[str, Any], title: str, charts: list[str], configurat
     lines.append("| " + " | ".join(rows[0]) + " |")
     lines.append("|" + "---|" * len(rows[0]))
     lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
-    capped = turn_cap_line(summary)
-    if capped:
-        lines += ["", capped]
+    for line in (turn_cap_line(summary), error_line(summary)):
+        if line:
+            lines += ["", line]
     if configuration:
         lines += ["", configuration]
     recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
@@ -345,6 +357,7 @@ def _html(
         f" Recovery: {html.escape(recovery)}.</p>",
         f"<h2 id='performance'>Performance</h2>{_table(markdown_rows)}",
         *([f"<p>{html.escape(capped)}</p>"] if (capped := turn_cap_line(summary)) else []),
+        *([f"<p>{html.escape(failed)}</p>"] if (failed := error_line(summary)) else []),
         *([f"<p>{html.escape(configuration)}</p>"] if configuration else []),
         "<h2 id='paper'>Compared with the paper</h2><p>2602.07338, GPT-4o-mini on Code, Database, Actions and "
         f"Math (Table 1 averages); this run's models and tasks may differ.</p>{_table(paper_table(summary))}",

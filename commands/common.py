@@ -316,9 +316,11 @@ def conversation_settings(args: argparse.Namespace):
     )
 
 
-def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
-    from intent_mediator.report import performance_table, turn_cap_line
+def print_summary(summary: dict, stdout: TextIO | None = None) -> None:
+    """The summary table and its notes, on `stdout` (default: the `sys.stdout` of the moment of the call)."""
+    from intent_mediator.report import error_line, performance_table, turn_cap_line
 
+    stdout = stdout or sys.stdout
     rows = performance_table(summary)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -326,9 +328,9 @@ def print_summary(summary: dict, stdout: TextIO = sys.stdout) -> None:
     recovery = {k: v for k, v in summary["recovery"].items() if v is not None}
     if recovery:
         print("recovery: " + ", ".join(f"{k} {v:.2f}" for k, v in recovery.items()), file=stdout)
-    capped = turn_cap_line(summary)
-    if capped:
-        print(capped, file=stdout)
+    for line in (turn_cap_line(summary), error_line(summary)):
+        if line:
+            print(line, file=stdout)
 
 
 def add_artifact_flags(parser: argparse.ArgumentParser) -> None:

@@ -196,8 +196,11 @@ def test_evaluate_exits_1_naming_the_first_error_when_conversations_fail_and_a_r
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(broken))
     argv = ["evaluate", "--tasks", "math", "--limit", "1", "--modes", "full", "--out", str(tmp_path)]
     assert cli.main(argv) == 1
-    err = capsys.readouterr().err
-    assert "1 of 1 conversations failed with an error" in err and "im-math-01/full/run 0:" in err
+    printed = capsys.readouterr()
+    assert "1 of 1 conversations failed with an error" in printed.err and "im-math-01/full/run 0:" in printed.err
+    assert "Ended in an error, left out of the scores (a rerun of evaluate retries them): full 1." in printed.out
+    assert cli.main(["report", str(tmp_path)]) == 0
+    assert "Ended in an error, left out of the scores" in (tmp_path / "report.md").read_text()
     fixed = ScriptedEngine(default="The answer is 5.")
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(fixed))
     assert cli.main(argv) == 0 and "1 conversations run, 0 already finished, 0 errors" in capsys.readouterr().out
