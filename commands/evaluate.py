@@ -131,6 +131,11 @@ def _evaluate(args: argparse.Namespace, records: list):
     from intent_mediator.simulation.runner import evaluate
 
     modes = split_list(args.modes) or []
+    # Flags for a mode that is not run would do nothing: say so rather than ignore them.
+    if (getattr(args, "artifacts", None) or getattr(args, "compiled", False)) and "mediated" not in modes:
+        raise IntentMediatorError("--artifacts/--compiled choose mediated mode's Mediator: add mediated to --modes")
+    if getattr(args, "ergo_calibrate", None) and "ergo" not in modes:
+        raise IntentMediatorError("--ergo-calibrate sets ergo mode's threshold: add ergo to --modes")
     settings = conversation_settings(args)
     if "mediated" in modes:
         programs, _ = compiled_programs(args, {r.task for r in records}, settings.roles.models()["mediator"])
