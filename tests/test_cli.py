@@ -139,7 +139,7 @@ def bad_inputs(tmp_path):
         (["evaluate", "--out", "{dir}/o", "--ergo-percentile", "500"], "--ergo-percentile"),
         (["evaluate", "--out", "{dir}/o", "--limit", "1", "--guidelines", "{broken}"], "--guidelines"),
         (["evaluate", "--out", "{dir}/o", "--limit", "1", "--modes", "full", "--compiled"], "--artifacts/--compiled"),
-        (["evaluate", "--out", "{dir}/o", "--limit", "1", "--modes", "full", "--ergo-calibrate", "builtin"], "--ergo-c"),
+        (["evaluate", "--out", "{dir}/o", "--modes", "full", "--ergo-calibrate", "builtin"], "--ergo-calibrate"),
         (["serve", "--port", "99999"], "--port"),
         (["serve", "--max-messages", "0"], "--max-messages"),
         (["serve", "--max-body-bytes", "-1"], "--max-body-bytes"),
