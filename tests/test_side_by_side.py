@@ -324,3 +324,39 @@ def test_p_by_domain_averages_each_domains_instructions_per_mode():
         "code": {"sharded": 100.0, "mediated": None},
         "math": {"sharded": 0.0, "mediated": 75.0},
     }
+
+
+def test_runs_of_disjoint_records_pool_into_one_table_and_overlapping_ones_are_refused(tmp_path, monkeypatch):
+    import side_by_side
+    import side_by_side_pooled
+    from intent_mediator.commands import common
+
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    lic = tmp_path / "lic.json"
+    lic.write_text(json.dumps([r.to_record() for r in RECORDS]))
+    modes = "full,sharded,mediated"
+    base = ["--lic", str(lic), "--tasks", "math", "--runs", "1", "--modes", modes, "--no-progress"]
+    base += ["--results", str(tmp_path / "results")]
+    for part, limit in (("a", "1"), ("b", "2")):
+        assert side_by_side.main([*base, "--limit", limit, "--out", str(tmp_path / part), "--name", part]) == 0
+    # Part b holds both records, so it overlaps part a: refused, naming the shared record.
+    with pytest.raises(ValueError, match=rf"records \['{RECORDS[0].task_id}'\] are also in"):
+        side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "b"], modes.split(","))
+    # Part c: part b's run cut down to the second record, so a (the first record) and c are disjoint.
+    config = json.loads((tmp_path / "b" / "side_by_side_config.json").read_text())
+    b_log = (tmp_path / "b" / "lic" / "modes" / "trajectories.jsonl").read_text().splitlines()
+    second = [line for line in b_log if json.loads(line)["task_id"] == RECORDS[1].task_id]
+    (tmp_path / "c" / "lic" / "modes").mkdir(parents=True)
+    (tmp_path / "c" / "lic" / "modes" / "trajectories.jsonl").write_text("\n".join(second) + "\n")
+    only_second = {**config, "records": {"lic": [RECORDS[1].task_id]}}
+    (tmp_path / "c" / "side_by_side_config.json").write_text(json.dumps(only_second))
+    result = side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "c"], modes.split(","))
+    table = result["tables"]["lic"]
+    assert result["sets"]["lic"]["records"] == 2 and table["full"]["instructions"] == 2
+    assert {mode: row["P"] for mode, row in table.items()} == {"full": 100.0, "sharded": 0.0, "mediated": 100.0}
+    assert table["mediated"]["recovery"] == 1.0
+    other = {**only_second, "temperatures": {**config["temperatures"], "assistant": 0.2}}
+    (tmp_path / "c" / "side_by_side_config.json").write_text(json.dumps(other))
+    with pytest.raises(ValueError, match="temperatures differ"):
+        side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "c"], modes.split(","))
