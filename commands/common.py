@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from intent_mediator.errors import IntentMediatorError
 from intent_mediator.lm import ROLES, RoleLMs
@@ -125,37 +126,43 @@ def add_mediator_history_flag(
     parser.add_argument("--mediator-history", choices=MEDIATOR_HISTORIES, default=default, help=help_text)
 
 
-def at_least_one(value: str) -> int:
-    """argparse type: a whole number >= 1 (0 would silently mean 'everything' or 'nothing')."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
+def number_in(
+    kind: type[int] | type[float],
+    low: float,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> Callable[[str], Any]:
+    """An argparse type: a finite `kind` (int or float) in [low, high], ends excluded when `low_open`/`high_open`.
+
+    NaN and infinities are refused: they would be written into run.json (not JSON) or disable a bound.
+    """
+    left, right = "(" if low_open else "[", ")" if high_open or high == math.inf else "]"
+    span = f"{left}{low:g}, {'inf' if high == math.inf else f'{high:g}'}{right}"
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(value: str):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what} in {span}, got {value!r}") from None
+        inside = (low < number if low_open else low <= number) and (number < high if high_open else number <= high)
+        if not (math.isfinite(number) and inside):
+            raise argparse.ArgumentTypeError(f"must be {what} in {span}, got {value}")
+        return number
+
+    return parse
 
 
-def temperature(value: str) -> float:
-    """argparse type: a sampling temperature, a finite number >= 0 (NaN would be written into run.json)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {value}")
-    return number
-
-
-def fraction(value: str) -> float:
-    """argparse type: a number in [0, 1)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {value!r}") from None
-    if not 0 <= number < 1:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {number}")
-    return number
+# Whole number >= 1 (0 would silently mean "everything" or "nothing").
+at_least_one = number_in(int, 1)
+# A sampling temperature (also an entropy rise in nats for ERGO's threshold: a negative one resets on falls too).
+temperature = number_in(float, 0)
+fraction = number_in(float, 0, 1, high_open=True)
+percentile = number_in(float, 0, 100)
+seconds = number_in(float, 0, low_open=True)
+port = number_in(int, 0, 65535)  # 0: any free port
 
 
 def mode_list(value: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -16,9 +15,11 @@ from intent_mediator.commands.common import (
     load_run_records,
     mode_list,
     output_dir,
+    percentile,
     print_summary,
     run_flags,
     split_list,
+    temperature,
 )
 from intent_mediator.errors import IntentMediatorError
 
@@ -39,28 +40,6 @@ def configure_evaluate(parser: argparse.ArgumentParser) -> None:
     add_ergo_flags(parser)
 
 
-def entropy_rise(value: str) -> float:
-    """argparse type: an entropy rise in nats, a finite number >= 0 (a negative one resets on falls too)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of nats >= 0, got {value!r}") from None
-    if not math.isfinite(number) or number < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of nats >= 0, got {value}")
-    return number
-
-
-def percentile(value: str) -> float:
-    """argparse type: a percentile, 0 to 100 (checked before any calibration call is paid for)."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number from 0 to 100, got {value!r}") from None
-    if not 0 <= number <= 100:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 100, got {value}")
-    return number
-
-
 def add_ergo_flags(parser: argparse.ArgumentParser) -> None:
     """Flags of `ergo` mode: its threshold, or the calibration that sets it."""
     from intent_mediator.programs.ergo import DEFAULT_THRESHOLD, DEFAULT_TOP_LOGPROBS
@@ -69,7 +48,7 @@ def add_ergo_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("ergo mode (entropy-guided reset, arXiv 2510.14077)")
     group.add_argument(
         "--ergo-threshold",
-        type=entropy_rise,
+        type=temperature,  # a rise in nats >= 0
         default=DEFAULT_THRESHOLD,
         help=f"entropy rise (nats) between replies that triggers a reset (default {DEFAULT_THRESHOLD})",
     )

@@ -5,39 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import socket
 import tempfile
 from pathlib import Path
 
-from intent_mediator.commands.common import add_mediator_history_flag, at_least_one
+from intent_mediator.commands.common import add_mediator_history_flag, at_least_one, port, seconds
 from intent_mediator.errors import IntentMediatorError
 from intent_mediator.lm import UPSTREAM_CLIENTS
 
 logger = logging.getLogger(__name__)
-
-
-def seconds(value: str) -> float:
-    """argparse type: a finite number of seconds > 0."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
-    if not math.isfinite(number) or number <= 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds > 0, got {value}")
-    return number
-
-
-def port(value: str) -> int:
-    """argparse type: a TCP port, 0 (any free one) to 65535."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {value!r}") from None
-    if not 0 <= number <= 65535:
-        raise argparse.ArgumentTypeError(f"must be 0-65535, got {number}")
-    return number
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
