@@ -205,7 +205,7 @@ def test_a_trickling_upstream_is_a_504_at_the_timeout_and_its_call_ends_too(serv
     assert info.value.status_code == 504 and time.monotonic() - started < 3.0
     while upstream.trickling and time.monotonic() - started < 10:
         time.sleep(0.1)
-    assert upstream.trickling == 0 and time.monotonic() - started < 3.5
+    assert upstream.trickling == 0 and time.monotonic() - started < 6.0  # without the bound: never
     assert upstream.calls["trickle"] == 1  # no retry was started after the deadline
 
 
@@ -275,7 +275,10 @@ def test_a_body_that_never_finishes_arriving_gets_408(serve):
         head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ALICE}\r\n"
         sock.sendall((head + "Content-Length: 1000\r\nContent-Type: application/json\r\n\r\n{").encode())
         started = time.monotonic()
-        reply = sock.recv(4096).decode()
+        received = b""
+        while chunk := sock.recv(4096):  # the server closes the connection after its answer
+            received += chunk
+        reply = received.decode()
     assert reply.startswith("HTTP/1.1 408") and "not received within 1 s" in reply
     assert 0.9 < time.monotonic() - started < 3.0
 
