@@ -40,6 +40,8 @@ def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> di
         if not path.is_file():
             raise ValueError(f"{folder}: no side_by_side_config.json (not a side_by_side.py run folder)")
         config = json.loads(path.read_text(encoding="utf-8"))
+        if not config.get(record_set):
+            raise ValueError(f"{folder}: ran no {record_set} records")
         missing = [m for m in modes if m not in config["modes"]]
         if missing:
             raise ValueError(f"{folder}: modes {missing} were not run there")
@@ -54,7 +56,7 @@ def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> di
         owner.update(dict.fromkeys(ids, folder))
         configs.append(config)
         log = TrajectoryLog(folder / record_set / "modes" / "trajectories.jsonl")
-        trajectories += [t for t in log.latest() if t.task_id in owner and t.mode in modes]
+        trajectories += [t for t in log.latest() if t.task_id in set(ids) and t.mode in modes]
     records = {r.task_id: r for r in load_records(configs[0]["lic"]) if r.task_id in owner}
     tasks = sorted({r.task for r in records.values()})
     for config in configs:

@@ -148,7 +148,7 @@ def number_in(
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what} in {span}, got {value!r}") from None
         inside = (low < number if low_open else low <= number) and (number < high if high_open else number <= high)
-        if not (math.isfinite(number) and inside):
+        if not ((kind is int or math.isfinite(number)) and inside):  # isfinite overflows on a huge int
             raise argparse.ArgumentTypeError(f"must be {what} in {span}, got {value}")
         return number
 

@@ -141,6 +141,7 @@ def bad_inputs(tmp_path):
         (["evaluate", "--out", "{dir}/o", "--limit", "1", "--modes", "full", "--compiled"], "--artifacts/--compiled"),
         (["evaluate", "--out", "{dir}/o", "--modes", "full", "--ergo-calibrate", "builtin"], "--ergo-calibrate"),
         (["serve", "--port", "99999"], "--port"),
+        (["serve", "--port", "1" + "0" * 400], "--port"),  # an int too big for a float: refused, no overflow
         (["serve", "--max-messages", "0"], "--max-messages"),
         (["serve", "--max-body-bytes", "-1"], "--max-body-bytes"),
         (["serve", "--memory-ttl", "-5"], "--memory-ttl"),

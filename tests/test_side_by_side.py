@@ -345,15 +345,16 @@ def test_runs_of_disjoint_records_pool_into_one_table_and_overlapping_ones_are_r
         side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "b"], modes.split(","))
     # Part c: part b's run cut down to the second record, so a (the first record) and c are disjoint.
     config = json.loads((tmp_path / "b" / "side_by_side_config.json").read_text())
-    b_log = (tmp_path / "b" / "lic" / "modes" / "trajectories.jsonl").read_text().splitlines()
-    second = [line for line in b_log if json.loads(line)["task_id"] == RECORDS[1].task_id]
+    # Its log still holds the first record's conversations too: only the records its config names are read.
     (tmp_path / "c" / "lic" / "modes").mkdir(parents=True)
-    (tmp_path / "c" / "lic" / "modes" / "trajectories.jsonl").write_text("\n".join(second) + "\n")
+    b_log = (tmp_path / "b" / "lic" / "modes" / "trajectories.jsonl").read_text()
+    (tmp_path / "c" / "lic" / "modes" / "trajectories.jsonl").write_text(b_log)
     only_second = {**config, "records": {"lic": [RECORDS[1].task_id]}}
     (tmp_path / "c" / "side_by_side_config.json").write_text(json.dumps(only_second))
     result = side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "c"], modes.split(","))
     table = result["tables"]["lic"]
     assert result["sets"]["lic"]["records"] == 2 and table["full"]["instructions"] == 2
+    assert table["full"]["n"] == 2  # one run of each record, none counted twice
     assert {mode: row["P"] for mode, row in table.items()} == {"full": 100.0, "sharded": 0.0, "mediated": 100.0}
     assert table["mediated"]["recovery"] == 1.0
     other = {**only_second, "temperatures": {**config["temperatures"], "assistant": 0.2}}
