@@ -133,9 +133,14 @@ def all_calls_ran(trajectory) -> bool:
     rewritten turn, and one assistant call per turn but the first. The first is allowed to be a cache hit because
     drop-assistant and mediated (whose one-turn chat passes through) send exactly sharded's first message with the
     same sample id, so the same reply comes back from the cache; their cost columns leave that one call out."""
-    calls = {role: (trajectory.usage.get(role) or {}).get("calls", 0) for role in METHOD_ROLES}
+    assistant_calls = (trajectory.usage.get("assistant") or {}).get("calls", 0)
+    return assistant_calls >= max(1, len(trajectory.turns) - 1) and mediator_calls_ran(trajectory)
+
+
+def mediator_calls_ran(trajectory) -> bool:
+    """Whether one Mediator call per rewritten turn ran (none replayed from the DSPy cache)."""
     rewritten = sum(turn.mediation not in (None, "passthrough") for turn in trajectory.turns)
-    return calls["assistant"] >= max(1, len(trajectory.turns) - 1) and calls["mediator"] >= rewritten
+    return (trajectory.usage.get("mediator") or {}).get("calls", 0) >= rewritten
 
 
 def mediation_paths(trajectories: list) -> dict[str, Any] | None:
@@ -430,14 +435,12 @@ def mediator_cost(trajectories: list) -> dict[str, Any] | None:
     where every Mediator call of the mediated conversation and every assistant call of the sharded one ran (none
     replayed from the DSPy cache), so both sides cover the same conversations (None without such a pair). The
     mediated assistant's calls do not matter here: a request repeated across turns replays its answer."""
-    ran: dict[tuple[str, int, str], Any] = {}
-    for t in trajectories:
-        if t.error is not None:
-            continue
-        calls = {role: (t.usage.get(role) or {}).get("calls", 0) for role in METHOD_ROLES}
-        rewritten = sum(turn.mediation not in (None, "passthrough") for turn in t.turns)
-        if (t.mode == "mediated" and calls["mediator"] >= rewritten) or (t.mode == "sharded" and all_calls_ran(t)):
-            ran[(t.task_id, t.run, t.mode)] = t
+    ran = {
+        (t.task_id, t.run, t.mode): t
+        for t in trajectories
+        if t.error is None
+        and ((t.mode == "mediated" and mediator_calls_ran(t)) or (t.mode == "sharded" and all_calls_ran(t)))
+    }
     pairs = [
         (ran[key], ran[(key[0], key[1], "sharded")])
         for key in ran
