@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -159,21 +159,26 @@ class RoleLMs:
             raise ModelConfigError(f"no LM is configured for the {role} role")
         return lm
 
+    def _per_role(self, read: Callable[[dspy.LM], Any]) -> dict[str, Any]:
+        """Role -> `read(lm)`, None for a role without an LM."""
+        return {f.name: (read(lm) if (lm := getattr(self, f.name)) else None) for f in fields(self)}
+
     def models(self) -> dict[str, str | None]:
         """Role -> model string, for logs and artifact metadata (never keys or endpoints)."""
-        return {f.name: (getattr(self, f.name).model if getattr(self, f.name) else None) for f in fields(self)}
+        return self._per_role(lambda lm: lm.model)
 
     def temperatures(self) -> dict[str, float | None]:
         """Role -> the temperature its LM samples at (None: the provider's default), for run fingerprints."""
-        return {
-            f.name: (getattr(self, f.name).kwargs.get("temperature") if getattr(self, f.name) else None)
-            for f in fields(self)
-        }
+        return self._per_role(lambda lm: lm.kwargs.get("temperature"))
+
+    def max_tokens(self) -> dict[str, int | None]:
+        """Role -> its LM's completion cap (None: the provider's default), for run fingerprints."""
+        return self._per_role(lambda lm: lm.kwargs.get("max_tokens"))
 
     def endpoints(self) -> dict[str, str | None]:
         """Role -> the server its LM calls (`api_base`, without credentials or query), None for a provider's own
         endpoint or the embedded model: two servers may serve different models under one name."""
-        return {f.name: endpoint(getattr(self, f.name)) for f in fields(self)}
+        return self._per_role(endpoint)
 
     @classmethod
     def from_models(

@@ -86,16 +86,13 @@ def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[s
     from intent_mediator.simulation.fingerprint import record_digest
 
     s = refiner.settings
-    models = s.roles.models()
     metric = refiner.metric if refiner.metric is not None else s.metric
     config = {
         "train": sorted(r.task_id for r in train),
         "val": sorted(r.task_id for r in val),
-        "models": models,
+        "models": s.roles.models(),
         "temperatures": s.roles.temperatures(),
-        "max_tokens": {
-            role: getattr(s.roles, role).kwargs.get("max_tokens") if model else None for role, model in models.items()
-        },
+        "max_tokens": s.roles.max_tokens(),
         "endpoints": s.roles.endpoints(),
         "records": {r.task_id: record_digest(r) for r in sorted([*train, *val], key=lambda r: r.task_id)},
         "persona": s.persona.name,

@@ -111,13 +111,12 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
     program = settings.program
     guidelines = list(program.guidelines) if program is not None else []
     roles = settings.roles
-    lms = {f.name: getattr(roles, f.name) for f in dataclasses.fields(roles)}
     fingerprint = {
         "package_version": __version__,
         "dspy_version": dspy.__version__,
         "models": roles.models(),
         "temperatures": roles.temperatures(),
-        "max_tokens": {role: (lm.kwargs.get("max_tokens") if lm is not None else None) for role, lm in lms.items()},
+        "max_tokens": roles.max_tokens(),
         "persona": settings.persona.name,
         "persona_hash": digest(dataclasses.asdict(settings.persona)),
         "guidelines_hash": digest(guidelines),
