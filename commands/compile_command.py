@@ -245,7 +245,13 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
 
 def _check_store(url: str) -> None:
     """A SQLite log store must exist: opening a mistyped path would create an empty one and compile nothing."""
-    path = url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else None if "://" in url else url
+    from intent_mediator.stores import StoreError
+    from intent_mediator.stores.urls import sqlite_path
+
+    try:
+        path = sqlite_path(url)
+    except StoreError as exc:
+        raise IntentMediatorError(f"--from-logs: {exc}") from None
     if path is not None and not Path(path).is_file():
         raise IntentMediatorError(f"--from-logs: no such file {path}")
 

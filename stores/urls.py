@@ -11,17 +11,33 @@ LOG_SCHEMES = ("sqlite", "postgresql", "postgres")
 MEMORY_SCHEMES = ("memory", "redis", "rediss")
 
 
+def sqlite_path(url: str | Path) -> str | None:
+    """The file a SQLite store URL names (`sqlite:///path` or a plain path); None for any other scheme.
+
+    Raises:
+        StoreError: a `sqlite://` URL without the third slash.
+    """
+    text = str(url)
+    scheme = urlsplit(text).scheme if "://" in text else ""
+    if scheme == "":
+        return text
+    if scheme != "sqlite":
+        return None
+    path = text.removeprefix("sqlite://")
+    if not path.startswith("/"):
+        raise StoreError(f"store URL {text!r}: use sqlite:///relative/path or sqlite:////absolute/path")
+    return path[1:]
+
+
 def open_log_store(url: str | Path) -> LogStore:
     """`sqlite:///path`, a plain file path (SQLite), or `postgresql://...`."""
     text = str(url)
-    scheme = urlsplit(text).scheme if "://" in text else ""
-    if scheme in ("", "sqlite"):
+    path = sqlite_path(text)
+    if path is not None:
         from intent_mediator.stores.sqlite import SQLiteLogStore
 
-        path = text.removeprefix("sqlite://") if scheme else text
-        if scheme and not path.startswith("/"):
-            raise StoreError(f"store URL {text!r}: use sqlite:///relative/path or sqlite:////absolute/path")
-        return SQLiteLogStore(path[1:] if scheme else path)
+        return SQLiteLogStore(path)
+    scheme = urlsplit(text).scheme
     if scheme in ("postgresql", "postgres"):
         from intent_mediator.stores.postgres import PostgresLogStore
 
