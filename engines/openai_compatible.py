@@ -404,7 +404,15 @@ def _chat_response(data: dict[str, Any], model: str) -> Response:
 
 def _plausible(usage: lm15.Usage | None) -> bool:
     counts = [] if usage is None else [getattr(usage, f.name) for f in dataclasses.fields(usage)]
-    return all(count is None or 0 <= count <= MAX_REPORTED_TOKENS for count in counts)
+    return all(count is None or reported_tokens(count) == count for count in counts)
+
+
+def reported_tokens(value: object) -> int:
+    """A token count a provider reported, as a whole number; 0 when it is not one a real call could report
+    (negative, not a number, over `MAX_REPORTED_TOKENS`: a hostile upstream's 10**40)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_REPORTED_TOKENS:
+        return 0
+    return int(value)
 
 
 def _http_error(response: httpcore.Response, body: bytes) -> lm15.ProviderError:

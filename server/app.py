@@ -25,6 +25,7 @@ import pydantic
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from intent_mediator.artifacts import ArtifactError, shipped_root, validate_id
+from intent_mediator.engines.openai_compatible import reported_tokens
 from intent_mediator.lm import build_lm
 from intent_mediator.server.config import ServerConfig
 from intent_mediator.server.guard import Guard, caller_key
@@ -35,7 +36,7 @@ from intent_mediator.server.mediation import (
     describe_failure,
     mediate_within,
 )
-from intent_mediator.server.metrics import MetricsMiddleware, ServerMetrics, reported_tokens
+from intent_mediator.server.metrics import MetricsMiddleware, ServerMetrics
 from intent_mediator.simulation.usage import RoleUsage
 from intent_mediator.stores import StoreError, open_log_store, open_request_memory
 from starlette.concurrency import run_in_threadpool

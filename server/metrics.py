@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 
-from intent_mediator.engines.openai_compatible import MAX_REPORTED_TOKENS
+from intent_mediator.engines.openai_compatible import reported_tokens
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 # Seconds: the server adds milliseconds; upstream calls take up to minutes.
@@ -87,7 +87,7 @@ class ServerMetrics:
         """`usage` as `RoleUsage.as_dict()` gives it: {role: {"prompt_tokens": n, "completion_tokens": m, ...}}."""
         for role, values in usage.items():
             for kind in ("prompt_tokens", "completion_tokens"):
-                amount = reported_tokens(values.get(kind))
+                amount = reported_tokens(values.get(kind))  # 10**40 would stay in the counter until a restart
                 if amount > 0:
                     self.tokens.labels(role=role, kind=kind.removesuffix("_tokens")).inc(amount)
 
@@ -100,14 +100,6 @@ class ServerMetrics:
             multiprocess.MultiProcessCollector(registry)
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
-
-
-def reported_tokens(value: object) -> int:
-    """A token count an upstream reported, as a whole number; 0 when it is not one a real call could report (a
-    hostile upstream's 10**40 would otherwise stay in a counter until the server restarts)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_REPORTED_TOKENS:
-        return 0
-    return int(value)
 
 
 class MetricsMiddleware:
