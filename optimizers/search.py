@@ -57,6 +57,8 @@ def load_or_create_study(
         from intent_mediator.simulation.fingerprint import with_recorded_layout
 
         stored = with_recorded_layout(stored, config)
+        if "mediator_revision" in config and "mediator_revision" not in stored:
+            stored = {**stored, "mediator_revision": 1}  # studies stored before it was recorded
     if stored is None:
         if study.trials:
             raise StudyMismatch(f"study {name!r} in {storage} has trials but no recorded config: use another name")
@@ -115,6 +117,7 @@ def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[s
         "seed": refiner.seed,
         "student": fingerprint({"instructions": student.mediator.predictor.signature.instructions}),
         "mediator_layout": student.mediator.layout_name(s.roles.mediator),
+        "mediator_revision": student.mediator.behaviour_revision,
     }
     if refiner.mining_runs != 1:  # recorded only when set: studies made before the option existed still resume
         config["mining_runs"] = refiner.mining_runs

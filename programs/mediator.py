@@ -50,6 +50,11 @@ class Mediator(dspy.Module):
         lm: The mediator role's LM; None uses the LM of the surrounding `dspy.context`.
     """
 
+    # Goes up whenever what the Mediator sends for the same LM replies changes, so that a run or a compile made
+    # under an earlier behaviour is not resumed under this one (recorded in run and compile fingerprints).
+    # 1: check and repair; 2: a rewrite or repair stopped at its token cap is not used (path "cut off").
+    behaviour_revision: int = 2
+
     def __init__(
         self,
         guidelines: list[str] | None = None,

@@ -76,6 +76,12 @@ def mediator_layout(program: Any, lm: Any) -> str | None:
     return mediator.layout_name(lm)
 
 
+def mediator_revision(program: Any) -> int | None:
+    """The `behaviour_revision` of the program's Mediator (None without a Mediator)."""
+    mediator = getattr(program, "mediator", None)
+    return getattr(mediator, "behaviour_revision", None) if mediator is not None else None
+
+
 def layout_before_recorded(mediator_model: str | None) -> str:
     """The Mediator layout of configurations stored before `mediator_layout` was recorded: DSPy's JSONAdapter
     on the embedded model, the lean chat layout on every other model."""
@@ -92,11 +98,14 @@ def with_recorded_layout(stored: dict[str, Any], current: dict[str, Any]) -> dic
 
 def as_recorded_now(stored: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
     """`stored` with the keys recorded since it was written filled in as they were then: the Mediator's layout
-    (`with_recorded_layout`), and `endpoints` (a folder run with `--api-base` before servers were recorded is
-    taken to have used the servers it is resumed with)."""
+    (`with_recorded_layout`), `endpoints` (a folder run with `--api-base` before servers were recorded is
+    taken to have used the servers it is resumed with), and `mediator_revision` (a folder run before it was
+    recorded had a Mediator of revision 1, so it resumes only under that behaviour)."""
     stored = with_recorded_layout(stored, current)
     if "endpoints" in current and "endpoints" not in stored:
         stored = {**stored, "endpoints": current["endpoints"]}
+    if "mediator_revision" in current and "mediator_revision" not in stored:
+        stored = {**stored, "mediator_revision": None if current["mediator_revision"] is None else 1}
     return stored
 
 
@@ -127,6 +136,8 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
         },
         # The prompt layout the Mediator's calls go through (its text is not in the program's state).
         "mediator_layout": mediator_layout(program, roles.mediator),
+        # What the Mediator does with its LM's replies (`Mediator.behaviour_revision`).
+        "mediator_revision": mediator_revision(program),
         "metric": _callable_name(settings.metric),
         # How sampled runs are seeded (`conversation._sample`); runs made before seeding existed do not resume.
         "sampling_seed": "sha256(task_id/role/run), models that take a seed",

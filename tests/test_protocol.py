@@ -248,6 +248,29 @@ def test_a_folder_made_before_the_layout_was_recorded_resumes_with_the_layout_it
     assert layout_before_recorded("openai/gpt-4o-mini") == "LeanChatAdapter"
 
 
+def test_a_folder_made_before_the_mediator_revision_was_recorded_is_refused_and_a_new_revision_too(
+    monkeypatch, tmp_path
+):
+    from intent_mediator.programs.mediator import Mediator
+
+    engine = ScriptedEngine(default="The total is 255.")
+    settings = ConversationSettings(roles=default_roles(engine))
+    evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False)
+    run_file = tmp_path / "run.json"
+    stored = json.loads(run_file.read_text())
+    assert stored["config"]["mediator_revision"] == Mediator.behaviour_revision
+    assert evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False).skipped == 1
+    del stored["config"]["mediator_revision"]  # as written before the key existed: the Mediator of revision 1
+    run_file.write_text(json.dumps(stored))
+    with pytest.raises(RunConfigError, match=f"mediator_revision: 1 -> {Mediator.behaviour_revision}"):
+        evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False)
+    fresh = tmp_path / "fresh"
+    evaluate(RECORDS[:1], ["full"], 1, fresh, settings, progress=False)
+    monkeypatch.setattr(Mediator, "behaviour_revision", Mediator.behaviour_revision + 1)
+    with pytest.raises(RunConfigError, match="mediator_revision"):
+        evaluate(RECORDS[:1], ["full"], 1, fresh, settings, progress=False)
+
+
 def test_a_resume_after_a_scorer_fix_is_refused_for_that_task_only(monkeypatch, tmp_path):
     from intent_mediator.tasks.actions import ActionsTask
 

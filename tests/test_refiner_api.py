@@ -121,6 +121,12 @@ def test_a_resume_with_other_settings_is_refused_naming_what_differs(tmp_path):
         MediatedAssistant(), trainset=TRAIN, valset=VAL
     )
     assert again.guidelines[0] == KEEP_ALL
+    # A study stored before the Mediator's behaviour revision was recorded scored a revision-1 Mediator: refused.
+    study.set_user_attr("config", {k: v for k, v in older.items() if k != "mediator_revision"})
+    with pytest.raises(StudyMismatch, match="mediator_revision: stored 1, now 2"):
+        Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
+            MediatedAssistant(), trainset=TRAIN, valset=VAL
+        )
 
 
 def test_a_metric_returning_metric_results_drives_selection():
