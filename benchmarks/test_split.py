@@ -2,10 +2,11 @@
 
 Record sets: `test`, the builtin test split of each domain (data/splits.json: compiling reads only the train and
 validation splits), and `lic`, the shared Lost-in-Conversation records of the same domains (never used for
-compiling). Modes: full, sharded, drop-assistant, mediated (the generic Mediator) and `mediated+compiled`: each
-record's domain artifact, from --artifacts DIR (`_generic/<domain>`) or, by default, the one shipped with the
-package for the Mediator's model (`data/artifacts/<model>/_generic/<domain>`). A domain without an artifact is
-reported as such, never silently run with the generic Mediator under the compiled name.
+compiling); `--no-lic` or `--no-test` runs one set only. Modes: full, sharded, drop-assistant, mediated (the
+generic Mediator) and `mediated+compiled`: each record's domain artifact, from --artifacts DIR
+(`_generic/<domain>`) or, by default, the one shipped with the package for the Mediator's model
+(`data/artifacts/<model>/_generic/<domain>`). A domain without an artifact is reported as such, never silently
+run with the generic Mediator under the compiled name.
 
 Per set and mode: P, A90, U90_10 with bootstrap intervals, recovery, LM calls and tokens (side_by_side's table).
 Per set and domain: the effect of compiling, P(compiled) - P(generic), paired per instruction, with a
@@ -188,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--domains", default=",".join(DOMAINS), help="domains (default math,code,database,actions)")
     parser.add_argument("--lic", default=str(LIC_DIR / "sample_5_per_task.json"), help="LiC records file")
     parser.add_argument("--no-lic", action="store_true", help="only the builtin test splits")
+    parser.add_argument("--no-test", action="store_true", help="only the LiC records")
     parser.add_argument("--limit", type=int, help="at most this many records per domain and set")
     parser.add_argument("--runs", type=int, default=3, help="runs per record and mode (default 3)")
     parser.add_argument(
@@ -223,7 +225,9 @@ def load_sets(args: argparse.Namespace, domains: list[str]) -> dict[str, list]:
                 kept.append(r)
         return kept
 
-    sets = {"test": limited([r for domain in domains for r in load_split(domain, "test")])}
+    sets = {}
+    if not args.no_test:
+        sets["test"] = limited([r for domain in domains for r in load_split(domain, "test")])
     if not args.no_lic:
         sets["lic"] = limited(load_records(args.lic, tasks=domains))
     return sets
@@ -239,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = [d for d in domains if d not in DOMAINS]
         if unknown or not domains:
             raise IntentMediatorError(f"--domains: unknown domain(s) {unknown}; domains: {', '.join(DOMAINS)}")
+        if args.no_lic and args.no_test:
+            raise IntentMediatorError("--no-lic and --no-test together leave no records to run")
         if args.artifacts and not Path(args.artifacts).is_dir():
             raise IntentMediatorError(f"--artifacts: no such folder {args.artifacts}")
         modes = tuple(split_list(args.modes) or ())

@@ -118,3 +118,17 @@ def test_modes_can_be_narrowed_to_the_effect_of_compiling(scripted, tmp_path, ca
     assert {call.role for call in engine.requests} == {"mediator", "assistant"}
     assert test_split.main([*argv, "--modes", "mediated,magic"]) == 2
     assert "--modes: choose from full, sharded, drop-assistant, mediated" in capsys.readouterr().err
+
+
+def test_the_lic_records_alone_and_no_set_at_all(scripted, tmp_path, capsys):
+    import test_split
+
+    _, _, lic = scripted
+    results = tmp_path / "results"
+    argv = ["--domains", "math", "--runs", "1", "--no-test", "--lic", str(lic), "--out", str(tmp_path / "run")]
+    assert test_split.main([*argv, "--modes", "mediated", "--results", str(results), "--no-progress"]) == 0
+    data = json.loads((results / "test_split.json").read_text())
+    assert list(data["tables"]) == ["lic"] and list(data["config"]["records"]) == ["lic"]
+    assert data["effects"]["lic"]["math"]["instructions"] == len(LIC)
+    assert test_split.main(["--no-test", "--no-lic", "--out", str(tmp_path / "none")]) == 2
+    assert "--no-lic and --no-test together leave no records" in capsys.readouterr().err
