@@ -191,3 +191,26 @@ def test_the_demo_says_how_many_failed_conversations_ended_on_a_reply_cut_at_the
         "full 4 of 4, sharded 2 of 4, mediated 4 of 4 (--max-tokens raises the cap)"
     )
     assert "(4 of them cut off at the token cap)" in out  # in where mediated fell short
+
+
+def test_demo_at_scale_tables_the_demo_folder_with_intervals(scripted, tmp_path):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import demo_at_scale
+
+    folder, results = tmp_path / "demo", tmp_path / "results"
+    run_demo(["--out", str(folder), "--modes", "full,sharded,drop-assistant,mediated"])
+    argv = ["--out", str(folder), "--name", "scale", "--results", str(results), "--report-only"]
+    assert demo_at_scale.main(argv) == 0
+    data = json.loads((results / "scale.json").read_text())
+    table = data["tables"]["test"]
+    assert list(table) == ["full", "sharded", "drop-assistant", "mediated"]
+    # What the scripted world gives (see the first test): full 100, sharded 50, mediated 100 on 2 tasks x 2 runs.
+    assert table["full"]["P"] == 100.0 and table["sharded"]["P"] == 50.0 and table["mediated"]["P"] == 100.0
+    assert table["mediated"]["recovery"] == 1.0 and table["mediated"]["n"] == 4
+    assert data["sets"]["test"]["conversations"] == {"finished": 16, "planned": 16}
+    assert "| mediated | 100.0 [100.0, 100.0] |" in (results / "scale.md").read_text()
+    assert demo_at_scale.main(["--out", str(tmp_path / "empty"), "--report-only", "--results", str(results)]) == 2
