@@ -52,7 +52,8 @@ class Mediator(dspy.Module):
 
     # Goes up whenever what the Mediator sends for the same LM replies changes, so that a run or a compile made
     # under an earlier behaviour is not resumed under this one (recorded in run and compile fingerprints).
-    # 1: check and repair; 2: a rewrite or repair stopped at its token cap is not used (path "cut off").
+    # 1: every Mediator before the revision was recorded; 2: a rewrite or repair stopped at its token cap is not
+    # used (path "cut off").
     behaviour_revision: int = 2
 
     def __init__(

@@ -76,6 +76,10 @@ def mediator_layout(program: Any, lm: Any) -> str | None:
     return mediator.layout_name(lm)
 
 
+# The Mediator's behaviour revision of every configuration stored before the revision was recorded.
+REVISION_BEFORE_RECORDED = 1
+
+
 def mediator_revision(program: Any) -> int | None:
     """The `behaviour_revision` of the program's Mediator (None without a Mediator)."""
     mediator = getattr(program, "mediator", None)
@@ -105,7 +109,8 @@ def as_recorded_now(stored: dict[str, Any], current: dict[str, Any]) -> dict[str
     if "endpoints" in current and "endpoints" not in stored:
         stored = {**stored, "endpoints": current["endpoints"]}
     if "mediator_revision" in current and "mediator_revision" not in stored:
-        stored = {**stored, "mediator_revision": None if current["mediator_revision"] is None else 1}
+        revision = None if current["mediator_revision"] is None else REVISION_BEFORE_RECORDED
+        stored = {**stored, "mediator_revision": revision}
     return stored
 
 
