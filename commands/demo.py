@@ -17,7 +17,8 @@ sharded assistant's answer, the Mediator's request, the mediated answer, each sc
 conversations that failed lost (a request that dropped values the user gave, or a wrong answer to a complete
 request, and whether full mode solved that task and run) and, per mode, how many failed conversations ended on a
 reply cut off at the token cap; then the table (P, A90, U90_10 per mode, and recovery = (mediated - sharded) /
-(full - sharded)) and where the report and charts are.
+(full - sharded)), how many points one conversation moves a mode (with the command that runs every test task
+3 times), and where the report and charts are.
 Everything printed is read back from the run's own trajectories. A rerun resumes `--out`.
 """
 
@@ -228,6 +229,21 @@ def print_cut_off(trajectories: list, modes: list[str], max_tokens: int | None, 
     )
 
 
+def print_sample_size(tasks: int, args: argparse.Namespace, modes: int, stdout: TextIO) -> None:
+    """How much one conversation weighs in the table, and the command that runs the whole test split."""
+    from intent_mediator.data.splits import load_split
+
+    per_mode = tasks * args.runs
+    whole = len(load_split(args.domain, "test"))
+    line = f"{per_mode} conversations per mode: one conversation moves a mode's P by {100 / per_mode:.0f} points"
+    if tasks < whole or args.runs < 3:
+        line += (
+            f"; every {args.domain} test task, 3 runs: intent-mediator demo --first {whole} --runs 3 "
+            f"--out runs/demo-all ({whole * 3 * modes} conversations)"
+        )
+    print(line, file=stdout)
+
+
 def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     from intent_mediator.commands.common import split_list
     from intent_mediator.report import write_report
@@ -279,6 +295,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         print("recovery: undefined (full did not score above sharded on these runs)", file=stdout)
     if result.errors:
         print(f"{result.errors} conversation(s) ended in an error (excluded from the scores)", file=stdout)
+    print_sample_size(len(records), args, len(modes), stdout)
     paths = write_report(args.out, "intent-mediator demo", result.summary)
     charts = [str(p) for name, p in paths.items() if name not in ("markdown", "html")]
     print(

@@ -93,6 +93,11 @@ def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, 
     assert f"report: {tmp_path / 'demo' / 'report.md'} and {tmp_path / 'demo' / 'report.html'}; charts: " in out
     assert (tmp_path / "demo" / "report.html").is_file()
     assert "12 conversations run now (0 resumed" in out
+    whole = len(load_split("math", "test"))
+    assert (
+        "4 conversations per mode: one conversation moves a mode's P by 25 points; every math test task, 3 runs: "
+        f"intent-mediator demo --first {whole} --runs 3 --out runs/demo-all ({whole * 9} conversations)"
+    ) in lines
     again = run_demo(["--out", str(tmp_path / "demo")])  # resumed: nothing is rerun, the same table
     assert "0 conversations run now (12 resumed" in again and "recovery: math 1.00, overall 1.00" in again
 
