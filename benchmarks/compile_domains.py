@@ -30,6 +30,7 @@ from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.artifacts import save_artifact, shipped_model_key
 from intent_mediator.data.splits import load_split
 from intent_mediator.optimizers.refiner import Refiner, RefinerError
+from intent_mediator.programs.mediator import Mediator
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.tasks import get_task
 
@@ -73,12 +74,14 @@ def main() -> None:
 
 
 def domain_fingerprint(config: dict, domain: str, mediator_layout: str) -> tuple[dict, str]:
-    """The domain's configuration (the run's, its scorer's revision and the Mediator's prompt layout) and its
-    fingerprint. A scorer fix or another layout changes every validation score, so such a result is redone."""
+    """The domain's configuration (the run's, its scorer's revision, the Mediator's prompt layout and behaviour
+    revision) and its fingerprint. A scorer fix, another layout or another Mediator behaviour changes every
+    validation score, so such a result is redone (in a study of its own: the fingerprint names the study)."""
     domain_config = {
         **config,
         "scoring_revision": get_task(domain).scoring_revision,
         "mediator_layout": mediator_layout,
+        "mediator_revision": Mediator.behaviour_revision,
     }
     return domain_config, hashlib.sha256(json.dumps(domain_config, sort_keys=True).encode()).hexdigest()[:12]
 

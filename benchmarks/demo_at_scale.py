@@ -10,7 +10,7 @@ its interval, fact loss, cut-off answers and where mediated fell short. Writes b
         -- --first 10 --runs 3 --modes full,sharded,drop-assistant,mediated
 
 `--report-only` rewrites the results from the folder as it is, running nothing (`--printed LOG` adds what the demo
-printed when it ran, from its saved output).
+printed when it ran, from its saved output; give the demo flags the folder was run with after `--`, for the record).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ def demo_table(folder: Path) -> dict:
     from intent_mediator.simulation.trajectory import TrajectoryLog
 
     run = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+    if not isinstance(run, dict) or not isinstance(run.get("config"), dict) or not run.get("modes"):
+        raise ValueError(f"{folder / 'run.json'}: not a demo or evaluate run (no config, modes or runs)")
     ids = set(run.get("records") or {})
     records = {r.task_id: r for r in load_records("builtin") if r.task_id in ids}
     trajectories = [t for t in TrajectoryLog(folder / "trajectories.jsonl").latest() if t.task_id in ids]
@@ -64,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv[:split])
     extra = argv[split + 1 :]
+    if args.printed and not args.report_only:
+        parser.error("--printed goes with --report-only (a run keeps what the demo prints itself)")
     folder = Path(args.out)
     demo = ["intent-mediator", "demo", *extra, "--out", args.out, "--no-progress"]
     output: list[str] = []
@@ -82,7 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (folder / "run.json").is_file():
         print(f"demo_at_scale: error: {folder} holds no demo run (no run.json)", file=sys.stderr)
         return 2
-    result = {**demo_table(folder), "demo_command": " ".join(demo), "demo_output": output}
+    try:
+        table = demo_table(folder)
+    except ValueError as exc:
+        print(f"demo_at_scale: error: {exc}", file=sys.stderr)
+        return 2
+    result = {**table, "demo_command": " ".join(demo), "demo_output": output}
     result["seconds"] = round(time.perf_counter() - begin, 1)
     command = f"python benchmarks/demo_at_scale.py --out {args.out} --name {args.name} -- {' '.join(extra)}".strip()
     text = sbs.markdown(result, command)

@@ -38,6 +38,7 @@ from intent_mediator.data.splits import load_split
 from intent_mediator.facts import fact_loss_summary, record_fact_check, trajectory_fact_check
 from intent_mediator.files import write_json_atomic
 from intent_mediator.simulation.conversation import ConversationSettings
+from intent_mediator.simulation.fingerprint import REVISION_BEFORE_RECORDED
 from intent_mediator.simulation.runner import evaluate
 from intent_mediator.simulation.trajectory import TrajectoryLog
 from intent_mediator.simulation.usage import RoleUsage
@@ -228,11 +229,18 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
             mediator = mediator_for(variant, mediator_lm).mediator
             layout = mediator.layout_name(mediator_lm)
             if path.is_file():
-                made_with = json.loads(path.read_text()).get("mediator_layout")
+                stored = json.loads(path.read_text())
+                made_with = stored.get("mediator_layout")
                 if made_with != layout:
                     raise SystemExit(
                         f"{path}: written with Mediator layout {made_with or 'unrecorded'}, this run uses {layout}; "
                         "use another --out"
+                    )
+                revision = stored.get("mediator_revision", REVISION_BEFORE_RECORDED)
+                if revision != mediator.behaviour_revision:
+                    raise SystemExit(
+                        f"{path}: written by Mediator revision {revision}, this run uses revision "
+                        f"{mediator.behaviour_revision}; use another --out"
                     )
                 continue
             usage, transcript, turns, previous = RoleUsage(), [], [], None
@@ -244,7 +252,13 @@ def requests_only(args, out: Path, records: list, mediator_lm, started: float) -
                 turns.append({"user": shard.shard, "request": out_.request, "problems": out_.get("problems") or []})
                 previous = out_.request
                 transcript.append(Turn.assistant(REPLY))
-            done = {"task_id": record.task_id, "mediator_layout": layout, "turns": turns, "usage": usage.as_dict()}
+            done = {
+                "task_id": record.task_id,
+                "mediator_layout": layout,
+                "mediator_revision": mediator.behaviour_revision,
+                "turns": turns,
+                "usage": usage.as_dict(),
+            }
             write_json_atomic(path, done)
             logger.info("%s / %s done after %.0f s", record.task_id, name, time.perf_counter() - started)
     which = "every task" if args.every_task else "first ordinary and first revision task"

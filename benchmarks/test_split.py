@@ -251,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
         if not modes or any(m not in MODES for m in modes):
             raise IntentMediatorError(f"--modes: choose from {', '.join(MODES)}, got {args.modes!r}")
         sets = load_sets(args, domains)
+        if not any(sets.values()):
+            raise IntentMediatorError(f"no records to run: {', '.join(sets) or 'no set'} holds none of {domains}")
         roles = roles_from_args(args)
         compiled = compiled_programs(domains, args.artifacts, roles.models()["mediator"])
         for domain in domains:

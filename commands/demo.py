@@ -229,18 +229,22 @@ def print_cut_off(trajectories: list, modes: list[str], max_tokens: int | None, 
     )
 
 
-def print_sample_size(tasks: int, args: argparse.Namespace, modes: int, stdout: TextIO) -> None:
-    """How much one conversation weighs in the table, and the command that runs the whole test split."""
+def print_sample_size(summary: dict, args: argparse.Namespace, modes: list[str], stdout: TextIO) -> None:
+    """How much one conversation weighs in the table, and the command that runs the whole test split 3 times."""
     from intent_mediator.data.splits import load_split
 
-    per_mode = tasks * args.runs
+    counts = [row["n"] for mode, row in (summary.get("overall") or {}).items() if mode in modes and row.get("n")]
+    if not counts:
+        return
+    per_mode = min(counts)
     whole = len(load_split(args.domain, "test"))
-    line = f"{per_mode} conversations per mode: one conversation moves a mode's P by {100 / per_mode:.0f} points"
-    if tasks < whole or args.runs < 3:
-        line += (
-            f"; every {args.domain} test task, 3 runs: intent-mediator demo --first {whole} --runs 3 "
-            f"--out runs/demo-all ({whole * 3 * modes} conversations)"
-        )
+    line = f"{per_mode} conversations per mode: one conversation moves a mode's P by about {100 / per_mode:.2g} points"
+    if per_mode < whole * 3:
+        flags = [f"--domain {args.domain}"] if args.domain != "math" else []
+        flags += [f"--modes {','.join(modes)}"] if ",".join(modes) != DEMO_MODES else []
+        flags += ["--generic"] if args.generic else []
+        command = " ".join(["intent-mediator demo", *flags, f"--first {whole} --runs 3 --out runs/demo-all"])
+        line += f"; every {args.domain} test task, 3 runs: {command} ({whole * 3 * len(modes)} conversations)"
     print(line, file=stdout)
 
 
@@ -295,7 +299,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         print("recovery: undefined (full did not score above sharded on these runs)", file=stdout)
     if result.errors:
         print(f"{result.errors} conversation(s) ended in an error (excluded from the scores)", file=stdout)
-    print_sample_size(len(records), args, len(modes), stdout)
+    print_sample_size(result.summary, args, modes, stdout)
     paths = write_report(args.out, "intent-mediator demo", result.summary)
     charts = [str(p) for name, p in paths.items() if name not in ("markdown", "html")]
     print(

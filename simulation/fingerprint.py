@@ -80,10 +80,13 @@ def mediator_layout(program: Any, lm: Any) -> str | None:
 REVISION_BEFORE_RECORDED = 1
 
 
-def mediator_revision(program: Any) -> int | None:
-    """The `behaviour_revision` of the program's Mediator (None without a Mediator)."""
-    mediator = getattr(program, "mediator", None)
-    return getattr(mediator, "behaviour_revision", None) if mediator is not None else None
+def mediator_revision(*programs: Any) -> int | None:
+    """The `behaviour_revision` of the first of `programs` that has a Mediator (None when none has)."""
+    for program in programs:
+        revision = getattr(getattr(program, "mediator", None), "behaviour_revision", None)
+        if revision is not None:
+            return revision
+    return None
 
 
 def layout_before_recorded(mediator_model: str | None) -> str:
@@ -141,8 +144,8 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
         },
         # The prompt layout the Mediator's calls go through (its text is not in the program's state).
         "mediator_layout": mediator_layout(program, roles.mediator),
-        # What the Mediator does with its LM's replies (`Mediator.behaviour_revision`).
-        "mediator_revision": mediator_revision(program),
+        # What the Mediator does with its LM's replies (`Mediator.behaviour_revision`), per-domain programs too.
+        "mediator_revision": mediator_revision(program, *getattr(settings, "programs", {}).values()),
         "metric": _callable_name(settings.metric),
         # How sampled runs are seeded (`conversation._sample`); runs made before seeding existed do not resume.
         "sampling_seed": "sha256(task_id/role/run), models that take a seed",
@@ -213,7 +216,12 @@ def check_and_write(
         for key in ("records", "scoring"):
             if not isinstance(stored.get(key) or {}, dict):
                 raise RunConfigError(f"{path}: '{key}' is not an object; move it away or use a new output folder")
-        changed = differences(as_recorded_now(stored["config"], config), config)
+        old_config = as_recorded_now(stored["config"], config)
+        modes = set(stored.get("modes") or []) | set((extent or {}).get("modes") or [])
+        if modes and "mediated" not in modes:
+            # No conversation here or to come went through the Mediator: its behaviour is not this folder's.
+            old_config = {**old_config, "mediator_revision": config.get("mediator_revision")}
+        changed = differences(old_config, config)
         old_records = stored.get("records") or {}
         changed += [
             f"record {task_id}: content changed"
@@ -229,9 +237,13 @@ def check_and_write(
             if old_scoring.get(task, 1) != scoring[task]
         ]
         if changed:
+            remedy = (
+                "use a new output folder (the Mediator's earlier behaviour is not available any more)"
+                if any(line.startswith("mediator_revision:") for line in changed)
+                else "resume with the same settings or use a new output folder"
+            )
             raise RunConfigError(
-                f"{path}: this folder was run with another configuration ({'; '.join(changed)}); "
-                "resume with the same settings or use a new output folder"
+                f"{path}: this folder was run with another configuration ({'; '.join(changed)}); {remedy}"
             )
     elif legacy_trajectories and not fresh:
         raise RunConfigError(

@@ -95,7 +95,7 @@ def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, 
     assert "12 conversations run now (0 resumed" in out
     whole = len(load_split("math", "test"))
     assert (
-        "4 conversations per mode: one conversation moves a mode's P by 25 points; every math test task, 3 runs: "
+        "4 conversations per mode: one conversation moves a mode's P by about 25 points; every math test task, 3 runs: "
         f"intent-mediator demo --first {whole} --runs 3 --out runs/demo-all ({whole * 9} conversations)"
     ) in lines
     again = run_demo(["--out", str(tmp_path / "demo")])  # resumed: nothing is rerun, the same table
@@ -207,7 +207,12 @@ def test_demo_at_scale_tables_the_demo_folder_with_intervals(scripted, tmp_path)
     import demo_at_scale
 
     folder, results = tmp_path / "demo", tmp_path / "results"
-    run_demo(["--out", str(folder), "--modes", "full,sharded,drop-assistant,mediated"])
+    printed = run_demo(["--out", str(folder), "--modes", "full,sharded,drop-assistant,mediated"])
+    whole = len(load_split("math", "test"))
+    assert (
+        "every math test task, 3 runs: intent-mediator demo --modes full,sharded,drop-assistant,mediated "
+        f"--first {whole} --runs 3 --out runs/demo-all ({whole * 12} conversations)"
+    ) in printed
     argv = ["--out", str(folder), "--name", "scale", "--results", str(results), "--report-only"]
     assert demo_at_scale.main(argv) == 0
     data = json.loads((results / "scale.json").read_text())
@@ -219,3 +224,6 @@ def test_demo_at_scale_tables_the_demo_folder_with_intervals(scripted, tmp_path)
     assert data["sets"]["test"]["conversations"] == {"finished": 16, "planned": 16}
     assert "| mediated | 100.0 [100.0, 100.0] |" in (results / "scale.md").read_text()
     assert demo_at_scale.main(["--out", str(tmp_path / "empty"), "--report-only", "--results", str(results)]) == 2
+    (tmp_path / "artifact").mkdir()
+    (tmp_path / "artifact" / "run.json").write_text(json.dumps({"config": {"command": "compile"}, "records": {}}))
+    assert demo_at_scale.main(["--out", str(tmp_path / "artifact"), "--report-only", "--results", str(results)]) == 2

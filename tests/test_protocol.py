@@ -254,21 +254,28 @@ def test_a_folder_made_before_the_mediator_revision_was_recorded_is_refused_and_
     from intent_mediator.programs.mediator import Mediator
 
     engine = ScriptedEngine(default="The total is 255.")
+    engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
     settings = ConversationSettings(roles=default_roles(engine))
-    evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False)
+    evaluate(RECORDS[:1], ["mediated"], 1, tmp_path, settings, progress=False)
     run_file = tmp_path / "run.json"
     stored = json.loads(run_file.read_text())
     assert stored["config"]["mediator_revision"] == Mediator.behaviour_revision
-    assert evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False).skipped == 1
+    assert evaluate(RECORDS[:1], ["mediated"], 1, tmp_path, settings, progress=False).skipped == 1
     del stored["config"]["mediator_revision"]  # as written before the key existed: the Mediator of revision 1
     run_file.write_text(json.dumps(stored))
-    with pytest.raises(RunConfigError, match=f"mediator_revision: 1 -> {Mediator.behaviour_revision}"):
-        evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False)
+    with pytest.raises(RunConfigError, match=f"mediator_revision: 1 -> {Mediator.behaviour_revision}.*new output"):
+        evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False)  # the folder holds mediated runs
     fresh = tmp_path / "fresh"
-    evaluate(RECORDS[:1], ["full"], 1, fresh, settings, progress=False)
+    evaluate(RECORDS[:1], ["mediated"], 1, fresh, settings, progress=False)
+    only_full = tmp_path / "only-full"
+    evaluate(RECORDS[:1], ["full", "sharded"], 1, only_full, settings, progress=False)
     monkeypatch.setattr(Mediator, "behaviour_revision", Mediator.behaviour_revision + 1)
     with pytest.raises(RunConfigError, match="mediator_revision"):
-        evaluate(RECORDS[:1], ["full"], 1, fresh, settings, progress=False)
+        evaluate(RECORDS[:1], ["mediated"], 1, fresh, settings, progress=False)
+    # No conversation of this folder, done or to come, goes through the Mediator: it resumes.
+    assert evaluate(RECORDS[:1], ["full", "sharded"], 1, only_full, settings, progress=False).skipped == 2
+    recorded = json.loads((only_full / "run.json").read_text())["config"]["mediator_revision"]
+    assert recorded == Mediator.behaviour_revision  # so mediated runs added later are of the revision recorded
 
 
 def test_a_resume_after_a_scorer_fix_is_refused_for_that_task_only(monkeypatch, tmp_path):

@@ -132,3 +132,6 @@ def test_the_lic_records_alone_and_no_set_at_all(scripted, tmp_path, capsys):
     assert data["effects"]["lic"]["math"]["instructions"] == len(LIC)
     assert test_split.main(["--no-test", "--no-lic", "--out", str(tmp_path / "none")]) == 2
     assert "--no-lic and --no-test together leave no records" in capsys.readouterr().err
+    code = ["--domains", "code", "--no-test", "--lic", str(lic), "--out", str(tmp_path / "code")]
+    assert test_split.main([*code, "--results", str(results)]) == 2  # the LiC file holds math records only
+    assert "no records to run: lic holds none of ['code']" in capsys.readouterr().err
