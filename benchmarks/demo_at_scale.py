@@ -40,15 +40,7 @@ def demo_table(folder: Path) -> dict:
     planned = len(ids) * len(modes) * int(run.get("runs") or 0)
     return {
         "config": run["config"],
-        "sets": {
-            "test": {
-                "records": len(records),
-                "tasks": sorted({r.task for r in records.values()}),
-                "conversations": {"finished": len(trajectories), "planned": planned},
-                "p_by_domain": sbs.p_by_domain(trajectories, modes),
-                "mediator_cost": sbs.mediator_cost(trajectories),
-            }
-        },
+        "sets": {"test": sbs.set_counts(list(records.values()), trajectories, modes, planned)},
         "tables": {"test": sbs.mode_table(trajectories, modes, records=records)},
     }
 

@@ -265,6 +265,18 @@ def _echo(set_name: str):
     return echo
 
 
+def set_counts(records: list, trajectories: list, modes: list[str], planned: int) -> dict[str, Any]:
+    """What a results file says of one record set besides its table: records, tasks, conversations finished of
+    those planned, P by domain and the paired Mediator cost."""
+    return {
+        "records": len(records),
+        "tasks": sorted({r.task for r in records}),
+        "conversations": {"finished": len(trajectories), "planned": planned},
+        "p_by_domain": p_by_domain(trajectories, modes),
+        "mediator_cost": mediator_cost(trajectories),
+    }
+
+
 def run_modes(
     record_sets: dict[str, list],
     out_dir: Path,
@@ -323,13 +335,7 @@ def run_modes(
         trajectories = [t for t in trajectories if t.task_id in wanted]
         by_id = {r.task_id: r for r in records} if fact_records else None
         tables[name] = mode_table(trajectories, names, records=by_id)
-        counts[name] = {
-            "records": len(records),
-            "tasks": sorted({r.task for r in records}),
-            "conversations": {"finished": len(trajectories), "planned": planned},
-            "p_by_domain": p_by_domain(trajectories, names),
-            "mediator_cost": mediator_cost(trajectories),
-        }
+        counts[name] = set_counts(records, trajectories, names, planned)
         kept[name] = trajectories
     return {"tables": tables, "sets": counts, "trajectories": kept}
 

@@ -58,21 +58,12 @@ def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> di
         log = TrajectoryLog(folder / record_set / "modes" / "trajectories.jsonl")
         trajectories += [t for t in log.latest() if t.task_id in set(ids) and t.mode in modes]
     records = {r.task_id: r for r in load_records(configs[0]["lic"]) if r.task_id in owner}
-    tasks = sorted({r.task for r in records.values()})
     for config in configs:
         config["tasks"] = sorted({records[i].task for i in config["records"].get(record_set) or [] if i in records})
     planned = sum(len(c["records"].get(record_set) or []) * len(modes) * c["runs"] for c in configs)
     return {
         "config": {"parts": [{"folder": str(f), **c} for f, c in zip(folders, configs, strict=True)]},
-        "sets": {
-            record_set: {
-                "records": len(records),
-                "tasks": tasks,
-                "conversations": {"finished": len(trajectories), "planned": planned},
-                "p_by_domain": sbs.p_by_domain(trajectories, modes),
-                "mediator_cost": sbs.mediator_cost(trajectories),
-            }
-        },
+        "sets": {record_set: sbs.set_counts(list(records.values()), trajectories, modes, planned)},
         "tables": {record_set: sbs.mode_table(trajectories, modes, records=records)},
         "seconds": 0.0,
     }
