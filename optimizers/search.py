@@ -54,11 +54,9 @@ def load_or_create_study(
         return study
     stored = study.user_attrs.get("config")
     if stored is not None:
-        from intent_mediator.simulation.fingerprint import REVISION_BEFORE_RECORDED, with_recorded_layout
+        from intent_mediator.simulation.fingerprint import as_recorded_now
 
-        stored = with_recorded_layout(stored, config)
-        if "mediator_revision" in config and "mediator_revision" not in stored:
-            stored = {**stored, "mediator_revision": REVISION_BEFORE_RECORDED}
+        stored = as_recorded_now(stored, config)
     if stored is None:
         if study.trials:
             raise StudyMismatch(f"study {name!r} in {storage} has trials but no recorded config: use another name")
