@@ -157,8 +157,10 @@ def number_in(
 
 # Whole number >= 1 (0 would silently mean "everything" or "nothing").
 at_least_one = number_in(int, 1)
-# A sampling temperature (also an entropy rise in nats for ERGO's threshold: a negative one resets on falls too).
+# A sampling temperature.
 temperature = number_in(float, 0)
+# An entropy rise in nats (ERGO's threshold): a negative one would reset on falls too.
+entropy_rise = number_in(float, 0)
 fraction = number_in(float, 0, 1, high_open=True)
 percentile = number_in(float, 0, 100)
 seconds = number_in(float, 0, low_open=True)

@@ -12,6 +12,7 @@ from intent_mediator.commands.common import (
     at_least_one,
     compiled_programs,
     conversation_settings,
+    entropy_rise,
     load_run_records,
     mode_list,
     output_dir,
@@ -19,7 +20,6 @@ from intent_mediator.commands.common import (
     print_summary,
     run_flags,
     split_list,
-    temperature,
 )
 from intent_mediator.errors import IntentMediatorError
 
@@ -48,7 +48,7 @@ def add_ergo_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("ergo mode (entropy-guided reset, arXiv 2510.14077)")
     group.add_argument(
         "--ergo-threshold",
-        type=temperature,  # a rise in nats >= 0
+        type=entropy_rise,
         default=DEFAULT_THRESHOLD,
         help=f"entropy rise (nats) between replies that triggers a reset (default {DEFAULT_THRESHOLD})",
     )
