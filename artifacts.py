@@ -62,7 +62,7 @@ class Architecture:
 
     Args:
         chain_of_thought: The Mediator reasons before writing the request.
-        passthrough_first_turn: An uncompiled Mediator passes a one-turn transcript through.
+        passthrough_first_turn: The Mediator passes a one-turn transcript through.
         check: The Mediator checks each request against the user's turns and repairs it.
         assistant_adapter: None for the plain-chat assistant, else the DSPy adapter's class name.
         mediator_history: "full" or "incremental": how callers feed the Mediator (its validation score holds

@@ -34,7 +34,7 @@ class MediatedAssistant(dspy.Module):
         mediator_lm: The mediator role's LM (None: the surrounding context's LM).
         assistant_lm: The assistant role's LM (None: the surrounding context's LM).
         chain_of_thought: Let the Mediator reason before writing the request.
-        passthrough_first_turn: Skip the Mediator on a one-turn transcript while it is uncompiled.
+        passthrough_first_turn: Skip the Mediator on a one-turn transcript (compiled or not).
         assistant_adapter: None (default): the assistant gets plain chat, the task context as system prompt and
             the request as the only user message, exactly what a chat application sends; optimizers cannot
             change it and do not see it. A DSPy adapter (e.g. `dspy.ChatAdapter()`): the assistant becomes a

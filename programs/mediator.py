@@ -41,8 +41,8 @@ class Mediator(dspy.Module):
     Args:
         guidelines: Learned rules, one string each; None or [] for the uncompiled Mediator.
         chain_of_thought: Let the Mediator reason before writing the request.
-        passthrough_first_turn: While nothing is learned (no guidelines, demos or rewritten instructions), a
-            one-turn transcript is already explicit: return it unchanged and save the LM call.
+        passthrough_first_turn: A one-turn transcript has nothing to consolidate: return it unchanged and save
+            the LM call, compiled or not. False mediates every turn (the paper's Mediator).
         check: Check each request against the user's turns and repair it (see above).
         lean: Send the Mediator's calls through `LeanChatAdapter` (DSPy's chat layout without its boilerplate);
             False leaves the adapter to the surrounding `dspy.context`. Engines that ask for JSON get DSPy's
@@ -53,8 +53,10 @@ class Mediator(dspy.Module):
     # Goes up whenever what the Mediator sends for the same LM replies changes, so that a run or a compile made
     # under an earlier behaviour is not resumed under this one (recorded in run and compile fingerprints).
     # 1: every Mediator before the revision was recorded; 2: a rewrite or repair stopped at its token cap is not
-    # used (path "cut off").
-    behaviour_revision: int = 2
+    # used (path "cut off"); 3: a compiled Mediator passes a one-turn transcript through too (before, only an
+    # uncompiled one did; 4 of the 8 recorded first-turn rewrites that changed more than case and punctuation
+    # invented a value or dropped the question).
+    behaviour_revision: int = 3
 
     def __init__(
         self,
@@ -85,12 +87,6 @@ class Mediator(dspy.Module):
         """The current guidelines, in order."""
         return split_instructions(self.predictor.signature.instructions)[1]
 
-    @property
-    def learned(self) -> bool:
-        """True once anything was learned: guidelines, demos, or instructions an optimizer rewrote."""
-        base, guidelines = split_instructions(self.predictor.signature.instructions)
-        return bool(guidelines or self.predictor.demos or base != MediateRequest.instructions)
-
     def set_guidelines(self, guidelines: list[str]) -> None:
         """Replace the guidelines. Rebinds the signature: the class is shared between copies of the program."""
         base, _ = split_instructions(self.predictor.signature.instructions)
@@ -110,7 +106,7 @@ class Mediator(dspy.Module):
         """
         everything = normalize_transcript(transcript)
         turns = compact_transcript(everything, previous_request) if previous_request else everything
-        if self.passthrough_first_turn and len(turns) == 1 and not self.learned:
+        if self.passthrough_first_turn and len(turns) == 1:
             return dspy.Prediction(request=turns[0].content, mediated=False, mediation="passthrough")
         # Plain dicts render exactly like Turns, and traces holding them serialise: SIMBA and GEPA show traces
         # to their reflection LM, and bootstrapped demos must save to JSON. DSPy would warn that dicts are not

@@ -238,7 +238,8 @@ def test_chat_runs_a_compiled_program_with_its_architecture(monkeypatch, tmp_pat
     folder = save_artifact(program, tmp_path, user="alice", domain="math")
     args = cli.build_parser().parse_args(["chat", "--program", str(folder), "--show-request"])
     stdout = io.StringIO()
-    chat.run(args, stdin=io.StringIO("add 2\nand 3\n"), stdout=stdout)
+    chat.run(args, stdin=io.StringIO("add 2\nand 3\nand 4\n"), stdout=stdout)
     assert "[mediated request] R" in stdout.getvalue()
+    assert len(seen) == 2  # the first turn passes through, compiled or not
     assert "reasoning" in seen[0].output_fields and "keep numbers" in seen[0].system  # chain of thought, rules
-    assert seen[1].user_turns()[0] == "R"  # incremental history: the second call starts from the last request
+    assert seen[1].user_turns()[0] == "R"  # incremental history: the third turn's call starts from the last request

@@ -65,12 +65,15 @@ def test_bootstrap_few_shot_demos_render_on_the_mediator_and_the_program_still_a
     assert examples[0].transcript[0]["content"] in mediator_messages[1]["content"]
 
 
-def test_a_first_turn_is_mediated_once_the_mediator_has_demos(engine, examples):
+def test_a_first_turn_passes_through_after_an_optimizer_added_demos_and_instructions(engine, examples):
     program = program_on(engine)
     one_turn = [{"role": "user", "content": "hello there"}]
-    assert program.mediator(transcript=one_turn).mediated is False  # uncompiled: passthrough
-    program.mediator.predictor.demos = [dspy.Example(transcript=one_turn, request="hello there")]
-    assert program.mediator(transcript=one_turn).mediated is True
+    program.mediator.predictor.demos = [dspy.Example(transcript=one_turn, request="Say hello.")]
+    predictor = program.mediator.predictor
+    predictor.signature = predictor.signature.with_instructions("Rewrite the chat formally.")
+    out = program.mediator(transcript=one_turn)
+    assert (out.request, out.mediation) == ("hello there", "passthrough")
+    assert engine.requests_for("mediator") == []
 
 
 def test_mipro_v2_rewrites_the_mediator_instruction(engine, examples):

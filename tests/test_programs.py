@@ -73,11 +73,12 @@ def test_one_turn_chat_and_explicit_request_render_identically(scripted):
     assert chat.messages == mediated.messages
 
 
-def test_first_turn_passthrough_only_without_guidelines(scripted):
+def test_a_first_turn_passes_through_with_or_without_guidelines(scripted):
     Mediator(lm=scripted.lm("mediator"))(transcript=[Turn.user("hi")])
-    assert scripted.requests == []
-    Mediator(["A rule."], lm=scripted.lm("mediator"))(transcript=[Turn.user("hi")])
+    out = Mediator(["A rule."], lm=scripted.lm("mediator"))(transcript=[Turn.user("hi")])
+    assert (out.request, out.mediation) == ("hi", "passthrough") and scripted.requests == []
     Mediator(passthrough_first_turn=False, lm=scripted.lm("mediator"))(transcript=[Turn.user("hi")])
+    Mediator(["A rule."], lm=scripted.lm("mediator"))(transcript=[Turn.user("hi"), Turn.assistant("?"), Turn.user("x")])
     assert [r.role for r in scripted.requests] == ["mediator", "mediator"]
 
 

@@ -5,6 +5,7 @@ import pytest
 from intent_mediator import MediatedAssistant, MetricResult, Refiner, RefinerError, task_metric, to_examples
 from intent_mediator.metrics import MetricError
 from intent_mediator.optimizers.search import StudyMismatch
+from intent_mediator.programs.mediator import Mediator
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.testing.refiner_world import EXPLICIT, KEEP_ALL, LAZY, RECORDS, roles, world
 
@@ -123,7 +124,7 @@ def test_a_resume_with_other_settings_is_refused_naming_what_differs(tmp_path):
     assert again.guidelines[0] == KEEP_ALL
     # A study stored before the Mediator's behaviour revision was recorded scored a revision-1 Mediator: refused.
     study.set_user_attr("config", {k: v for k, v in older.items() if k != "mediator_revision"})
-    with pytest.raises(StudyMismatch, match="mediator_revision: stored 1, now 2"):
+    with pytest.raises(StudyMismatch, match=f"mediator_revision: stored 1, now {Mediator.behaviour_revision}"):
         Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
             MediatedAssistant(), trainset=TRAIN, valset=VAL
         )
