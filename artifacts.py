@@ -64,6 +64,7 @@ class Architecture:
         chain_of_thought: The Mediator reasons before writing the request.
         passthrough_first_turn: The Mediator passes a one-turn transcript through.
         check: The Mediator checks each request against the user's turns and repairs it.
+        join_additions: The Mediator joins turns that only add information without an LM call.
         assistant_adapter: None for the plain-chat assistant, else the DSPy adapter's class name.
         mediator_history: "full" or "incremental": how callers feed the Mediator (its validation score holds
             for this history).
@@ -73,6 +74,7 @@ class Architecture:
     chain_of_thought: bool = False
     passthrough_first_turn: bool = True
     check: bool = True
+    join_additions: bool = False
     assistant_adapter: str | None = None
     mediator_history: str = "full"
     context: str | None = None
@@ -87,6 +89,7 @@ class Architecture:
             chain_of_thought=program.chain_of_thought,
             passthrough_first_turn=program.mediator.passthrough_first_turn,
             check=program.mediator.check,
+            join_additions=program.mediator.join_additions,
             assistant_adapter=name,
             mediator_history=program.mediator_history,
             context=program.context,
@@ -104,6 +107,7 @@ class Architecture:
             "chain_of_thought": (bool,),
             "passthrough_first_turn": (bool,),
             "check": (bool,),
+            "join_additions": (bool,),
             "assistant_adapter": (str, type(None)),
             "mediator_history": (str,),
             "context": (str, type(None)),
@@ -125,6 +129,7 @@ class Architecture:
             chain_of_thought=self.chain_of_thought,
             passthrough_first_turn=self.passthrough_first_turn,
             check=self.check,
+            join_additions=self.join_additions,
             assistant_adapter=adapter,
             mediator_history=self.mediator_history,
         )

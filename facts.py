@@ -64,6 +64,24 @@ _WITHDRAW_TOPIC = re.compile(
     r"\b(?:forget|scratch|cancel|drop|remove|never mind)\s+(?:about\s+)?(?:the\s+)?([\w' ]+)", re.I
 )
 _SUGGESTION = re.compile(r"\byou (?:suggested|proposed|mentioned|offered)\b([^.!?]*)[.!?]?\s*(yes|no)?", re.I)
+# A turn that answers the assistant ("yes", "no, the other one") or points at what it wrote ("the list you
+# suggested", "your query", "the one above") means nothing without the assistant's reply; one that changes or
+# takes back something said ("actually", "instead", "forget", "i meant", "not the highest") must be resolved,
+# not appended. Deliberately broad: a false alarm costs one Mediator call, a miss a stale request.
+_REVISES = re.compile(
+    r"\b(?:actually|instead|rather|not|no longer|forget|scratch|cancel|drop|remove|never ?mind|change|switch|"
+    r"replace|correction|meant|make it|wait|sorry|oops|undo|except|anymore|any more)\b|n't\b",
+    re.I,
+)
+_POINTS_AT_ASSISTANT = re.compile(
+    r"^\W*(?:yes|yeah|yep|no|nope|sure|ok|okay|right|correct|exactly|agreed)\b"
+    r"|\byou(?:'ve| have)?\s+(?:just\s+)?(?:suggested|proposed|mentioned|said|wrote|gave|listed|showed|used|offered|"
+    r"recommended|asked|computed|calculated|got|did|made)\b"
+    r"|\byour\b|\babove\b|\bas before\b"
+    r"|\b(?:that|this|those|these) (?:one|ones|list|option|version|code|query|function|answer|result|suggestion"
+    r"|idea)\b",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
@@ -268,6 +286,12 @@ def _strip_withdrawals(text: str) -> str:
     """The text without the values it withdraws and the suggestions it rejects."""
     text = _SUGGESTION.sub(lambda m: "" if (m.group(2) or "").lower() == "no" else m.group(0), text)
     return _WITHDRAW_VALUE.sub(" ", text)
+
+
+def refers_back(text: str) -> bool:
+    """Whether a user turn changes or takes back something said, or answers or points at the assistant's reply:
+    either way it cannot simply be appended to the request so far."""
+    return _REVISES.search(text) is not None or _POINTS_AT_ASSISTANT.search(text) is not None
 
 
 def present(fact: Fact, request: str) -> bool:

@@ -1,7 +1,8 @@
 """Every conversation mode side by side in one run: which fix for "lost in conversation" is worth its calls?
 
 Modes: full, concat, sharded, recap, snowball, drop-assistant, ergo and mediated (the default Mediator), plus
-`mediated+guidelines` when --guidelines names a guidelines file or artifact. Record sets: the shared
+`mediated+guidelines` when --guidelines names a guidelines file or artifact, and `mediated+joined` with
+--joined (a Mediator that sends turns only adding information joined, without an LM call). Record sets: the shared
 Lost-in-Conversation records (math, code, database, actions by default) and, with --revision, the builtin
 revision tasks (records whose shards say which earlier shard they revise), reported separately because
 concatenation is wrong by construction on them.
@@ -38,6 +39,7 @@ LIC_SAMPLE = REPO.parent / "shared" / "lic" / "sample_5_per_task.json"
 LIC_TASKS = ("math", "code", "database", "actions")
 MODES = ("full", "concat", "sharded", "recap", "snowball", "drop-assistant", "ergo", "mediated")
 GUIDED = "mediated+guidelines"
+JOINED = "mediated+joined"
 METHOD_ROLES = ("assistant", "mediator")
 BOOTSTRAP_SAMPLES = 1000
 
@@ -139,14 +141,17 @@ def all_calls_ran(trajectory) -> bool:
 
 def mediator_calls_ran(trajectory) -> bool:
     """Whether one Mediator call per rewritten turn ran (none replayed from the DSPy cache)."""
-    rewritten = sum(turn.mediation not in (None, "passthrough") for turn in trajectory.turns)
+    from intent_mediator.programs.mediator import NO_CALL_PATHS
+
+    rewritten = sum(turn.mediation not in (None, *NO_CALL_PATHS) for turn in trajectory.turns)
     return (trajectory.usage.get("mediator") or {}).get("calls", 0) >= rewritten
 
 
 def mediation_paths(trajectories: list) -> dict[str, Any] | None:
-    """How the Mediator's requests came about over every rewritten turn (`TurnRecord.mediation`; a one-turn
-    passthrough is not a rewrite): counts per path and the share that fell back to the user's own turns (a rewrite
-    that failed its check after repair, or one cut off at the token cap)."""
+    """How the Mediator's requests came about over every turn after the first (`TurnRecord.mediation`; a
+    one-turn passthrough is not counted): counts per path, the share that fell back to the user's own turns (a
+    rewrite that failed its check after repair, or one cut off at the token cap) and the share joined without an
+    LM call."""
     counts: dict[str, int] = {}
     for t in trajectories:
         for turn in t.turns:
@@ -156,7 +161,12 @@ def mediation_paths(trajectories: list) -> dict[str, Any] | None:
     if not total:
         return None
     fell_back = counts.get("user turns", 0) + counts.get("cut off", 0)
-    return {"turns": total, "paths": counts, "user_turns_share": fell_back / total}
+    return {
+        "turns": total,
+        "paths": counts,
+        "user_turns_share": fell_back / total,
+        "joined_share": counts.get("joined", 0) / total,
+    }
 
 
 def mode_table(
@@ -348,6 +358,7 @@ def side_by_side(
     modes: tuple[str, ...] = MODES,
     runs: int = 3,
     guidelines: list[str] | None = None,
+    joined: bool = False,
     ergo=None,
     workers: int = 1,
     max_turns: int | None = None,
@@ -375,6 +386,7 @@ def side_by_side(
         guidelines_sha256=hashlib.sha256(json.dumps(guidelines).encode()).hexdigest() if guidelines else None,
         ergo={"threshold": ergo.threshold, "top_logprobs": ergo.top_logprobs},
         max_turns=max_turns,
+        **({"joined": True} if joined else {}),  # folders run before the option existed resume
         **(extra_config or {}),
     )
     check_config(out_dir, config)
@@ -383,6 +395,8 @@ def side_by_side(
     variants = (
         {GUIDED: Variant("guided", replace(settings, program=MediatedAssistant(guidelines)))} if guidelines else {}
     )
+    if joined:
+        variants[JOINED] = Variant("joined", replace(settings, program=MediatedAssistant(join_additions=True)))
     ran = run_modes(record_sets, out_dir, settings, modes, runs, variants, workers=workers, progress=progress, run=run)
     return {
         "config": config,
@@ -496,6 +510,8 @@ def markdown(result: dict[str, Any], command: str) -> str:
             fact = "–" if facts is None else f"{100 * facts['loss']:.1f}% ({facts['lost']}/{facts['values']})"
             paths = row.get("mediation")
             fallback = "–" if not paths else f"{100 * paths['user_turns_share']:.0f}% of {paths['turns']} turns"
+            if paths and paths.get("joined_share"):
+                fallback += f" ({100 * paths['joined_share']:.0f}% joined)"
             cells = [
                 mode,
                 _interval(row, "P"),
@@ -572,6 +588,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated modes (default: all eight)")
     parser.add_argument("--runs", type=int, default=3, help="runs per record and mode (default 3)")
     parser.add_argument("--guidelines", metavar="FILE", help="also run mediated with these guidelines")
+    parser.add_argument(
+        "--joined",
+        action="store_true",
+        help=f"also run {JOINED}: a Mediator that joins turns only adding information, without an LM call",
+    )
     parser.add_argument("--max-turns", type=int, help="bound on user turns (default: shards + 2)")
     parser.add_argument(
         "--workers", type=int, default=1, help="conversations in flight (default 1: one llama.cpp slot)"
@@ -648,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ERGO threshold {threshold:.4f} from {calibrated}", flush=True)
         elif "ergo" in modes:
             ergo = ergo_settings(args, ConversationSettings(roles=roles), args.out).ergo
-        total = sum(len(r) for r in sets.values()) * args.runs * (len(modes) + bool(guidelines))
+        total = sum(len(r) for r in sets.values()) * args.runs * (len(modes) + bool(guidelines) + args.joined)
         print(
             f"side by side: {total} conversations "
             f"({', '.join(f'{k} {len(v)}' for k, v in sets.items())} records) -> {args.out}",
@@ -661,6 +682,7 @@ def main(argv: list[str] | None = None) -> int:
             modes=modes,
             runs=args.runs,
             guidelines=guidelines,
+            joined=args.joined,
             ergo=ergo,
             workers=args.workers,
             max_turns=args.max_turns,

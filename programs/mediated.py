@@ -43,6 +43,8 @@ class MediatedAssistant(dspy.Module):
             "incremental" (the transcript plus the request it wrote last turn, as `previous_request`). Saved
             with the program, since a compiled program's validation score holds for one history.
         check: Check every request against the user's turns and repair it (see `Mediator`).
+        join_additions: Join turns that only add information to the last request without a Mediator call
+            (see `Mediator`).
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class MediatedAssistant(dspy.Module):
         assistant_adapter: dspy.Adapter | None = None,
         mediator_history: str = "full",
         check: bool = True,
+        join_additions: bool = False,
     ):
         super().__init__()
         if mediator_history not in MEDIATOR_HISTORIES:
@@ -67,6 +70,7 @@ class MediatedAssistant(dspy.Module):
             chain_of_thought=chain_of_thought,
             passthrough_first_turn=passthrough_first_turn,
             check=check,
+            join_additions=join_additions,
             lm=mediator_lm,
         )
         self.assistant_adapter = assistant_adapter

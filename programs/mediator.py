@@ -7,16 +7,25 @@ from typing import Any
 
 import dspy
 from intent_mediator.adapters import LeanChatAdapter
-from intent_mediator.facts import FactCheck, check_request
+from intent_mediator.facts import FactCheck, check_request, refers_back
 from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import lm_scope, wants_json
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
-from intent_mediator.transcript import Turn, as_dicts, compact_transcript, normalize_transcript, user_turns
+from intent_mediator.transcript import (
+    Turn,
+    as_dicts,
+    compact_transcript,
+    last_reply_index,
+    normalize_transcript,
+    user_turns,
+)
 
 logger = logging.getLogger(__name__)
 
 # A repaired request that still lost more than this share of the user's values is not used (see `Mediator._checked`).
 UNUSABLE_LOSS = 0.5
+# Paths (`Prediction.mediation`) on which the Mediator made no LM call.
+NO_CALL_PATHS = ("passthrough", "joined")
 
 
 class Mediator(dspy.Module):
@@ -35,8 +44,15 @@ class Mediator(dspy.Module):
     request that dropped a value the user gave. The check costs no LM call; the repair runs only on a failed
     check. A rewrite that stopped at the Mediator's token cap (finish reason "length") is not the whole request
     however well it checks, so the user's turns are sent instead; a repair cut off there counts as a failed
-    repair. `Prediction.mediation` says which path a request took: "passthrough", "rewrite", "repaired",
-    "appended", "user turns" or "cut off".
+    repair. `Prediction.mediation` says which path a request took: "passthrough", "joined", "rewrite",
+    "repaired", "appended", "user turns" or "cut off".
+
+    Joined additions (`join_additions=True`): when the user's new turns only add to what they said
+    (none changes or takes back what was said, or answers or points at the assistant's reply, and
+    `join_user_turns` of the last request and the new turns passes the same check), that join is already the
+    whole request; it is sent without an LM call (path "joined"). A rewrite could only lose something there:
+    the join is LiC's concat, the ceiling of any rewrite when the user only adds information. The LM rewrites
+    the turns that change, withdraw, accept or reject.
 
     Args:
         guidelines: Learned rules, one string each; None or [] for the uncompiled Mediator.
@@ -44,6 +60,9 @@ class Mediator(dspy.Module):
         passthrough_first_turn: A one-turn transcript has nothing to consolidate: return it unchanged and save
             the LM call, compiled or not. False mediates every turn (the paper's Mediator).
         check: Check each request against the user's turns and repair it (see above).
+        join_additions: Send turns that only add information joined to the last request, without an LM call
+            (see above). Off by default until held-out measurements choose it (README); off, the LM rewrites
+            every turn after the first.
         lean: Send the Mediator's calls through `LeanChatAdapter` (DSPy's chat layout without its boilerplate);
             False leaves the adapter to the surrounding `dspy.context`. Engines that ask for JSON get DSPy's
             JSONAdapter either way.
@@ -55,7 +74,7 @@ class Mediator(dspy.Module):
     # 1: every Mediator before the revision was recorded; 2: a rewrite or repair stopped at its token cap is not
     # used (path "cut off"); 3: a compiled Mediator passes a one-turn transcript through too (before, only an
     # uncompiled one did; 4 of the 8 recorded first-turn rewrites that changed more than case and punctuation
-    # invented a value or dropped the question).
+    # invented a value or dropped the question). `join_additions` is an option, recorded in fingerprints when on.
     behaviour_revision: int = 3
 
     def __init__(
@@ -65,6 +84,7 @@ class Mediator(dspy.Module):
         chain_of_thought: bool = False,
         passthrough_first_turn: bool = True,
         check: bool = True,
+        join_additions: bool = False,
         lean: bool = True,
         lm: dspy.LM | None = None,
     ):
@@ -73,6 +93,7 @@ class Mediator(dspy.Module):
         self.repair = dspy.Predict(RepairRequest)
         self.passthrough_first_turn = passthrough_first_turn
         self.check = check
+        self.join_additions = join_additions
         self.lean = lean
         self.role_lm = lm
         self.set_guidelines(guidelines or [])
@@ -108,6 +129,9 @@ class Mediator(dspy.Module):
         turns = compact_transcript(everything, previous_request) if previous_request else everything
         if self.passthrough_first_turn and len(turns) == 1:
             return dspy.Prediction(request=turns[0].content, mediated=False, mediation="passthrough")
+        said = user_turns(everything)
+        if self.join_additions and (joined := joined_addition(turns, said)) is not None:
+            return dspy.Prediction(request=joined, mediated=False, mediation="joined")
         # Plain dicts render exactly like Turns, and traces holding them serialise: SIMBA and GEPA show traces
         # to their reflection LM, and bootstrapped demos must save to JSON. DSPy would warn that dicts are not
         # Turns on every call.
@@ -118,7 +142,6 @@ class Mediator(dspy.Module):
         ):
             out = self.rewrite(transcript=as_dicts(turns))
         request = (out.request or "").strip()
-        said = user_turns(everything)
         if request and cut_off(reasons):
             # JSON and chat parsers both accept a request that ends mid-sentence; its question is often the part lost.
             logger.warning("Mediator's request stopped at its token cap; sending the user's turns joined instead")
@@ -184,6 +207,20 @@ class Mediator(dspy.Module):
             repaired=True,
             mediation=mediation,
         )
+
+
+def joined_addition(turns: list[Turn], said: list[str]) -> str | None:
+    """The user's turns in `turns` joined (with incremental history the first is the last request), when the new
+    ones only add information: none changes or takes back what was said or refers to the assistant's reply
+    (`facts.refers_back`), and the join passes the fact check against everything the user said (nothing
+    withdrawn still in it, nothing lost). None otherwise."""
+    last_reply = last_reply_index(turn.role for turn in turns)
+    start = 0 if last_reply is None else last_reply + 1
+    new = [turn.content for turn in turns[start:] if turn.role == "user"]
+    if not new or any(refers_back(text) for text in new):
+        return None
+    joined = join_user_turns([turn.content for turn in turns if turn.role == "user"])
+    return joined if joined and check_request(joined, said).ok else None
 
 
 def join_user_turns(said: list[str]) -> str:

@@ -89,6 +89,13 @@ def mediator_revision(*programs: Any) -> int | None:
     return None
 
 
+def joining_programs(program: Any, programs: dict[str, Any]) -> list[str]:
+    """Which programs' Mediators join additive turns without an LM call (`Mediator.join_additions`): "program"
+    for the run's program, else the domains of per-domain programs."""
+    named = [("program", program), *sorted(programs.items())]
+    return [name for name, p in named if getattr(getattr(p, "mediator", None), "join_additions", False)]
+
+
 def layout_before_recorded(mediator_model: str | None) -> str:
     """The Mediator layout of configurations stored before `mediator_layout` was recorded: DSPy's JSONAdapter
     on the embedded model, the lean chat layout on every other model."""
@@ -150,6 +157,9 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
         # How sampled runs are seeded (`conversation._sample`); runs made before seeding existed do not resume.
         "sampling_seed": "sha256(task_id/role/run), models that take a seed",
     }
+    # Recorded only when some Mediator joins additive turns (an option added later): folders run without resume.
+    if joined := joining_programs(program, getattr(settings, "programs", {})):
+        fingerprint["join_additions"] = joined
     # Recorded only when some role calls a server of its own (`--api-base`): folders run without one resume.
     if any(roles.endpoints().values()):
         fingerprint["endpoints"] = roles.endpoints()

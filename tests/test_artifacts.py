@@ -43,6 +43,7 @@ ONE_TURN = [{"role": "user", "content": "12 apples at $0.75 each"}]
         {"chain_of_thought": True},
         {"context": "You are a calculator.", "mediator_history": "incremental"},
         {"passthrough_first_turn": False},
+        {"join_additions": True, "mediator_history": "incremental"},
         {"assistant_adapter": dspy.ChatAdapter()},
         {"assistant_adapter": dspy.JSONAdapter(), "chain_of_thought": True},
     ],
@@ -57,6 +58,7 @@ def test_every_program_the_library_builds_saves_and_loads_with_its_architecture(
     assert loaded.context == program.context and loaded.mediator_history == program.mediator_history
     assert type(loaded.assistant_adapter) is type(program.assistant_adapter)
     assert loaded.mediator.passthrough_first_turn == program.mediator.passthrough_first_turn
+    assert loaded.mediator.join_additions == program.mediator.join_additions
     meta = read_meta(folder)
     assert (
         meta["format_version"] == FORMAT_VERSION

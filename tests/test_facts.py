@@ -6,7 +6,13 @@ import pytest
 from intent_mediator import MediatedAssistant, Turn
 from intent_mediator.adapters import LeanChatAdapter
 from intent_mediator.data.loaders import load_records
-from intent_mediator.facts import check_request, fact_loss_summary, record_fact_check, trajectory_fact_check
+from intent_mediator.facts import (
+    check_request,
+    fact_loss_summary,
+    record_fact_check,
+    refers_back,
+    trajectory_fact_check,
+)
 from intent_mediator.signatures import MediateRequest, RepairRequest
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.tasks import get_task
@@ -228,3 +234,23 @@ def test_a_repair_cut_at_the_token_cap_counts_as_a_failed_repair(engine):
     # The cut repair holds 15 and $2 yet ends mid-sentence: the draft is kept and the turn holding 15 appended.
     assert out.request == "I buy pens at $2 each; what do I pay?\n\nAlso, as I said: actually make it 15, not 12"
     assert out.mediation == "appended"
+
+
+@pytest.mark.parametrize(
+    ("turn", "expected"),
+    [
+        ("the tank starts with 500 liters", False),
+        ("it's over 3 weeks", False),
+        ("use the create_histogram function with 5 bins", False),
+        ("can you make it use the create_histogram function", True),  # a false alarm: it costs one Mediator call
+        ("actually make it 15, not 12", True),
+        ("forget the parking", True),
+        ("i meant round to whole numbers", True),
+        ("yes, use the list you suggested", True),
+        ("No, the other one", True),
+        ("sort your query by name", True),
+        ("keep the case as it is, don't lowercase", True),
+    ],
+)
+def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected):
+    assert refers_back(turn) is expected

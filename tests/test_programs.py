@@ -166,3 +166,61 @@ def test_schema_enforcing_engines_get_the_json_adapter():
     assert mediator_call.response_format["type"] == "json_schema"  # the engine is asked to enforce the keys
     program = MediatedAssistant(mediator_lm=engine.lm("mediator"))
     assert program.mediator.layout_name(engine.lm("mediator")) == "JSONAdapter"  # as run fingerprints record it
+
+
+TANK = [
+    Turn.user("how long until the tank runs dry?"),
+    Turn.assistant("I need the tank's size and how fast it drains."),
+]
+
+
+def test_a_turn_that_only_adds_information_is_joined_without_an_lm_call(scripted):
+    mediator = Mediator(["A rule."], join_additions=True, lm=scripted.lm("mediator"))
+    transcript = [*TANK, Turn.user("the tank starts with 500 liters")]
+    out = mediator(transcript=transcript, previous_request="How long until the tank runs dry?")
+    assert out.request == "How long until the tank runs dry?\nthe tank starts with 500 liters"
+    assert out.mediation == "joined"
+    # Full history: the user's turns joined, the assistant's reply left out.
+    out = mediator(transcript=transcript)
+    assert out.request == "how long until the tank runs dry?\nthe tank starts with 500 liters"
+    assert scripted.requests == []
+
+
+@pytest.mark.parametrize(
+    "turn",
+    [
+        "actually it starts with 600 liters, not 500",  # takes a value back: the join would still hold 500
+        "yes, use the rate you suggested",  # answers the assistant
+        "forget the 500 liters",  # drops a value
+    ],
+)
+def test_a_turn_that_revises_or_points_at_the_assistant_is_rewritten(scripted, turn):
+    mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
+    transcript = [Turn.user("how long until the 500 liter tank runs dry?"), TANK[1], Turn.user(turn)]
+    out = mediator(transcript=transcript, previous_request="How long until the 500 liter tank runs dry?")
+    assert out.mediation != "joined" and scripted.requests[0].role == "mediator"
+
+
+def test_without_join_additions_every_turn_after_the_first_is_rewritten(scripted):
+    out = Mediator(lm=scripted.lm("mediator"))(transcript=[*TANK, Turn.user("the tank starts with 500 liters")])
+    assert out.mediation == "rewrite" and [r.role for r in scripted.requests] == ["mediator"]
+
+
+def test_no_revising_shard_of_a_builtin_revision_task_is_joined():
+    from intent_mediator.data.loaders import load_records
+    from intent_mediator.programs.mediator import joined_addition
+
+    revising, additive, joined = 0, 0, 0
+    for record in [r for r in load_records("builtin") if r.revisions]:
+        said = [record.shards[0].shard]
+        for shard in record.shards[1:]:
+            turns = [Turn.user("\n".join(said)), Turn.assistant("a reply"), Turn.user(shard.shard)]
+            found = joined_addition(turns, [*said, shard.shard])
+            if shard.revises or shard.proposal:
+                revising += 1
+                assert found is None, (record.task_id, shard.shard)  # the LM must resolve it
+            else:
+                additive += 1
+                joined += found is not None
+            said.append(shard.shard)
+    assert revising >= 48 and joined >= 0.9 * additive  # most additions need no call

@@ -85,7 +85,8 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     # Every rewritten turn passed the check as written (the scripted Mediator keeps every turn).
     shards = sum(len(r.shards) for r in RECORDS) / len(RECORDS)
     paths = table["mediated"]["mediation"]
-    assert paths == {"turns": 2 * (2 * shards - 2), "paths": {"rewrite": 2 * (2 * shards - 2)}, "user_turns_share": 0}
+    rewritten = 2 * (2 * shards - 2)
+    assert paths == {"turns": rewritten, "paths": {"rewrite": rewritten}, "user_turns_share": 0, "joined_share": 0}
     assert table["sharded"]["mediation"] is None
     assert table["mediated"]["shortfall"] is None and table["sharded"]["shortfall"] is None  # none failed; no check
     assert data["sets"]["lic"]["conversations"] == {"finished": 36, "planned": 36}  # 2 records x 9 modes x 2 runs
@@ -117,6 +118,33 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     changed = [*argv[:5], "3", *argv[6:]]
     assert side_by_side.main(changed) == 2
     assert "runs: 2 -> 3" in capsys.readouterr().err
+
+
+def test_the_joined_variant_runs_beside_mediated_and_calls_the_mediator_less(tmp_path, monkeypatch):
+    import side_by_side
+    from intent_mediator.commands import common
+
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    lic = tmp_path / "lic.json"
+    lic.write_text(json.dumps([r.to_record() for r in RECORDS]))
+    out, results = tmp_path / "run", tmp_path / "results"
+    argv = ["--lic", str(lic), "--tasks", "math", "--runs", "1", "--modes", "full,sharded,mediated"]
+    argv += ["--results", str(results), "--no-progress"]
+    assert side_by_side.main([*argv, "--out", str(out)]) == 0
+    assert side_by_side.main([*argv, "--out", str(out), "--joined"]) == 2  # the folder was run without the variant
+    assert side_by_side.main([*argv, "--out", str(tmp_path / "run2"), "--joined"]) == 0
+    table = json.loads((results / "side_by_side.json").read_text())["tables"]["lic"]
+    assert list(table) == ["full", "sharded", "mediated", side_by_side.JOINED]
+    joined, mediated = table[side_by_side.JOINED], table["mediated"]
+    assert joined["P"] == mediated["P"] == 100.0  # the scripted Mediator joins the turns too
+    # Every shard of these records only adds information: no Mediator call at all.
+    assert joined["mediation"]["paths"] == {"joined": joined["mediation"]["turns"]}
+    assert joined["mediator_prompt_tokens_per_conversation"] == 0 < mediated["mediator_prompt_tokens_per_conversation"]
+    run = json.loads((tmp_path / "run2" / "lic" / "joined" / "run.json").read_text())
+    assert run["config"]["join_additions"] == ["program"]
+    assert "join_additions" not in json.loads((out / "lic" / "modes" / "run.json").read_text())["config"]
+    assert "(100% joined)" in (results / "side_by_side.md").read_text()
 
 
 def test_report_only_writes_the_tables_of_an_unfinished_run_without_running_anything(tmp_path, monkeypatch):
