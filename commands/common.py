@@ -251,6 +251,12 @@ def run_flags(parser: argparse.ArgumentParser) -> None:
         "request, the reply and the new turn (default: the --program's own, else incremental)",
         default=None,
     )
+    parser.add_argument(
+        "--join-additions",
+        action="store_true",
+        help="mediated mode: send a turn that only adds information joined to the last request, without a "
+        "Mediator call (turns that revise or refer to the assistant are still rewritten)",
+    )
     parser.add_argument("--spider-dir", metavar="DIR", help="folder of Spider databases (<db_id>/<db_id>.sqlite)")
     parser.add_argument("--workers", type=at_least_one, default=4, help="conversations in flight at once (default 4)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -312,6 +318,8 @@ def conversation_settings(args: argparse.Namespace):
         raise IntentMediatorError("--guidelines and --program: give one; a compiled program holds its guidelines")
     if args.mediator_history is not None:
         program.mediator_history = args.mediator_history
+    if getattr(args, "join_additions", False):
+        program.mediator.join_additions = True
     return ConversationSettings(
         roles=roles,
         user_sim=args.user_sim,

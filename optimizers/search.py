@@ -119,6 +119,8 @@ def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[s
     }
     if refiner.mining_runs != 1:  # recorded only when set: studies made before the option existed still resume
         config["mining_runs"] = refiner.mining_runs
+    if student.mediator.join_additions:  # the same: the candidates' Mediator joins additive turns
+        config["join_additions"] = True
     return json.loads(json.dumps(config, default=str))
 
 

@@ -209,6 +209,22 @@ def test_evaluate_exits_1_naming_the_first_error_when_conversations_fail_and_a_r
     assert cli.main(argv) == 0 and "1 conversations run, 0 already finished, 0 errors" in capsys.readouterr().out
 
 
+def test_evaluate_join_additions_joins_additive_turns_and_records_it(monkeypatch, tmp_path, engine):
+    engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
+    engine.on(role="assistant", reply="Could you tell me more?")
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    argv = ["evaluate", "--tasks", "math", "--limit", "1", "--modes", "mediated", "--no-progress"]
+    assert cli.main([*argv, "--join-additions", "--out", str(tmp_path / "joined")]) == 0
+    (line,) = (tmp_path / "joined" / "trajectories.jsonl").read_text().splitlines()
+    paths = [turn["mediation"] for turn in json.loads(line)["turns"]]
+    assert paths[0] == "passthrough" and set(paths[1:]) == {"joined"}  # im-math-01's shards only add values
+    assert engine.requests_for("mediator") == []
+    assert json.loads((tmp_path / "joined" / "run.json").read_text())["config"]["join_additions"] == ["program"]
+    # A folder run without the flag is not resumed with it.
+    assert cli.main([*argv, "--out", str(tmp_path / "plain")]) == 0 and engine.requests_for("mediator")
+    assert cli.main([*argv, "--join-additions", "--out", str(tmp_path / "plain")]) == 2
+
+
 def test_an_unknown_task_name_is_refused_naming_the_known_ones(capsys, tmp_path):
     assert cli.main(["evaluate", "--tasks", "math,bogus", "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

@@ -128,6 +128,12 @@ def test_a_resume_with_other_settings_is_refused_naming_what_differs(tmp_path):
         Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
             MediatedAssistant(), trainset=TRAIN, valset=VAL
         )
+    # Candidates whose Mediator joins additive turns score differently: a study made without the option is refused.
+    study.set_user_attr("config", older)
+    with pytest.raises(StudyMismatch, match="join_additions"):
+        Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
+            MediatedAssistant(join_additions=True), trainset=TRAIN, valset=VAL
+        )
 
 
 def test_a_metric_returning_metric_results_drives_selection():
