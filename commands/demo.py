@@ -104,6 +104,7 @@ def settings_for(args: argparse.Namespace, domain: str, stdout: TextIO):
 # How the request printed came about (`TurnRecord.mediation`, set by the Mediator's check-and-repair step).
 MEDIATION_PATHS = {
     "passthrough": "a single turn, sent as the user typed it",
+    "joined": "the user's new turns only added information, so they were joined to the last request, no Mediator call",
     "rewrite": "the Mediator's rewrite, which passed the fact check",
     "repaired": "the Mediator's rewrite after one repair call",
     "appended": "the Mediator's rewrite with the user's turns that held lost values appended",
