@@ -47,6 +47,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--generic", action="store_true", help="mediate with the generic Mediator even if a compiled one ships"
     )
+    parser.add_argument(
+        "--join-additions",
+        action="store_true",
+        help="the Mediator joins turns that only add information to its last request, without an LM call",
+    )
     parser.add_argument("--out", default="runs/demo", metavar="DIR", help="output folder, resumed (default runs/demo)")
     parser.add_argument("--workers", type=int, default=1, help="conversations at once (default 1: one model slot)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -97,7 +102,16 @@ def settings_for(args: argparse.Namespace, domain: str, stdout: TextIO):
         rules = len(programs[domain].guidelines)
         print(f"mediated: the compiled Mediator shipped for {mediator_model} ({rules} rules)", file=stdout)
         print(f"  artifact: {choice.folder}", file=stdout)
-    settings = ConversationSettings(roles=roles, programs=programs, mediator_history=args.mediator_history)
+    program = None
+    if args.join_additions:
+        from intent_mediator.programs import MediatedAssistant
+
+        for compiled in programs.values():
+            compiled.mediator.join_additions = True
+        program = MediatedAssistant(join_additions=True, mediator_history=args.mediator_history)
+    settings = ConversationSettings(
+        roles=roles, programs=programs, program=program, mediator_history=args.mediator_history
+    )
     return settings, ("the generic Mediator" if not programs else "the shipped compiled Mediator")
 
 
@@ -272,7 +286,8 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
         f"{', '.join(r.task_id for r in records)}) x {len(modes)} modes ({', '.join(modes)}) x {args.runs} runs = "
         f"{total} conversations on {model} -> {args.out}\n"
         f"  assistant temperature {args.temperature:g} (Mediator and judge 0), replies capped at {args.max_tokens} "
-        f"tokens, Mediator history {args.mediator_history}",
+        f"tokens, Mediator history {args.mediator_history}"
+        + (", turns that only add information joined without a Mediator call" if args.join_additions else ""),
         file=stdout,
         flush=True,
     )

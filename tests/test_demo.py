@@ -119,6 +119,16 @@ def test_without_a_compiled_artifact_the_demo_says_so_and_falls_back_to_the_firs
     assert "lost values" not in out
 
 
+def test_join_additions_sends_additive_turns_as_typed_without_a_mediator_call(scripted, tmp_path, monkeypatch):
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--generic", "--join-additions"])
+    assert "turns that only add information joined without a Mediator call" in out
+    # The generic Mediator would shout every request (the test above); joined, the shards arrive as typed.
+    assert engine.requests_for("mediator") == []
+    assert "mediated  100.0" in out and "Mediator's request (user turn" in out and "no Mediator call" in out
+
+
 def test_bad_demo_flags_are_one_line_errors(scripted, capsys):
     assert cli.main(["demo", "--first", "0"]) == 2
     assert "--first must be at least 1" in capsys.readouterr().err
