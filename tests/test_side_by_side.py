@@ -120,16 +120,22 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     assert "runs: 2 -> 3" in capsys.readouterr().err
 
 
-def test_the_joined_variant_runs_beside_mediated_and_calls_the_mediator_less(tmp_path, monkeypatch):
-    import side_by_side
+def one_run_of_three_modes(tmp_path, monkeypatch) -> tuple[ScriptedEngine, list[str]]:
+    """The scripted world behind the benchmark, and argv for one run of full, sharded and mediated on RECORDS."""
     from intent_mediator.commands import common
 
     engine = world()
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
     lic = tmp_path / "lic.json"
     lic.write_text(json.dumps([r.to_record() for r in RECORDS]))
+    return engine, ["--lic", str(lic), "--tasks", "math", "--runs", "1", "--modes", "full,sharded,mediated"]
+
+
+def test_the_joined_variant_runs_beside_mediated_and_calls_the_mediator_less(tmp_path, monkeypatch):
+    import side_by_side
+
+    _, argv = one_run_of_three_modes(tmp_path, monkeypatch)
     out, results = tmp_path / "run", tmp_path / "results"
-    argv = ["--lic", str(lic), "--tasks", "math", "--runs", "1", "--modes", "full,sharded,mediated"]
     argv += ["--results", str(results), "--no-progress"]
     assert side_by_side.main([*argv, "--out", str(out)]) == 0
     assert side_by_side.main([*argv, "--out", str(out), "--joined"]) == 2  # the folder was run without the variant
@@ -149,14 +155,9 @@ def test_the_joined_variant_runs_beside_mediated_and_calls_the_mediator_less(tmp
 
 def test_report_only_writes_the_tables_of_an_unfinished_run_without_running_anything(tmp_path, monkeypatch):
     import side_by_side
-    from intent_mediator.commands import common
 
-    engine = world()
-    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
-    lic = tmp_path / "lic.json"
-    lic.write_text(json.dumps([r.to_record() for r in RECORDS]))
+    engine, argv = one_run_of_three_modes(tmp_path, monkeypatch)
     out, results = tmp_path / "run", tmp_path / "results"
-    argv = ["--lic", str(lic), "--tasks", "math", "--runs", "1", "--modes", "full,sharded,mediated"]
     argv += ["--out", str(out), "--results", str(results), "--no-progress"]
     assert side_by_side.main(argv) == 0
     # The run is cut short: the second record's conversations never finished.
