@@ -59,7 +59,7 @@ def run_demo(argv: list[str]) -> str:
 
 
 def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, tmp_path):
-    out = run_demo(["--out", str(tmp_path / "demo")])
+    out = run_demo(["--out", str(tmp_path / "demo"), "--no-join-additions"])  # every follow-up rewritten
     lines = out.splitlines()
     assert "mediated: the compiled Mediator shipped for scripted/mediator (1 rules)" in lines
     assert f"  artifact: {scripted / 'scripted_mediator' / '_generic' / 'math'}" in lines
@@ -98,13 +98,13 @@ def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, 
         "4 conversations per mode: one conversation moves a mode's P by about 25 points; every math test task, 3 runs: "
         f"intent-mediator demo --first {whole} --runs 3 --out runs/demo-all ({whole * 9} conversations)"
     ) in lines
-    again = run_demo(["--out", str(tmp_path / "demo")])  # resumed: nothing is rerun, the same table
+    again = run_demo(["--out", str(tmp_path / "demo"), "--no-join-additions"])  # resumed: nothing rerun, same table
     assert "0 conversations run now (12 resumed" in again and "recovery: math 1.00, overall 1.00" in again
 
 
 def test_without_a_compiled_artifact_the_demo_says_so_and_falls_back_to_the_first_task(scripted, tmp_path):
     (scripted / "scripted_mediator" / "_generic" / "math" / "program.json").unlink()
-    out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--first", "2"])
+    out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--first", "2", "--no-join-additions"])
     assert "mediated: no compiled math artifact ships for scripted/mediator: using the generic Mediator" in out
     # The generic Mediator's requests fail where sharded fails: the rule falls back to the first task.
     assert f"=== One conversation: {EASY.task_id}, run 0 (no run had sharded fail and mediated succeed" in out
@@ -119,10 +119,10 @@ def test_without_a_compiled_artifact_the_demo_says_so_and_falls_back_to_the_firs
     assert "lost values" not in out
 
 
-def test_join_additions_sends_additive_turns_as_typed_without_a_mediator_call(scripted, tmp_path, monkeypatch):
+def test_by_default_additive_turns_go_as_typed_without_a_mediator_call(scripted, tmp_path, monkeypatch):
     engine = world()
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
-    out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--generic", "--join-additions"])
+    out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--generic"])
     assert "turns that only add information joined without a Mediator call" in out
     # The generic Mediator would shout every request (the test above); joined, the shards arrive as typed.
     assert engine.requests_for("mediator") == []
