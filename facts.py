@@ -69,12 +69,16 @@ _SUGGESTION = re.compile(r"\byou (?:suggested|proposed|mentioned|offered)\b([^.!
 # takes back something said ("actually", "instead", "forget", "i meant", "not the highest") must be resolved,
 # not appended. Deliberately broad: a false alarm costs one Mediator call, a miss a stale request.
 _REVISES = re.compile(
-    r"\b(?:actually|instead|rather|not|no longer|forget|scratch|cancel|drop|remove|never ?mind|change|switch|"
-    r"replace|correction|meant|make it|wait|sorry|oops|undo|except|anymore|any more)\b|n't\b",
+    r"\b(?:actually|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|never ?mind|change|switch|"
+    r"swap|replace|correction|meant|i mean|make it|make that|should be|was wrong|on second thought|how about|"
+    r"what about|wait|sorry|oops|undo|except|skip|ignore|leave out|without|anymore|any more)\b|n't\b",
     re.I,
 )
 _POINTS_AT_ASSISTANT = re.compile(
-    r"^\W*(?:yes|yeah|yep|no|nope|sure|ok|okay|right|correct|exactly|agreed)\b"
+    r"^\W*(?:yes|yeah|yep|yup|no|nope|nah|sure|ok|okay|fine|right|correct|exactly|agreed|perfect|great|"
+    r"sounds good|go ahead|do that|do it|use it|let's|lets|go with|i prefer)\b"
+    r"|\b(?:option|approach|alternative)\b"
+    r"|\bthe (?:first|second|third|last|other) (?:one|option|approach|version|way)\b"
     r"|\byou(?:'ve| have)?\s+(?:just\s+)?(?:suggested|proposed|mentioned|said|wrote|gave|listed|showed|used|offered|"
     r"recommended|asked|computed|calculated|got|did|made)\b"
     r"|\byour\b|\babove\b|\bas before\b"

@@ -118,6 +118,9 @@ def _evaluate(args: argparse.Namespace, records: list):
     settings = conversation_settings(args)
     if "mediated" in modes:
         programs, _ = compiled_programs(args, {r.task for r in records}, settings.roles.models()["mediator"])
+        if getattr(args, "join_additions", False):  # the flag holds for every Mediator of the run
+            for program in programs.values():
+                program.mediator.join_additions = True
         settings = replace(settings, programs=programs)
     if "ergo" in modes and hasattr(args, "ergo_threshold"):
         settings = ergo_settings(args, settings, args.out)

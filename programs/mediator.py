@@ -130,7 +130,9 @@ class Mediator(dspy.Module):
         if self.passthrough_first_turn and len(turns) == 1:
             return dspy.Prediction(request=turns[0].content, mediated=False, mediation="passthrough")
         said = user_turns(everything)
-        if self.join_additions and (joined := joined_addition(turns, said)) is not None:
+        # With incremental history turns[0] is the last request (compact_transcript), which resolved what came before.
+        resolved = bool(previous_request) and last_reply_index(turn.role for turn in everything) is not None
+        if self.join_additions and (joined := joined_addition(turns, said, resolved_first=resolved)) is not None:
             return dspy.Prediction(request=joined, mediated=False, mediation="joined")
         # Plain dicts render exactly like Turns, and traces holding them serialise: SIMBA and GEPA show traces
         # to their reflection LM, and bootstrapped demos must save to JSON. DSPy would warn that dicts are not
@@ -209,17 +211,25 @@ class Mediator(dspy.Module):
         )
 
 
-def joined_addition(turns: list[Turn], said: list[str]) -> str | None:
-    """The user's turns in `turns` joined (with incremental history the first is the last request), when the new
-    ones only add information: none changes or takes back what was said or refers to the assistant's reply
-    (`facts.refers_back`), and the join passes the fact check against everything the user said (nothing
-    withdrawn still in it, nothing lost). None otherwise."""
+def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool = False) -> str | None:
+    """The user's turns in `turns` joined, when they only add information: none changes or takes back what was
+    said or refers to the assistant's reply (`facts.refers_back`), and the join passes the fact check against
+    everything the user said (nothing withdrawn still in it, nothing lost). None otherwise.
+
+    Args:
+        turns: The transcript the Mediator reads, ending with the user's new turn(s).
+        said: Every turn the user typed, oldest first.
+        resolved_first: `turns[0]` is the Mediator's last request (incremental history): it already resolved
+            the turns before it, so only the turns after it are read for cues. Otherwise every user turn is (a
+            raw "ok, do that" answered earlier still means nothing without the reply it answered).
+    """
+    users = [turn for turn in turns if turn.role == "user"]
     last_reply = last_reply_index(turn.role for turn in turns)
-    start = 0 if last_reply is None else last_reply + 1
-    new = [turn.content for turn in turns[start:] if turn.role == "user"]
-    if not new or any(refers_back(text) for text in new):
+    new = [turn for turn in turns[0 if last_reply is None else last_reply + 1 :] if turn.role == "user"]
+    read = users[1:] if resolved_first else users
+    if not new or not any(turn.content.strip() for turn in new) or any(refers_back(t.content) for t in read):
         return None
-    joined = join_user_turns([turn.content for turn in turns if turn.role == "user"])
+    joined = join_user_turns([turn.content for turn in users])
     return joined if joined and check_request(joined, said).ok else None
 
 

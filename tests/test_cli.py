@@ -223,6 +223,15 @@ def test_evaluate_join_additions_joins_additive_turns_and_records_it(monkeypatch
     # A folder run without the flag is not resumed with it.
     assert cli.main([*argv, "--out", str(tmp_path / "plain")]) == 0 and engine.requests_for("mediator")
     assert cli.main([*argv, "--join-additions", "--out", str(tmp_path / "plain")]) == 2
+    # The flag holds for the compiled per-domain Mediators too, not only the generic one.
+    from intent_mediator import MediatedAssistant
+    from intent_mediator.artifacts import save_artifact
+
+    save_artifact(MediatedAssistant(["Keep every number."]), tmp_path / "artifacts", domain="math")
+    compiled = ["--artifacts", str(tmp_path / "artifacts"), "--join-additions", "--out", str(tmp_path / "compiled")]
+    assert cli.main([*argv, *compiled]) == 0
+    config = json.loads((tmp_path / "compiled" / "run.json").read_text())["config"]
+    assert config["join_additions"] == ["program", "math"]
 
 
 def test_an_unknown_task_name_is_refused_naming_the_known_ones(capsys, tmp_path):

@@ -250,6 +250,11 @@ def test_a_repair_cut_at_the_token_cap_counts_as_a_failed_repair(engine):
         ("No, the other one", True),
         ("sort your query by name", True),
         ("keep the case as it is, don't lowercase", True),
+        ("Nah, 5.", True),
+        ("Make that 5.", True),
+        ("Go with option 2.", True),
+        ("Sounds good.", True),
+        ("Skip the docstring.", True),
     ],
 )
 def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected):

@@ -201,6 +201,19 @@ def test_a_turn_that_revises_or_points_at_the_assistant_is_rewritten(scripted, t
     assert out.mediation != "joined" and scripted.requests[0].role == "mediator"
 
 
+def test_with_full_history_an_earlier_answer_to_the_assistant_still_needs_the_lm(scripted):
+    mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
+    transcript = [
+        Turn.user("Book a table for 4 at 19:00."),
+        Turn.assistant("19:00 is taken. Shall I book 20:00 instead?"),
+        Turn.user("Ok, do that."),
+        Turn.assistant("Booked for 20:00."),
+        Turn.user("Add a note: window seat."),
+    ]
+    out = mediator(transcript=transcript)  # joined raw, "Ok, do that." would send 19:00
+    assert out.mediation != "joined" and scripted.requests[0].role == "mediator"
+
+
 def test_without_join_additions_every_turn_after_the_first_is_rewritten(scripted):
     out = Mediator(lm=scripted.lm("mediator"))(transcript=[*TANK, Turn.user("the tank starts with 500 liters")])
     assert out.mediation == "rewrite" and [r.role for r in scripted.requests] == ["mediator"]
