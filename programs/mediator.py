@@ -130,10 +130,12 @@ class Mediator(dspy.Module):
         if self.passthrough_first_turn and len(turns) == 1:
             return dspy.Prediction(request=turns[0].content, mediated=False, mediation="passthrough")
         said = user_turns(everything)
-        # With incremental history turns[0] is the last request (compact_transcript), which resolved what came before.
-        resolved = bool(previous_request) and last_reply_index(turn.role for turn in everything) is not None
-        if self.join_additions and (joined := joined_addition(turns, said, resolved_first=resolved)) is not None:
-            return dspy.Prediction(request=joined, mediated=False, mediation="joined")
+        if self.join_additions:
+            # With incremental history turns[0] is the last request (compact_transcript): it resolved the turns
+            # before it.
+            resolved = bool(previous_request) and last_reply_index(turn.role for turn in everything) is not None
+            if (joined := joined_addition(turns, said, resolved_first=resolved)) is not None:
+                return dspy.Prediction(request=joined, mediated=False, mediation="joined")
         # Plain dicts render exactly like Turns, and traces holding them serialise: SIMBA and GEPA show traces
         # to their reflection LM, and bootstrapped demos must save to JSON. DSPy would warn that dicts are not
         # Turns on every call.
