@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -300,6 +300,13 @@ def load_run_records(args: argparse.Namespace):
     return records
 
 
+def join_additions_in(programs: Iterable[Any]) -> None:
+    """`--join-additions`: every given program's Mediator joins additive turns (the run's program and each
+    compiled per-domain one alike, so the flag never holds for some Mediators of a run only)."""
+    for program in programs:
+        program.mediator.join_additions = True
+
+
 def conversation_settings(args: argparse.Namespace):
     from intent_mediator.data.personas import get_persona
     from intent_mediator.programs import MediatedAssistant
@@ -319,7 +326,7 @@ def conversation_settings(args: argparse.Namespace):
     if args.mediator_history is not None:
         program.mediator_history = args.mediator_history
     if getattr(args, "join_additions", False):
-        program.mediator.join_additions = True
+        join_additions_in([program])
     return ConversationSettings(
         roles=roles,
         user_sim=args.user_sim,

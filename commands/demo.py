@@ -35,7 +35,12 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from intent_mediator.commands.common import add_mediator_history_flag, add_model_flags, print_summary
+from intent_mediator.commands.common import (
+    add_mediator_history_flag,
+    add_model_flags,
+    join_additions_in,
+    print_summary,
+)
 from intent_mediator.errors import IntentMediatorError
 
 DEMO_MODES = "full,sharded,mediated"
@@ -113,9 +118,8 @@ def settings_for(args: argparse.Namespace, domain: str, stdout: TextIO):
     if args.join_additions:
         from intent_mediator.programs import MediatedAssistant
 
-        for compiled in programs.values():
-            compiled.mediator.join_additions = True
-        program = MediatedAssistant(join_additions=True, mediator_history=args.mediator_history)
+        program = MediatedAssistant(mediator_history=args.mediator_history)
+        join_additions_in([program, *programs.values()])
     settings = ConversationSettings(
         roles=roles, programs=programs, program=program, mediator_history=args.mediator_history
     )

@@ -13,6 +13,7 @@ from intent_mediator.commands.common import (
     compiled_programs,
     conversation_settings,
     entropy_rise,
+    join_additions_in,
     load_run_records,
     mode_list,
     output_dir,
@@ -118,9 +119,8 @@ def _evaluate(args: argparse.Namespace, records: list):
     settings = conversation_settings(args)
     if "mediated" in modes:
         programs, _ = compiled_programs(args, {r.task for r in records}, settings.roles.models()["mediator"])
-        if getattr(args, "join_additions", False):  # the flag holds for every Mediator of the run
-            for program in programs.values():
-                program.mediator.join_additions = True
+        if getattr(args, "join_additions", False):
+            join_additions_in(programs.values())
         settings = replace(settings, programs=programs)
     if "ergo" in modes and hasattr(args, "ergo_threshold"):
         settings = ergo_settings(args, settings, args.out)
