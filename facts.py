@@ -69,9 +69,10 @@ _SUGGESTION = re.compile(r"\byou (?:suggested|proposed|mentioned|offered)\b([^.!
 # takes back something said ("actually", "instead", "forget", "i meant", "not the highest") must be resolved,
 # not appended. Deliberately broad: a false alarm costs one Mediator call, a miss a stale request.
 _REVISES = re.compile(
-    r"\b(?:actually|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|never ?mind|change|switch|"
-    r"swap|replace|correction|meant|i mean|make it|make that|should be|was wrong|on second thought|how about|"
-    r"what about|wait|sorry|oops|undo|except|skip|ignore|leave out|without|anymore|any more)\b|n't\b",
+    r"\b(?:actu?al+y|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|never ?mind|change|switch|"
+    r"swap|replace|rename|correction|meant|i mean|make it|make that|should be|was wrong|on second thought|how about|"
+    r"what about|wait|sorry|oops|my bad|wrong|typo|undo|except|skip|ignore|leave (?:\w+ )?out|without|anymore|"
+    r"any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|could|have|has)nt|bother)\b|n't\b",
     re.I,
 )
 _POINTS_AT_ASSISTANT = re.compile(
@@ -83,9 +84,20 @@ _POINTS_AT_ASSISTANT = re.compile(
     r"recommended|asked|computed|calculated|got|did|made)\b"
     r"|\byour\b|\babove\b|\bas before\b"
     r"|\b(?:that|this|those|these) (?:one|ones|list|option|version|code|query|function|answer|result|suggestion"
-    r"|idea)\b",
+    r"|idea)\b"
+    r"|^\W*(?:looks|that's|thats|all) (?:good|great|right|fine)\b|\b(?:that|it) works\b|\bworks for me\b"
+    r"|^\W*(?:the|that) (?:\w+ )?ones?\b|\b(?:take|want|pick|choose|prefer|go for) the (?:\w+ )?one\b"
+    r"|\b(?:whoever|whichever|either)\b",
     re.I,
 )
+# Words that stand between a value and the thing it is the value of ("utilities are 150", "top 5", "drinks at 3"):
+# skipped when looking for that thing, the value's slot (`restates_value`).
+_SLOT_FILLER = frozenset(
+    "is are was were be been being the a an at of to for by about around roughly only just each per every it its "
+    "and or now then so still also too make makes made set use should would will must please".split()
+)
+_ANOTHER = re.compile(r"\b(?:second|third|fourth|fifth|next|another|other|new)\b", re.I)
+_SLOT_TOKEN = re.compile(r"\$?\d[\d,]*(?:\.\d+)?%?|[a-z][a-z'_-]*")
 
 
 @dataclass(frozen=True)
@@ -296,6 +308,60 @@ def refers_back(text: str) -> bool:
     """Whether a user turn changes or takes back something said, or answers or points at the assistant's reply:
     either way it cannot simply be appended to the request so far."""
     return _REVISES.search(text) is not None or _POINTS_AT_ASSISTANT.search(text) is not None
+
+
+def _slots(text: str) -> list[tuple[str, str | None, str | None, str]]:
+    """(slot word, the word before it, word after, value key) of each number. The slot is the nearest word before
+    the number that is not filler, singular: "utilities are 150" -> ("utilitie", None, None, "150"), "pizza costs
+    14 euros" -> ("cost", "pizza", "euro", "14"). A number between them ends the look back."""
+    tokens = _SLOT_TOKEN.findall(_TIME.sub(" ", text.lower()))
+    found = []
+    for i, token in enumerate(tokens):
+        if not (token[-1].isdigit() or token.endswith("%")) or (key := number_key(token)) is None:
+            continue
+        words = []
+        for t in reversed(tokens[:i]):
+            if t[-1].isdigit() or len(words) == 2:
+                break
+            if t not in _SLOT_FILLER:
+                words.append(t.rstrip("s"))
+        if not words:
+            continue
+        after = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1].isalpha() else None
+        found.append((words[0], words[1] if len(words) > 1 else None, after.rstrip("s") if after else None, key))
+    return found
+
+
+def restates_value(text: str, earlier: Sequence[str]) -> bool:
+    """Whether `text` gives a new value to something an earlier turn already gave one ("utilities are 180" after
+    "utilities are 150", "top 5" after "the top 3 words"): a silent correction, with no cue word to flag it.
+
+    Two numbers fill the same slot when the nearest non-filler word before them is the same, and the word before
+    that and the word after them agree (or one side has none): "top 3 words" / "top 5" do; "pizza costs 14 euros"
+    / "soda costs 3 euros" and "buys 3 apples" / "buys 5 pears" don't. Only a turn whose words all appear in
+    the earlier turn can restate it ("she reads 40 pages on sundays" adds to "she reads 24 pages a day"), and a
+    turn about a second, next or other thing ("the second bond pays $60") never does.
+    """
+    if _ANOTHER.search(text):
+        return False  # "the second bond has a payment of $60": a new thing, not a new value for the first one
+    words = _content_words(text)
+    for turn in earlier:
+        if words - _content_words(turn):
+            continue  # the turn says something the earlier one did not: "40 pages on sundays" after "24 a day"
+        said = _slots(turn)
+        for word, before, after, key in _slots(text):
+            values = {k for w, b, a, k in said if w == word and _agree(b, before) and _agree(a, after)}
+            if values and key not in values:
+                return True
+    return False
+
+
+def _content_words(text: str) -> set[str]:
+    return {t.rstrip("s") for t in _SLOT_TOKEN.findall(text.lower()) if t[0].isalpha()} - _SLOT_FILLER - _STOP
+
+
+def _agree(one: str | None, other: str | None) -> bool:
+    return one == other or one is None or other is None
 
 
 def present(fact: Fact, request: str) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 
 import dspy
 from intent_mediator.adapters import LeanChatAdapter
-from intent_mediator.facts import FactCheck, check_request, refers_back
+from intent_mediator.facts import FactCheck, check_request, refers_back, restates_value
 from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import lm_scope, wants_json
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
@@ -215,7 +215,8 @@ class Mediator(dspy.Module):
 
 def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool = False) -> str | None:
     """The user's turns in `turns` joined, when they only add information: none changes or takes back what was
-    said or refers to the assistant's reply (`facts.refers_back`), and the join passes the fact check against
+    said or refers to the assistant's reply (`facts.refers_back`), none gives a new value to something already
+    given a value (`facts.restates_value`), and the join passes the fact check against
     everything the user said (nothing withdrawn still in it, nothing lost). None otherwise.
 
     Args:
@@ -230,6 +231,9 @@ def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool 
     new = [turn for turn in turns[0 if last_reply is None else last_reply + 1 :] if turn.role == "user"]
     read = users[1:] if resolved_first else users
     if not new or not any(turn.content.strip() for turn in new) or any(refers_back(t.content) for t in read):
+        return None
+    # The turns read are the last ones the user typed; one that gives a slot a new value corrects it silently.
+    if any(restates_value(said[k], said[:k]) for k in range(max(len(said) - len(read), 0), len(said))):
         return None
     joined = join_user_turns([turn.content for turn in users])
     return joined if joined and check_request(joined, said).ok else None

@@ -11,6 +11,7 @@ from intent_mediator.facts import (
     fact_loss_summary,
     record_fact_check,
     refers_back,
+    restates_value,
     trajectory_fact_check,
 )
 from intent_mediator.signatures import MediateRequest, RepairRequest
@@ -255,7 +256,34 @@ def test_a_repair_cut_at_the_token_cap_counts_as_a_failed_repair(engine):
         ("Go with option 2.", True),
         ("Sounds good.", True),
         ("Skip the docstring.", True),
+        ("my bad the drinks are 2.50", True),
+        ("actualy keep all the ratings", True),
+        ("dont bother with type hints", True),
+        ("rename it to fetch_user", True),
+        ("looks good, now add the reverse direction too", True),
+        ("the cheaper one", True),
+        ("whoever's free is fine", True),
+        ("leave them out", True),
+        ("only the ones in the Sales department", False),
+        ("list the orders of each customer", False),
     ],
 )
 def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected):
     assert refers_back(turn) is expected
+
+
+@pytest.mark.parametrize(
+    ("turn", "earlier", "expected"),
+    [
+        ("utilities are 180", ["rent is 1200 split between 3 roommates", "utilities are 150"], True),
+        ("top 5", ["a function that returns the top 3 most common words"], True),
+        ("the drinks are 2.50", ["3 pizzas and 2 drinks at 3 euros each"], True),
+        ("utilities are 150", ["utilities are 150"], False),  # the same value again changes nothing
+        ("soda costs 3 euros", ["pizza costs 14 euros"], False),  # another thing's price
+        ("she buys 5 pears", ["she buys 3 apples"], False),
+        ("the second bond pays a coupon of $60", ["the first bond pays a coupon of $50"], False),
+        ("it runs for 7 years", ["the coupon is $50"], False),
+    ],
+)
+def test_restates_value_spots_a_silent_change_of_a_value_already_given(turn, earlier, expected):
+    assert restates_value(turn, earlier) is expected

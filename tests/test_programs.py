@@ -201,6 +201,19 @@ def test_a_turn_that_revises_or_points_at_the_assistant_is_rewritten(scripted, t
     assert out.mediation != "joined" and scripted.requests[0].role == "mediator"
 
 
+def test_a_silent_new_value_for_something_already_given_is_rewritten(scripted):
+    mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
+    said = ["rent is 1200 a month split between 3 roommates", "utilities are 150"]
+    transcript = [
+        Turn.user(said[0]),
+        Turn.user(said[1]),
+        Turn.assistant("Each pays 450."),
+        Turn.user("utilities are 180"),
+    ]
+    out = mediator(transcript=transcript, previous_request="\n".join(said))
+    assert out.mediation != "joined" and scripted.requests[0].role == "mediator"  # a join would keep 150 beside 180
+
+
 def test_with_full_history_an_earlier_answer_to_the_assistant_still_needs_the_lm(scripted):
     mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
     transcript = [
