@@ -72,7 +72,7 @@ def wilson(hits: int, n: int, z: float = 1.96) -> list[float]:
     p = hits / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [round(100 * (centre - half), 1), round(100 * (centre + half), 1)]
+    return [round(100 * max(centre - half, 0.0), 1), round(100 * min(centre + half, 1.0), 1)]
 
 
 def main() -> None:
