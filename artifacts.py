@@ -95,6 +95,14 @@ class Architecture:
             context=program.context,
         )
 
+    def to_json(self) -> dict[str, Any]:
+        """The saved form. `join_additions` is written only when on: it came after the other keys, so a program
+        saved without it still loads in a version of the package that predates the option."""
+        data = dataclasses.asdict(self)
+        if not self.join_additions:
+            del data["join_additions"]
+        return data
+
     @classmethod
     def from_json(cls, data: Any, where: str) -> Architecture:
         if not isinstance(data, dict):
@@ -153,7 +161,7 @@ def program_state(program: MediatedAssistant) -> dict[str, Any]:
     state = program.dump_state()
     for value in state.values():
         value["lm"] = None  # LMs are bound at load time; saved state never carries endpoints or keys
-    header = {"format_version": FORMAT_VERSION, "architecture": dataclasses.asdict(Architecture.of(program))}
+    header = {"format_version": FORMAT_VERSION, "architecture": Architecture.of(program).to_json()}
     return {HEADER: header, **state, "metadata": {"dependency_versions": get_dependency_versions()}}
 
 
@@ -182,7 +190,7 @@ def save_artifact(
             "user": validate_id(user, "user"),
             "domain": validate_id(domain, "domain"),
             "guidelines": program.guidelines,
-            "architecture": dataclasses.asdict(Architecture.of(program)),
+            "architecture": Architecture.of(program).to_json(),
             "dspy_version": dspy.__version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **(meta or {}),

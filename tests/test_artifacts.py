@@ -31,7 +31,7 @@ def test_artifacts_hold_no_lms_or_pickles(tmp_path, engine):
 import json  # noqa: E402
 
 import dspy  # noqa: E402
-from intent_mediator.artifacts import FORMAT_VERSION, MAX_ARTIFACT_BYTES, load_program, read_meta  # noqa: E402
+from intent_mediator.artifacts import FORMAT_VERSION, HEADER, MAX_ARTIFACT_BYTES, load_program, read_meta  # noqa: E402
 
 ONE_TURN = [{"role": "user", "content": "12 apples at $0.75 each"}]
 
@@ -60,6 +60,10 @@ def test_every_program_the_library_builds_saves_and_loads_with_its_architecture(
     assert loaded.mediator.passthrough_first_turn == program.mediator.passthrough_first_turn
     assert loaded.mediator.join_additions == program.mediator.join_additions
     meta = read_meta(folder)
+    # Written only when on, so a program saved without the option loads in a package that predates it.
+    saved = json.loads((folder / "program.json").read_text())[HEADER]["architecture"]
+    assert ("join_additions" in saved) is program.mediator.join_additions
+    assert ("join_additions" in meta["architecture"]) is program.mediator.join_additions
     assert (
         meta["format_version"] == FORMAT_VERSION
         and meta["architecture"]["chain_of_thought"] == program.chain_of_thought
