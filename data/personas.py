@@ -74,10 +74,10 @@ PERSONAS: dict[str, Persona] = {
         Persona(
             name="revising",
             description=(
-                "Changes their mind and misremembers. At some point states one value of the task wrong (a "
-                "different number than the true one) and, in a later message, corrects it in passing, e.g. "
-                "'actually it's 45, not 56'. Also takes back or changes details they gave earlier when the task "
-                "pieces say so."
+                "Changes their mind and misremembers. At some point states one number from the task pieces "
+                "wrong and, in a later message, corrects it in passing ('actually it's <the number in the "
+                "piece>, not <the wrong one>'), always with the task's own numbers. Also takes back or changes "
+                "details they gave earlier when the task pieces say so."
             ),
             misstates=True,
         ),
