@@ -69,10 +69,11 @@ _SUGGESTION = re.compile(r"\byou (?:suggested|proposed|mentioned|offered)\b([^.!
 # takes back something said ("actually", "instead", "forget", "i meant", "not the highest") must be resolved,
 # not appended. Deliberately broad: a false alarm costs one Mediator call, a miss a stale request.
 _REVISES = re.compile(
-    r"\b(?:actu?al+y|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|never ?mind|change|switch|"
-    r"swap|replace|rename|correction|meant|i mean|make it|make that|should be|was wrong|on second thought|how about|"
-    r"what about|wait|sorry|oops|my bad|wrong|typo|undo|except|skip|ignore|leave (?:\w+ )?out|without|anymore|"
-    r"any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|could|have|has)nt|bother)\b|n't\b",
+    r"\b(?:actu?al+y|actul+y|acutal+y|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|"
+    r"never ?mind|change|switch|swap|replace|rename|correction|meant|i mean|make it|make that|should be|"
+    r"was wrong|on second thought|how about|what about|wait|sorry|oops|my bad|typos?|undo|except|skip|ignore|"
+    r"leave (?:\w+ )?out|without|anymore|any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|could|have|"
+    r"has)nt|bother)\b|n't\b",
     re.I,
 )
 _POINTS_AT_ASSISTANT = re.compile(
@@ -85,9 +86,10 @@ _POINTS_AT_ASSISTANT = re.compile(
     r"|\byour\b|\babove\b|\bas before\b"
     r"|\b(?:that|this|those|these) (?:one|ones|list|option|version|code|query|function|answer|result|suggestion"
     r"|idea)\b"
-    r"|^\W*(?:looks|that's|thats|all) (?:good|great|right|fine)\b|\b(?:that|it) works\b|\bworks for me\b"
-    r"|^\W*(?:the|that) (?:\w+ )?ones?\b|\b(?:take|want|pick|choose|prefer|go for) the (?:\w+ )?one\b"
-    r"|\b(?:whoever|whichever|either)\b",
+    r"|^\W*(?:looks|that's|thats|all) (?:good|great|right|fine)\b|^\W*(?:that|it) works\b|\bworks for me\b"
+    r"|^\W*(?:the|that) (?:\w+ )?ones?(?![\w-])|\b(?:take|want|pick|choose|prefer|go for) the (?:\w+ )?one(?![\w-])"
+    r"|\b(?:whoever|whichever)(?:'s)? (?:is )?(?:fine|ok|okay|works|free|available)\b|\beither (?:one|is|way)\b"
+    r"|^\W*wrong\b|\b(?:is|was|it's|its|that's|thats|got (?:it|that)) wrong\b",
     re.I,
 )
 # Words that stand between a value and the thing it is the value of ("utilities are 150", "top 5", "drinks at 3"):
@@ -96,8 +98,11 @@ _SLOT_FILLER = frozenset(
     "is are was were be been being the a an at of to for by about around roughly only just each per every it its "
     "and or now then so still also too make makes made set use should would will must please".split()
 )
-_ANOTHER = re.compile(r"\b(?:second|third|fourth|fifth|next|another|other|new)\b", re.I)
-_SLOT_TOKEN = re.compile(r"\$?\d[\d,]*(?:\.\d+)?%?|[a-z][a-z'_-]*")
+# A turn that marks itself as an addition ("also in 2023", "and on March 7", "the second bond pays $60").
+_MARKED_ADDITION = re.compile(
+    r"^\W*(?:and|plus)\b|\b(?:also|too|as well|in addition|second|third|fourth|fifth|next|another|other)\b", re.I
+)
+_SLOT_TOKEN = re.compile(r"-?\$?\d+(?:,\d{3})*(?:\.\d+)?%?|[a-z][a-z'_-]*")
 
 
 @dataclass(frozen=True)
@@ -340,10 +345,11 @@ def restates_value(text: str, earlier: Sequence[str]) -> bool:
     that and the word after them agree (or one side has none): "top 3 words" / "top 5" do; "pizza costs 14 euros"
     / "soda costs 3 euros" and "buys 3 apples" / "buys 5 pears" don't. Only a turn whose words all appear in
     the earlier turn can restate it ("she reads 40 pages on sundays" adds to "she reads 24 pages a day"), and a
-    turn about a second, next or other thing ("the second bond pays $60") never does.
+    turn that marks itself as an addition ("also in 2023", "and on March 7", "the second bond pays $60") never
+    does.
     """
-    if _ANOTHER.search(text):
-        return False  # "the second bond has a payment of $60": a new thing, not a new value for the first one
+    if _MARKED_ADDITION.search(text):
+        return False  # "also in 2023", "the second bond pays $60": a further value, not a new one for the same thing
     words = _content_words(text)
     for turn in earlier:
         if words - _content_words(turn):
@@ -357,7 +363,8 @@ def restates_value(text: str, earlier: Sequence[str]) -> bool:
 
 
 def _content_words(text: str) -> set[str]:
-    return {t.rstrip("s") for t in _SLOT_TOKEN.findall(text.lower()) if t[0].isalpha()} - _SLOT_FILLER - _STOP
+    words = {t for t in _SLOT_TOKEN.findall(text.lower()) if t[0].isalpha()} - _SLOT_FILLER - _STOP
+    return {t.rstrip("s") for t in words}
 
 
 def _agree(one: str | None, other: str | None) -> bool:

@@ -9,8 +9,9 @@ The follow-ups (`benchmarks/followups/`, 80 per file, labelled `adds` / `revises
 that never saw the cue list. Each item runs through the real Mediator twice, with a scripted mediator LM that
 only records whether it was called:
 
-- incremental history (the library's default): the previous request is the user's earlier turns joined, then
-  the assistant's reply (a neutral "Noted." when the item has none), then the new turn;
+- incremental history (the command line's default; `MediatedAssistant` defaults to full): the previous request
+  is the user's earlier turns joined, then the assistant's reply (a neutral "Noted." when the item has none),
+  then the new turn;
 - full history: the user's earlier turns, the reply when the item has one, then the new turn.
 
     python benchmarks/router_heldout.py --file dev     # misses listed: the file the cue list may be tuned on
@@ -38,13 +39,31 @@ NEUTRAL_REPLY = "Noted."
 
 
 def load(name: str) -> list[dict]:
+    """The follow-ups of `benchmarks/followups/<name>.json`, each checked; a bad one stops the run, named."""
     path = FOLLOWUPS / f"{name}.json"
     items = json.loads(path.read_text())
-    for item in items:
-        missing = {"id", "domain", "earlier", "assistant", "turn", "label"} - set(item)
-        if missing or item["label"] not in LABELS or not item["earlier"]:
-            raise SystemExit(f"{path}: item {item.get('id', '?')}: bad record (missing {sorted(missing)})")
+    if not isinstance(items, list) or not items:
+        raise SystemExit(f"{path}: expected a non-empty JSON list of follow-ups")
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str) or item["id"] in seen:
+            raise SystemExit(f"{path}: item {index}: not an object with a new string 'id'")
+        where, earlier = f"{path}: item {item['id']}", item.get("earlier")
+        seen.add(item["id"])
+        if not isinstance(earlier, list) or not earlier or not all(isinstance(t, str) and t.strip() for t in earlier):
+            raise SystemExit(f"{where}: 'earlier' must be a non-empty list of the user's turns (strings)")
+        if not isinstance(item.get("turn"), str) or not item["turn"].strip():
+            raise SystemExit(f"{where}: 'turn' must be a non-empty string")
+        if "assistant" not in item or not isinstance(item["assistant"], (str, type(None))):
+            raise SystemExit(f"{where}: 'assistant' must be a string or null")
+        if item.get("label") not in LABELS or not isinstance(item.get("domain"), str):
+            raise SystemExit(f"{where}: 'label' must be one of {LABELS} and 'domain' a string")
     return items
+
+
+def share(hits: int, n: int) -> str:
+    """`hits/n = percent [95% CI]`, or a dash when there is nothing to count."""
+    return f"{hits}/{n} = {100 * hits / n:.1f} {wilson(hits, n)}" if n else "–"
 
 
 def route(mediator: Mediator, engine: ScriptedEngine, item: dict, history: str) -> str:
@@ -101,14 +120,7 @@ def main() -> None:
                 "additions_joined": [joined, len(adds)],
             }
             data["by"][f"{history}/{domain}"] = entry
-            rows.append(
-                [
-                    history,
-                    domain,
-                    f"{caught}/{len(revises)} = {100 * caught / len(revises):.1f} {wilson(caught, len(revises))}",
-                    f"{joined}/{len(adds)} = {100 * joined / len(adds):.1f} {wilson(joined, len(adds))}",
-                ]
-            )
+            rows.append([history, domain, share(caught, len(revises)), share(joined, len(adds))])
     missed = [item for item in items if item["label"] == "revises" and results["incremental"][item["id"]] == "joined"]
     extra = [item for item in items if item["label"] == "adds" and results["incremental"][item["id"]] != "joined"]
     data["missed_revisions"] = [item["id"] for item in missed]

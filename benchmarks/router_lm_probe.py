@@ -26,7 +26,7 @@ import dspy  # noqa: E402
 from _results import write  # noqa: E402
 from intent_mediator.lm import build_lm, lm_scope  # noqa: E402
 from intent_mediator.programs.mediator import join_user_turns  # noqa: E402
-from router_heldout import NEUTRAL_REPLY, load, wilson  # noqa: E402
+from router_heldout import NEUTRAL_REPLY, load, share  # noqa: E402
 
 _TASK = """Decide whether the user's new message can simply be appended to their request as it stands.
 
@@ -95,8 +95,8 @@ def main() -> None:
     row = [
         args.model,
         args.shape,
-        f"{caught}/{len(revises)} = {100 * caught / len(revises):.1f} {wilson(caught, len(revises))}",
-        f"{passed}/{len(adds)} = {100 * passed / len(adds):.1f} {wilson(passed, len(adds))}",
+        share(caught, len(revises)),
+        share(passed, len(adds)),
         len(failed),
     ]
     write(

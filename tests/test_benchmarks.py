@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+import pytest
 from intent_mediator import RoleLMs
 from intent_mediator.testing.refiner_world import KEEP_ALL, RECORDS, world
 
@@ -57,11 +58,27 @@ def test_router_heldout_reads_both_histories_and_counts_an_lm_call_only_when_mad
     assert wilson(20, 40) == [35.2, 64.8]  # 50% of 40: the interval is about 15 points either side
 
 
-def test_router_heldout_rejects_a_record_without_a_label(tmp_path, monkeypatch):
-    import pytest
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        ({"label": "maybe"}, "x-1: 'label'"),
+        ({"label": None}, "x-1: 'label'"),
+        ({"earlier": "utilities are 150"}, "x-1: 'earlier'"),  # a string would be read as one turn per letter
+        ({"turn": None}, "x-1: 'turn'"),
+        ({"assistant": 3}, "x-1: 'assistant'"),
+    ],
+)
+def test_router_heldout_refuses_a_bad_follow_up_naming_it(tmp_path, monkeypatch, edit, message):
+    import json
+
     import router_heldout
 
-    (tmp_path / "dev.json").write_text('[{"id": "x-1", "domain": "math", "earlier": ["a"], "turn": "b"}]')
+    good = {"id": "x-1", "domain": "math", "earlier": ["a"], "assistant": None, "turn": "b", "label": "adds"}
+    (tmp_path / "dev.json").write_text(json.dumps([{**good, **edit}]))
     monkeypatch.setattr(router_heldout, "FOLLOWUPS", tmp_path)
-    with pytest.raises(SystemExit, match="x-1"):
+    with pytest.raises(SystemExit, match=message):
         router_heldout.load("dev")
+    (tmp_path / "dev.json").write_text(json.dumps([good, good]))
+    with pytest.raises(SystemExit, match="item 1: not an object with a new string 'id'"):
+        router_heldout.load("dev")
+    assert router_heldout.share(0, 0) == "–" and router_heldout.share(1, 2).startswith("1/2 = 50.0 [")

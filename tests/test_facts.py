@@ -266,6 +266,11 @@ def test_a_repair_cut_at_the_token_cap_counts_as_a_failed_repair(engine):
         ("leave them out", True),
         ("only the ones in the Sales department", False),
         ("list the orders of each customer", False),
+        ("make sure it works with negative numbers", False),
+        ("it should accept either a list or a tuple", False),
+        ("the one-time setup fee is 20", False),
+        ("pick whichever date is earlier", False),
+        ("wrong address, it's alex.k@acme.com", True),
     ],
 )
 def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected):
@@ -283,6 +288,12 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
         ("she buys 5 pears", ["she buys 3 apples"], False),
         ("the second bond pays a coupon of $60", ["the first bond pays a coupon of $50"], False),
         ("it runs for 7 years", ["the coupon is $50"], False),
+        ("utilities are 180", ["utilities are 150, split evenly"], True),  # a comma after the number
+        ("the budget was 300", ["a budget of 250"], True),
+        ("on sundays she reads 40 pages", ["she reads 24 pages a day"], False),  # says something new: sundays
+        ("he buys 4 apples", ["she buys 3 apples and he buys 5 pears"], False),  # his apples, not her apples
+        ("also in 2023", ["sales in 2022"], False),  # marked as an addition
+        ("and on march 7", ["remind me on march 5"], False),
     ],
 )
 def test_restates_value_spots_a_silent_change_of_a_value_already_given(turn, earlier, expected):

@@ -214,6 +214,25 @@ def test_a_silent_new_value_for_something_already_given_is_rewritten(scripted):
     assert out.mediation != "joined" and scripted.requests[0].role == "mediator"  # a join would keep 150 beside 180
 
 
+@pytest.mark.parametrize("history", ["incremental", "full"])
+def test_every_user_turn_since_the_last_request_is_read_for_a_silent_new_value(scripted, history):
+    mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
+    reply = Turn.assistant("Each pays 450.")
+    if history == "incremental":  # two turns after the reply: the first of them corrects, the last only adds
+        turns = [Turn.user("utilities are 150"), reply, Turn.user("utilities are 180"), Turn.user("rent is 1200")]
+        out = mediator(transcript=turns, previous_request="utilities are 150")
+    else:  # the correction came in an earlier exchange: the full history rereads it
+        turns = [
+            Turn.user("utilities are 150"),
+            reply,
+            Turn.user("utilities are 180"),
+            reply,
+            Turn.user("rent is 1200"),
+        ]
+        out = mediator(transcript=turns)
+    assert out.mediation != "joined" and scripted.requests[0].role == "mediator"
+
+
 def test_with_full_history_an_earlier_answer_to_the_assistant_still_needs_the_lm(scripted):
     mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
     transcript = [
