@@ -325,7 +325,7 @@ def _slots(text: str) -> list[tuple[str, str | None, str | None, str]]:
         if not (token[-1].isdigit() or token.endswith("%")) or (key := number_key(token)) is None:
             continue
         words = []
-        for t in reversed(tokens[:i]):
+        for t in (tokens[k] for k in range(i - 1, -1, -1)):  # no copy of tokens[:i] per number
             if t[-1].isdigit() or len(words) == 2:
                 break
             if t not in _SLOT_FILLER:
@@ -373,10 +373,14 @@ def _agree(one: str | None, other: str | None) -> bool:
 
 def present(fact: Fact, request: str) -> bool:
     """Whether `request` states `fact` (numbers by value; a percent also as its fraction)."""
-    lowered = request.lower()
+    return _present(fact, request.lower(), {key for key, _ in _numbers(request)})
+
+
+def _present(fact: Fact, lowered: str, number_keys: set[str]) -> bool:
+    """`present`, given the request lowercased and its numbers' keys (so a request checked against many facts
+    is read once, not once per fact)."""
     if fact.kind == "number":
-        keys = {key for key, _ in _numbers(request)}
-        return bool(_variants(fact.key) & keys)
+        return bool(_variants(fact.key) & number_keys)
     if fact.kind == "constraint":
         return re.search(rf"\b{re.escape(fact.key)}", lowered) is not None
     if fact.kind == "term":
@@ -411,12 +415,13 @@ def check_request(
         dropped: Turn index -> earlier turns it withdraws, when known (see `facts_in_force`).
     """
     in_force, withdrawn = facts_in_force(user_texts, names, dropped)
+    lowered, keys = request.lower(), {key for key, _ in _numbers(request)}
     return FactCheck(
         in_force=in_force,
-        missing=[f for f in in_force if not present(f, request)],
+        missing=[f for f in in_force if not _present(f, lowered, keys)],
         withdrawn=withdrawn,
         # Constraint words may rightly reappear ("the lowest, not the highest"): only values count here.
-        withdrawn_present=[f for f in withdrawn if f.kind != "constraint" and present(f, request)],
+        withdrawn_present=[f for f in withdrawn if f.kind != "constraint" and _present(f, lowered, keys)],
         invented=invented_numbers(request, [*user_texts, *context]),
     )
 

@@ -298,3 +298,17 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
 )
 def test_restates_value_spots_a_silent_change_of_a_value_already_given(turn, earlier, expected):
     assert restates_value(turn, earlier) is expected
+
+
+def test_a_long_message_is_checked_in_linear_time():
+    """A hostile client's 40 KB of numbers: each fact used to reparse the whole request (about a minute here)."""
+    import time
+
+    from intent_mediator.programs.mediator import joined_addition
+    from intent_mediator.transcript import Turn
+
+    text = "scores: " + " ".join(f"x{i} {i}" for i in range(4000))
+    started = time.perf_counter()
+    assert check_request(text, [text]).ok
+    assert joined_addition([Turn.user(text), Turn.user("x5 x7")], [text, "x5 x7"]) is not None
+    assert time.perf_counter() - started < 10  # about 0.6 s on 2 cores
