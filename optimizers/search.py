@@ -121,6 +121,7 @@ def compile_config(refiner: Any, student: Any, train: list, val: list) -> dict[s
         config["mining_runs"] = refiner.mining_runs
     if student.mediator.join_additions:  # the same: the candidates' Mediator joins additive turns
         config["join_additions"] = True
+        config["join_revision"] = student.mediator.join_revision
     return json.loads(json.dumps(config, default=str))
 
 

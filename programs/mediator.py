@@ -76,6 +76,10 @@ class Mediator(dspy.Module):
     # uncompiled one did; 4 of the 8 recorded first-turn rewrites that changed more than case and punctuation
     # invented a value or dropped the question). `join_additions` is an option, recorded in fingerprints when on.
     behaviour_revision: int = 3
+    # The same for the router of `join_additions` (which turns are joined without a call), recorded only when
+    # joining is on. 1: the first cue list (54d4e0b, widened in 1ecb67e); 2: cues widened on the held-out dev
+    # follow-ups plus `facts.restates_value` (a silent new value for something already given).
+    join_revision: int = 2
 
     def __init__(
         self,

@@ -89,6 +89,15 @@ def mediator_revision(*programs: Any) -> int | None:
     return None
 
 
+def join_revision(*programs: Any) -> int | None:
+    """The `join_revision` of the first of `programs` whose Mediator joins additive turns (None when none does)."""
+    for program in programs:
+        mediator = getattr(program, "mediator", None)
+        if getattr(mediator, "join_additions", False):
+            return getattr(mediator, "join_revision", None)
+    return None
+
+
 def joining_programs(program: Any, programs: dict[str, Any]) -> list[str]:
     """Which programs' Mediators join additive turns without an LM call (`Mediator.join_additions`): "program"
     for the run's program, else the domains of per-domain programs."""
@@ -160,6 +169,8 @@ def settings_fingerprint(settings: Any) -> dict[str, Any]:
     # Recorded only when some Mediator joins additive turns (an option added later): folders run without resume.
     if joined := joining_programs(program, getattr(settings, "programs", {})):
         fingerprint["join_additions"] = joined
+        # Which turns get joined (`Mediator.join_revision`); a folder of an earlier router lacks it: refused.
+        fingerprint["join_revision"] = join_revision(program, *getattr(settings, "programs", {}).values())
     # Recorded only when some role calls a server of its own (`--api-base`): folders run without one resume.
     if any(roles.endpoints().values()):
         fingerprint["endpoints"] = roles.endpoints()

@@ -209,7 +209,7 @@ def test_evaluate_exits_1_naming_the_first_error_when_conversations_fail_and_a_r
     assert cli.main(argv) == 0 and "1 conversations run, 0 already finished, 0 errors" in capsys.readouterr().out
 
 
-def test_evaluate_join_additions_joins_additive_turns_and_records_it(monkeypatch, tmp_path, engine):
+def test_evaluate_join_additions_joins_additive_turns_and_records_it(monkeypatch, tmp_path, engine, capsys):
     engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
     engine.on(role="assistant", reply="Could you tell me more?")
     monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
@@ -219,7 +219,14 @@ def test_evaluate_join_additions_joins_additive_turns_and_records_it(monkeypatch
     paths = [turn["mediation"] for turn in json.loads(line)["turns"]]
     assert paths[0] == "passthrough" and set(paths[1:]) == {"joined"}  # im-math-01's shards only add values
     assert engine.requests_for("mediator") == []
-    assert json.loads((tmp_path / "joined" / "run.json").read_text())["config"]["join_additions"] == ["program"]
+    joined = json.loads((tmp_path / "joined" / "run.json").read_text())
+    assert joined["config"]["join_additions"] == ["program"] and joined["config"]["join_revision"] == 2
+    # A folder joined by an earlier router (recorded without its revision) is not resumed by this one.
+    del joined["config"]["join_revision"]
+    (tmp_path / "joined" / "run.json").write_text(json.dumps(joined))
+    capsys.readouterr()
+    assert cli.main([*argv, "--join-additions", "--out", str(tmp_path / "joined")]) == 2
+    assert "join_revision" in capsys.readouterr().err
     # A folder run without the flag is not resumed with it.
     assert cli.main([*argv, "--out", str(tmp_path / "plain")]) == 0 and engine.requests_for("mediator")
     assert cli.main([*argv, "--join-additions", "--out", str(tmp_path / "plain")]) == 2

@@ -134,6 +134,12 @@ def test_a_resume_with_other_settings_is_refused_naming_what_differs(tmp_path):
         Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
             MediatedAssistant(join_additions=True), trainset=TRAIN, valset=VAL
         )
+    # A joining study of an earlier router (stored without its revision) is refused too.
+    study.set_user_attr("config", {**older, "join_additions": True})
+    with pytest.raises(StudyMismatch, match="join_revision"):
+        Refiner(settings=settings(world()), storage=storage, **SMALL).compile(
+            MediatedAssistant(join_additions=True), trainset=TRAIN, valset=VAL
+        )
 
 
 def test_a_metric_returning_metric_results_drives_selection():
