@@ -324,7 +324,7 @@ def _slots(text: str) -> list[tuple[str, str | None, str | None, str]]:
     for i, token in enumerate(tokens):
         if not (token[-1].isdigit() or token.endswith("%")) or (key := number_key(token)) is None:
             continue
-        words = []
+        words: list[str] = []
         for t in (tokens[k] for k in range(i - 1, -1, -1)):  # no copy of tokens[:i] per number
             if t[-1].isdigit() or len(words) == 2:
                 break
