@@ -98,6 +98,8 @@ _SLOT_FILLER = frozenset(
     "is are was were be been being the a an at of to for by about around roughly only just each per every it its "
     "and or now then so still also too make makes made set use should would will must please".split()
 )
+# `restates_value` reads a turn with at most this many numbers (each is compared with every earlier number).
+MAX_RESTATED_VALUES = 50
 # A turn that marks itself as an addition ("also in 2023", "and on March 7", "the second bond pays $60").
 _MARKED_ADDITION = re.compile(
     r"^\W*(?:and|plus)\b|\b(?:also|too|as well|in addition|second|third|fourth|fifth|next|another|other)\b", re.I
@@ -350,12 +352,15 @@ def restates_value(text: str, earlier: Sequence[str]) -> bool:
     """
     if _MARKED_ADDITION.search(text):
         return False  # "also in 2023", "the second bond pays $60": a further value, not a new one for the same thing
+    slots = _slots(text)
+    if len(slots) > MAX_RESTATED_VALUES:
+        return False  # a table of values, not a correction; comparing it slot by slot would take quadratic time
     words = _content_words(text)
     for turn in earlier:
         if words - _content_words(turn):
             continue  # the turn says something the earlier one did not: "40 pages on sundays" after "24 a day"
         said = _slots(turn)
-        for word, before, after, key in _slots(text):
+        for word, before, after, key in slots:
             values = {k for w, b, a, k in said if w == word and _agree(b, before) and _agree(a, after)}
             if values and key not in values:
                 return True

@@ -311,4 +311,6 @@ def test_a_long_message_is_checked_in_linear_time():
     started = time.perf_counter()
     assert check_request(text, [text]).ok
     assert joined_addition([Turn.user(text), Turn.user("x5 x7")], [text, "x5 x7"]) is not None
+    same_slot = " ".join(f"x {i}" for i in range(4000))  # every number in one slot, sent twice
+    assert restates_value(same_slot, [same_slot]) is False
     assert time.perf_counter() - started < 10  # about 0.6 s on 2 cores
