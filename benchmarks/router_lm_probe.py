@@ -68,7 +68,7 @@ def only_adds(out: dspy.Prediction, shape: str) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", choices=("dev", "test", "test2"), required=True)
+    parser.add_argument("--file", choices=("dev", "test", "test2", "test3"), required=True)
     parser.add_argument("--shape", choices=tuple(SHAPES), required=True)
     parser.add_argument("--model", default="embedded", help="the model asked (default the embedded one)")
     args = parser.parse_args()
