@@ -376,14 +376,9 @@ def _agree(one: str | None, other: str | None) -> bool:
     return one == other or one is None or other is None
 
 
-def present(fact: Fact, request: str) -> bool:
-    """Whether `request` states `fact` (numbers by value; a percent also as its fraction)."""
-    return _present(fact, request.lower(), {key for key, _ in _numbers(request)})
-
-
 def _present(fact: Fact, lowered: str, number_keys: set[str]) -> bool:
-    """`present`, given the request lowercased and its numbers' keys (so a request checked against many facts
-    is read once, not once per fact)."""
+    """Whether a request states `fact` (numbers by value; a percent also as its fraction), given the request
+    lowercased and its numbers' keys, so a request checked against many facts is read once, not once per fact."""
     if fact.kind == "number":
         return bool(_variants(fact.key) & number_keys)
     if fact.kind == "constraint":
