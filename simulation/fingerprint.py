@@ -80,29 +80,34 @@ def mediator_layout(program: Any, lm: Any) -> str | None:
 REVISION_BEFORE_RECORDED = 1
 
 
+def _mediator_attribute(programs: Any, name: str) -> Any:
+    """Attribute `name` of the first of `programs` whose Mediator has it (None when none has)."""
+    for program in programs:
+        value = getattr(getattr(program, "mediator", None), name, None)
+        if value is not None:
+            return value
+    return None
+
+
 def mediator_revision(*programs: Any) -> int | None:
     """The `behaviour_revision` of the first of `programs` that has a Mediator (None when none has)."""
-    for program in programs:
-        revision = getattr(getattr(program, "mediator", None), "behaviour_revision", None)
-        if revision is not None:
-            return revision
-    return None
+    return _mediator_attribute(programs, "behaviour_revision")
+
+
+def _joins(program: Any) -> bool:
+    return bool(getattr(getattr(program, "mediator", None), "join_additions", False))
 
 
 def join_revision(*programs: Any) -> int | None:
     """The `join_revision` of the first of `programs` whose Mediator joins additive turns (None when none does)."""
-    for program in programs:
-        mediator = getattr(program, "mediator", None)
-        if getattr(mediator, "join_additions", False):
-            return getattr(mediator, "join_revision", None)
-    return None
+    return _mediator_attribute([program for program in programs if _joins(program)], "join_revision")
 
 
 def joining_programs(program: Any, programs: dict[str, Any]) -> list[str]:
     """Which programs' Mediators join additive turns without an LM call (`Mediator.join_additions`): "program"
     for the run's program, else the domains of per-domain programs."""
     named = [("program", program), *sorted(programs.items())]
-    return [name for name, p in named if getattr(getattr(p, "mediator", None), "join_additions", False)]
+    return [name for name, p in named if _joins(p)]
 
 
 def layout_before_recorded(mediator_model: str | None) -> str:
