@@ -56,6 +56,7 @@ _NOT_NAMES = frozenset(
     "Write Find Get Give Show List Use Keep Add Return Actually Sorry Wait Correction Forget Scratch Cancel Drop "
     "One Two Each Every Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
 )
+_COMMON_CAPITALS = frozenset(word.lower().rstrip("s") for word in _NOT_NAMES)
 _STOP = frozenset("the a an of to it its that this one ones thing them what i me my you your any some".split())
 _WITHDRAW_VALUE = re.compile(
     r"\b(?:not|instead of|rather than|no longer)\s+(?:the\s+|a\s+|an\s+)?(\$?[\w.:%'-]+)", re.I
@@ -102,9 +103,21 @@ _SLOT_FILLER = frozenset(
 MAX_RESTATED_VALUES = 50
 # A turn that marks itself as an addition ("also in 2023", "and on March 7", "the second bond pays $60").
 _MARKED_ADDITION = re.compile(
-    r"^\W*(?:and|plus)\b|\b(?:also|too|as well|in addition|second|third|fourth|fifth|next|another|other)\b", re.I
+    r"^\W*(?:and|plus|then)\b|\b(?:also|too|as well|in addition|second|third|fourth|fifth|next|another|other)\b", re.I
 )
 _SLOT_TOKEN = re.compile(r"-?\$?\d+(?:,\d{3})*(?:\.\d+)?%?|[a-z][a-z'_-]*")
+# A clock time as users write it ("7:30", "7pm", "6:30 am"): a bare new one after an earlier one replaces it.
+_CLOCK = re.compile(r"\b\d{1,2}(?::\d{2})?\s*(?:am|pm)\b|\b\d{1,2}:\d{2}\b", re.I)
+# The last line of a reply that asks for more of the task, not for a choice ("please provide more details?").
+_ASKS_FOR_MORE = re.compile(
+    r"\b(?:more|additional|further|any other)\s+(?:details?|information|info|context|specifics)\b|\bclarify\b"
+    r"|\b(?:tell|give|show) me (?:a (?:bit|little) )?more\b|\bmore about\b",
+    re.I,
+)
+# A reply's words in capitals: proper names ("Hotel Lirico", "Southwest") and upper-case terms ("GROUP BY").
+_CAPITALISED = re.compile(r"\b[A-Z][A-Za-z0-9]*\b")
+# A turn of at most this many words that names something only the assistant's reply named picks from that reply.
+PICK_WORDS = 5
 
 
 @dataclass(frozen=True)
@@ -332,11 +345,20 @@ def _slots(text: str) -> list[tuple[str, str | None, str | None, str]]:
                 break
             if t not in _SLOT_FILLER:
                 words.append(t.rstrip("s"))
-        if not words:
-            continue
         after = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1].isalpha() else None
-        found.append((words[0], words[1] if len(words) > 1 else None, after.rstrip("s") if after else None, key))
+        if words:
+            found.append((words[0], words[1] if len(words) > 1 else None, after.rstrip("s") if after else None, key))
+        elif after:
+            found.append(("", None, after.rstrip("s"), key))  # a bare "65 mph": its unit is its slot
     return found
+
+
+def _same_slot(one: tuple[str, str | None, str | None, str], other: tuple[str, str | None, str | None, str]) -> bool:
+    """Whether two of `_slots`' numbers are values of the same thing (a bare value by its unit alone)."""
+    word, before, after, _ = one
+    if not word:
+        return after is not None and other[2] == after
+    return other[0] == word and _agree(other[1], before) and _agree(other[2], after)
 
 
 def restates_value(text: str, earlier: Sequence[str]) -> bool:
@@ -355,16 +377,55 @@ def restates_value(text: str, earlier: Sequence[str]) -> bool:
     slots = _slots(text)
     if len(slots) > MAX_RESTATED_VALUES:
         return False  # a table of values, not a correction; comparing it slot by slot would take quadratic time
-    words = _content_words(text)
+    clocks = _clocks(text)
+    words = _content_words(_CLOCK.sub(" ", text))
     for turn in earlier:
-        if words - _content_words(turn):
+        if words - _content_words(_CLOCK.sub(" ", turn)):
             continue  # the turn says something the earlier one did not: "40 pages on sundays" after "24 a day"
+        if clocks and (theirs := _clocks(turn)) and clocks - theirs:
+            return True  # "7:30" after "a table at 7pm"
         said = _slots(turn)
-        for word, before, after, key in slots:
-            values = {k for w, b, a, k in said if w == word and _agree(b, before) and _agree(a, after)}
-            if values and key not in values:
+        for slot in slots:
+            values = {other[3] for other in said if _same_slot(slot, other)}
+            if values and slot[3] not in values:
                 return True
     return False
+
+
+def _clocks(text: str) -> set[str]:
+    return {re.sub(r"\s+", "", clock.lower()) for clock in _CLOCK.findall(text)}
+
+
+def asks_user(reply: str) -> bool:
+    """Whether an assistant reply ends by asking the user to choose or confirm something ("Which one?", "Shall I
+    book it?"). A plea for more details ("Could you provide more information?") does not count: what answers it
+    adds information, which is what joining is for."""
+    lines = [line.strip() for line in reply.splitlines() if line.strip()]
+    if not lines or not lines[-1].rstrip("\"'*_)`\u201d ").endswith("?"):
+        return False
+    return _ASKS_FOR_MORE.search(lines[-1]) is None
+
+
+def answers_reply(text: str, reply: str | None, earlier: Sequence[str]) -> bool:
+    """Whether a user turn may answer or pick from the assistant's reply just before it, and so means nothing
+    without that reply: the reply ends by asking the user something ("45 min" after "How long should the meeting
+    be?"), or the turn is short and names something in capitals that only the reply named ("book Lirico" after
+    "Hotel Lirico ($132), Palazzo Celio ($145)", "the group by one" after "GROUP BY email, or a self join").
+
+    Args:
+        text: The user's turn.
+        reply: The assistant's reply just before it; None when there was none.
+        earlier: The user's turns before `text`: a name the user already wrote is theirs, not the reply's.
+    """
+    if not reply or not reply.strip():
+        return False
+    if asks_user(reply):
+        return True
+    if len(text.split()) > PICK_WORDS:
+        return False
+    named = {m.group().lower().rstrip("s") for m in _CAPITALISED.finditer(reply)} - _COMMON_CAPITALS
+    picked = (_content_words(text) & named) - set().union(*map(_content_words, earlier))
+    return any(len(word) > 2 for word in picked)
 
 
 def _content_words(text: str) -> set[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import dspy
 from intent_mediator.adapters import LeanChatAdapter
-from intent_mediator.facts import FactCheck, check_request, refers_back, restates_value
+from intent_mediator.facts import FactCheck, answers_reply, check_request, refers_back, restates_value
 from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import lm_scope, wants_json
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
@@ -78,8 +78,10 @@ class Mediator(dspy.Module):
     behaviour_revision: int = 3
     # The same for the router of `join_additions` (which turns are joined without a call), recorded only when
     # joining is on. 1: the first cue list (54d4e0b, widened in 1ecb67e); 2: cues widened on the held-out dev
-    # follow-ups plus `facts.restates_value` (a silent new value for something already given).
-    join_revision: int = 2
+    # follow-ups plus `facts.restates_value` (a silent new value for something already given); 3: plus
+    # `facts.answers_reply` (a turn after a reply that asks the user to choose, or one picking a name from the
+    # reply) and bare values and clock times in `restates_value`.
+    join_revision: int = 3
 
     def __init__(
         self,
@@ -236,11 +238,29 @@ def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool 
     read = users[1:] if resolved_first else users
     if not new or not any(turn.content.strip() for turn in new) or any(refers_back(t.content) for t in read):
         return None
+    if any(
+        answers_reply(text, reply, said[: max(len(said) - len(read) + k, 0)])
+        for k, (reply, text) in enumerate(_after_replies(turns, read))
+    ):
+        return None  # "45 min" after "How long should the meeting be?", "book Lirico" after a list of hotels
     # The turns read are the last ones the user typed; one that gives a slot a new value corrects it silently.
     if any(restates_value(said[k], said[:k]) for k in range(max(len(said) - len(read), 0), len(said))):
         return None
     joined = join_user_turns([turn.content for turn in users])
     return joined if joined and check_request(joined, said).ok else None
+
+
+def _after_replies(turns: list[Turn], read: list[Turn]) -> list[tuple[str | None, str]]:
+    """(the assistant's reply just before it or None, its text) of each user turn in `read`."""
+    reply: str | None = None
+    before: dict[int, str | None] = {}
+    for turn in turns:
+        if turn.role == "assistant":
+            reply = turn.content
+        elif turn.role == "user":
+            before[id(turn)] = reply
+            reply = None
+    return [(before.get(id(turn)), turn.content) for turn in read]
 
 
 def join_user_turns(said: list[str]) -> str:

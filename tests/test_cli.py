@@ -6,6 +6,7 @@ import sys
 import pytest
 from intent_mediator import RoleLMs, cli
 from intent_mediator.commands import chat, common
+from intent_mediator.programs.mediator import Mediator
 
 
 @pytest.mark.parametrize("command", [[], ["chat"], ["evaluate"], ["report"], ["demo"], ["compile"]])
@@ -220,7 +221,10 @@ def test_evaluate_join_additions_joins_additive_turns_and_records_it(monkeypatch
     assert paths[0] == "passthrough" and set(paths[1:]) == {"joined"}  # im-math-01's shards only add values
     assert engine.requests_for("mediator") == []
     joined = json.loads((tmp_path / "joined" / "run.json").read_text())
-    assert joined["config"]["join_additions"] == ["program"] and joined["config"]["join_revision"] == 2
+    assert (
+        joined["config"]["join_additions"] == ["program"]
+        and joined["config"]["join_revision"] == Mediator.join_revision
+    )
     # A folder joined by an earlier router (recorded without its revision) is not resumed by this one.
     del joined["config"]["join_revision"]
     (tmp_path / "joined" / "run.json").write_text(json.dumps(joined))

@@ -7,6 +7,8 @@ from intent_mediator import MediatedAssistant, Turn
 from intent_mediator.adapters import LeanChatAdapter
 from intent_mediator.data.loaders import load_records
 from intent_mediator.facts import (
+    answers_reply,
+    asks_user,
     check_request,
     fact_loss_summary,
     record_fact_check,
@@ -294,6 +296,14 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
         ("he buys 4 apples", ["she buys 3 apples and he buys 5 pears"], False),  # his apples, not her apples
         ("also in 2023", ["sales in 2022"], False),  # marked as an addition
         ("and on march 7", ["remind me on march 5"], False),
+        ("65 mph", ["train leaves at 2pm going 60 mph"], True),  # a bare value: its unit is its slot
+        ("60 mph", ["train leaves at 2pm going 60 mph"], False),
+        ("8 meters wide", ["it's 12 meters long"], False),  # "wide": says something new
+        ("then 60 km per hour for 2 hours", ["it runs at 80 km per hour"], False),  # "then": the next leg
+        ("7:30", ["book a table for 4 at 7pm tonight"], True),  # a new clock time
+        ("6:15", ["set an alarm for 6:30am"], True),
+        ("at 7pm", ["book a table for 4 at 7pm tonight"], False),
+        ("at 19:00", ["book a table at casa verde"], False),  # no earlier time to replace
     ],
 )
 def test_restates_value_spots_a_silent_change_of_a_value_already_given(turn, earlier, expected):
@@ -314,3 +324,27 @@ def test_a_long_message_is_checked_in_linear_time():
     same_slot = " ".join(f"x {i}" for i in range(4000))  # every number in one slot, sent twice
     assert restates_value(same_slot, [same_slot]) is False
     assert time.perf_counter() - started < 10  # about 0.6 s on 2 cores
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Would you prefer BETWEEN or >= / < on the created_at column?", True),
+        ('Sending: "I\'ll be late" to Mom. Send it?', True),
+        ("Which do you prefer?\n```python\nprint(1)\n```", False),  # the question is not the reply's end
+        ("Could you please provide more information or clarify your question?", False),  # a plea for more
+        ("Could you tell me more?", False),
+        ("Total is $45.", False),
+        ("", False),
+    ],
+)
+def test_asks_user_is_a_reply_that_ends_by_asking_for_a_choice(reply, expected):
+    assert asks_user(reply) is expected
+
+
+def test_answers_reply_needs_a_reply_and_a_name_the_user_never_wrote():
+    options = "Options: Hotel Lirico ($132), Palazzo Celio ($145)."
+    assert answers_reply("book Lirico", options, ["hotels in Rome"]) is True
+    assert answers_reply("book Lirico", options, ["is Lirico free?"]) is False  # the user's own name
+    assert answers_reply("book Lirico", None, ["hotels in Rome"]) is False
+    assert answers_reply("book the one called Lirico in the centre of the old town", options, []) is False  # long

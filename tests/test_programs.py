@@ -233,6 +233,30 @@ def test_every_user_turn_since_the_last_request_is_read_for_a_silent_new_value(s
     assert out.mediation != "joined" and scripted.requests[0].role == "mediator"
 
 
+@pytest.mark.parametrize(
+    ("reply", "turn", "joined"),
+    [
+        ("Should it handle tuples as well as lists, or only lists?", "only lists", False),  # answers a choice
+        ("Draft ready: 'Big news!' - should I post it?", "lose the emoji and post", False),
+        ("Options: Hotel Lirico ($132), Palazzo Celio ($145).", "book Lirico", False),  # picks from the reply
+        ("1. United 7:05am $212\n2. Southwest 11:40am $189", "book the southwest one", False),
+        ("Could you please provide more details?", "the tank is in Lisbon", True),  # a plea for more: adds
+        ("Hotel Lirico has rooms.", "it is near Lirico station, in the old town of the city", True),  # not short
+        ("Hotel Lirico has rooms.", "near Lirico", True),  # the user named Lirico first (earlier turn)
+    ],
+)
+def test_a_turn_that_answers_or_picks_from_the_reply_is_rewritten(scripted, reply, turn, joined):
+    mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
+    first = "find a hotel for the trip" if "Lirico" not in turn or not joined else "find a hotel, Lirico maybe"
+    for transcript, previous in (
+        ([Turn.user(first), Turn.assistant(reply), Turn.user(turn)], first),  # incremental
+        ([Turn.user(first), Turn.assistant(reply), Turn.user(turn)], None),  # full history
+    ):
+        out = mediator(transcript=transcript, previous_request=previous)
+        assert (out.mediation == "joined") is joined, (reply, turn, previous)
+    assert bool(scripted.requests) is not joined
+
+
 def test_with_full_history_an_earlier_answer_to_the_assistant_still_needs_the_lm(scripted):
     mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
     transcript = [
