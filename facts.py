@@ -367,26 +367,56 @@ def restates_value(text: str, earlier: Sequence[str]) -> bool:
 
     Two numbers fill the same slot when the nearest non-filler word before them is the same, and the word before
     that and the word after them agree (or one side has none): "top 3 words" / "top 5" do; "pizza costs 14 euros"
-    / "soda costs 3 euros" and "buys 3 apples" / "buys 5 pears" don't. Only a turn whose words all appear in
-    the earlier turn can restate it ("she reads 40 pages on sundays" adds to "she reads 24 pages a day"), and a
-    turn that marks itself as an addition ("also in 2023", "and on March 7", "the second bond pays $60") never
-    does.
+    / "soda costs 3 euros" and "buys 3 apples" / "buys 5 pears" don't. A bare value's slot is its unit ("65 mph"
+    after "going 60 mph"), and a bare clock time replaces an earlier one ("7:30" after "at 7pm"). Only a turn
+    whose words all appear in the earlier turn can restate it ("she reads 40 pages on sundays" adds to "she reads
+    24 pages a day"), and a turn that marks itself as an addition ("also in 2023", "and on March 7", "the second
+    bond pays $60", "then 60 km per hour") never does.
     """
-    if _MARKED_ADDITION.search(text):
+    return restates_any([*earlier, text], start=len(earlier))
+
+
+def restates_any(said: Sequence[str], start: int = 0) -> bool:
+    """Whether any of `said[start:]` restates a value of a turn before it (`restates_value`), each turn read once."""
+    readings = [_Reading.of(text) for text in said]
+    return any(_restates(readings[k], readings, k) for k in range(start, len(said)))
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What `restates_value` reads of one turn: its slots, content words and clock times, and whether it marks
+    itself as an addition."""
+
+    slots: list[tuple[str, str | None, str | None, str]]
+    words: frozenset[str]
+    clocks: frozenset[str]
+    marked: bool
+
+    @classmethod
+    def of(cls, text: str) -> _Reading:
+        unclocked = _CLOCK.sub(" ", text)
+        return cls(
+            _slots(text),
+            frozenset(_content_words(unclocked)),
+            frozenset(_clocks(text)),
+            bool(_MARKED_ADDITION.search(text)),
+        )
+
+
+def _restates(reading: _Reading, readings: Sequence[_Reading], k: int) -> bool:
+    """Whether `reading` restates a value of one of `readings[:k]`."""
+    if reading.marked:
         return False  # "also in 2023", "the second bond pays $60": a further value, not a new one for the same thing
-    slots = _slots(text)
-    if len(slots) > MAX_RESTATED_VALUES:
+    if len(reading.slots) > MAX_RESTATED_VALUES:
         return False  # a table of values, not a correction; comparing it slot by slot would take quadratic time
-    clocks = _clocks(text)
-    words = _content_words(_CLOCK.sub(" ", text))
-    for turn in earlier:
-        if words - _content_words(_CLOCK.sub(" ", turn)):
+    for index in range(k):
+        turn = readings[index]
+        if reading.words - turn.words:
             continue  # the turn says something the earlier one did not: "40 pages on sundays" after "24 a day"
-        if clocks and (theirs := _clocks(turn)) and clocks - theirs:
+        if reading.clocks and turn.clocks and reading.clocks - turn.clocks:
             return True  # "7:30" after "a table at 7pm"
-        said = _slots(turn)
-        for slot in slots:
-            values = {other[3] for other in said if _same_slot(slot, other)}
+        for slot in reading.slots:
+            values = {other[3] for other in turn.slots if _same_slot(slot, other)}
             if values and slot[3] not in values:
                 return True
     return False

@@ -7,7 +7,7 @@ from typing import Any
 
 import dspy
 from intent_mediator.adapters import LeanChatAdapter
-from intent_mediator.facts import FactCheck, answers_reply, check_request, refers_back, restates_value
+from intent_mediator.facts import FactCheck, answers_reply, check_request, refers_back, restates_any
 from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import lm_scope, wants_json
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
@@ -222,7 +222,7 @@ class Mediator(dspy.Module):
 def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool = False) -> str | None:
     """The user's turns in `turns` joined, when they only add information: none changes or takes back what was
     said or refers to the assistant's reply (`facts.refers_back`), none gives a new value to something already
-    given a value (`facts.restates_value`), and the join passes the fact check against
+    given a value (`facts.restates_value`, `restates_any`), and the join passes the fact check against
     everything the user said (nothing withdrawn still in it, nothing lost). None otherwise.
 
     Args:
@@ -244,7 +244,7 @@ def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool 
     ):
         return None  # "45 min" after "How long should the meeting be?", "book Lirico" after a list of hotels
     # The turns read are the last ones the user typed; one that gives a slot a new value corrects it silently.
-    if any(restates_value(said[k], said[:k]) for k in range(max(len(said) - len(read), 0), len(said))):
+    if restates_any(said, start=max(len(said) - len(read), 0)):
         return None
     joined = join_user_turns([turn.content for turn in users])
     return joined if joined and check_request(joined, said).ok else None

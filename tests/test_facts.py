@@ -348,3 +348,19 @@ def test_answers_reply_needs_a_reply_and_a_name_the_user_never_wrote():
     assert answers_reply("book Lirico", options, ["is Lirico free?"]) is False  # the user's own name
     assert answers_reply("book Lirico", None, ["hotels in Rome"]) is False
     assert answers_reply("book the one called Lirico in the centre of the old town", options, []) is False  # long
+
+
+def test_a_long_conversation_is_read_once_per_turn():
+    """Full history: every user turn is read for a silent new value; each used to reparse every turn before it."""
+    import time
+
+    from intent_mediator.programs.mediator import joined_addition
+    from intent_mediator.transcript import Turn
+
+    def word(i: int) -> str:
+        return "".join(chr(97 + (i // 26**k) % 26) for k in range(3))
+
+    said = [f"the q{word(i)} weighs {i} kg" for i in range(3000)]  # "q": no word of 3000 is a cue word
+    started = time.perf_counter()
+    assert joined_addition([Turn.user(text) for text in said], said) is not None
+    assert time.perf_counter() - started < 8  # about 1 s on 2 cores; rereading every earlier turn took about 18 s
