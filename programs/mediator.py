@@ -7,7 +7,8 @@ from typing import Any
 
 import dspy
 from intent_mediator.adapters import LeanChatAdapter
-from intent_mediator.facts import FactCheck, answers_reply, check_request, refers_back, restates_any
+from intent_mediator.cues import answers_any, refers_back, restates_any
+from intent_mediator.facts import FactCheck, check_request
 from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import lm_scope, wants_json
 from intent_mediator.signatures import MediateRequest, RepairRequest, render_instructions, split_instructions
@@ -78,10 +79,12 @@ class Mediator(dspy.Module):
     behaviour_revision: int = 3
     # The same for the router of `join_additions` (which turns are joined without a call), recorded only when
     # joining is on. 1: the first cue list (54d4e0b, widened in 1ecb67e); 2: cues widened on the held-out dev
-    # follow-ups plus `facts.restates_value` (a silent new value for something already given); 3: plus
-    # `facts.answers_reply` (a turn after a reply that asks the user to choose, or one picking a name from the
-    # reply) and bare values and clock times in `restates_value`.
-    join_revision: int = 3
+    # follow-ups plus `restates_value` (a silent new value for something already given); 3: plus
+    # `cues.answers_reply` (a turn after a reply that asks the user to choose, or one picking a name from the
+    # reply) and bare values and clock times in `restates_value`; 4: after a review, offers of more help
+    # ("Anything else?") are not choices, clock times compare as times, every user turn after a reply pairs
+    # with it, names in any alphabet, and a cap on the numbers compared.
+    join_revision: int = 4
 
     def __init__(
         self,
@@ -221,8 +224,8 @@ class Mediator(dspy.Module):
 
 def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool = False) -> str | None:
     """The user's turns in `turns` joined, when they only add information: none changes or takes back what was
-    said or refers to the assistant's reply (`facts.refers_back`), none gives a new value to something already
-    given a value (`facts.restates_value`, `restates_any`), and the join passes the fact check against
+    said or refers to the assistant's reply (`cues.refers_back`), none gives a new value to something already
+    given a value (`cues.restates_value`), and the join passes the fact check against
     everything the user said (nothing withdrawn still in it, nothing lost). None otherwise.
 
     Args:
@@ -238,10 +241,8 @@ def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool 
     read = users[1:] if resolved_first else users
     if not new or not any(turn.content.strip() for turn in new) or any(refers_back(t.content) for t in read):
         return None
-    if any(
-        answers_reply(text, reply, said[: max(len(said) - len(read) + k, 0)])
-        for k, (reply, text) in enumerate(_after_replies(turns, read))
-    ):
+    exchanges = _after_replies(turns)  # (reply before it, text) of every user turn; `read` are the last ones
+    if answers_any(exchanges[len(exchanges) - len(read) :], earlier=said[: max(len(said) - len(read), 0)]):
         return None  # "45 min" after "How long should the meeting be?", "book Lirico" after a list of hotels
     # The turns read are the last ones the user typed; one that gives a slot a new value corrects it silently.
     if restates_any(said, start=max(len(said) - len(read), 0)):
@@ -250,17 +251,19 @@ def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool 
     return joined if joined and check_request(joined, said).ok else None
 
 
-def _after_replies(turns: list[Turn], read: list[Turn]) -> list[tuple[str | None, str]]:
-    """(the assistant's reply just before it or None, its text) of each user turn in `read`."""
+def _after_replies(turns: list[Turn]) -> list[tuple[str | None, str]]:
+    """(the assistant's reply before it or None, its text) of each user turn, in order. Every user turn after a
+    reply pairs with it, and assistant turns in a row count as one reply."""
+    pairs: list[tuple[str | None, str]] = []
     reply: str | None = None
-    before: dict[int, str | None] = {}
+    previous = None
     for turn in turns:
         if turn.role == "assistant":
-            reply = turn.content
+            reply = f"{reply}\n{turn.content}" if previous == "assistant" and reply is not None else turn.content
         elif turn.role == "user":
-            before[id(turn)] = reply
-            reply = None
-    return [(before.get(id(turn)), turn.content) for turn in read]
+            pairs.append((reply, turn.content))
+        previous = turn.role
+    return pairs
 
 
 def join_user_turns(said: list[str]) -> str:

@@ -241,13 +241,13 @@ def test_every_user_turn_since_the_last_request_is_read_for_a_silent_new_value(s
         ("Options: Hotel Lirico ($132), Palazzo Celio ($145).", "book Lirico", False),  # picks from the reply
         ("1. United 7:05am $212\n2. Southwest 11:40am $189", "book the southwest one", False),
         ("Could you please provide more details?", "the tank is in Lisbon", True),  # a plea for more: adds
-        ("Hotel Lirico has rooms.", "it is near Lirico station, in the old town of the city", True),  # not short
+        ("Hotel Lirico has rooms.", "a room near the Lirico with a view of the old town", True),  # not short
         ("Hotel Lirico has rooms.", "near Lirico", True),  # the user named Lirico first (earlier turn)
     ],
 )
 def test_a_turn_that_answers_or_picks_from_the_reply_is_rewritten(scripted, reply, turn, joined):
     mediator = Mediator(join_additions=True, lm=scripted.lm("mediator"))
-    first = "find a hotel for the trip" if "Lirico" not in turn or not joined else "find a hotel, Lirico maybe"
+    first = "find a hotel, Lirico maybe" if turn == "near Lirico" else "find a hotel for the trip"
     for transcript, previous in (
         ([Turn.user(first), Turn.assistant(reply), Turn.user(turn)], first),  # incremental
         ([Turn.user(first), Turn.assistant(reply), Turn.user(turn)], None),  # full history
@@ -255,6 +255,23 @@ def test_a_turn_that_answers_or_picks_from_the_reply_is_rewritten(scripted, repl
         out = mediator(transcript=transcript, previous_request=previous)
         assert (out.mediation == "joined") is joined, (reply, turn, previous)
     assert bool(scripted.requests) is not joined
+
+
+def test_every_user_turn_after_a_reply_is_read_against_it():
+    from intent_mediator.programs.mediator import joined_addition
+
+    first, options = Turn.user("find me a hotel in rome"), Turn.assistant("Options: Hotel Lirico, Palazzo Celio.")
+    later = [Turn.user("thanks, I looked at the photos of both"), Turn.user("book Lirico")]
+    turns = [first, options, *later]
+    assert joined_addition(turns, [t.content for t in turns if t.role == "user"], resolved_first=True) is None
+    pick = Turn.user("book Lirico")  # one Turn object sent twice is two turns, each after the reply
+    assert joined_addition([first, options, pick, pick], [first.content, pick.content, pick.content]) is None
+    # Assistant turns in a row are one reply: a name in the first of them still marks a pick.
+    turns = [first, options, Turn.assistant("(searching)"), Turn.user("book Lirico")]
+    assert joined_addition(turns, [first.content, "book Lirico"]) is None
+    # A reply that only offers more help does not stop a turn that adds from being joined.
+    turns = [first, Turn.assistant("Is there anything else I can help you with?"), Turn.user("under 150 a night")]
+    assert joined_addition(turns, [first.content, "under 150 a night"]) is not None
 
 
 def test_with_full_history_an_earlier_answer_to_the_assistant_still_needs_the_lm(scripted):

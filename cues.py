@@ -1,0 +1,268 @@
+"""Cues the joined-additions router reads: whether a user turn can simply be appended to the request so far.
+
+`Mediator(join_additions=True)` sends a turn that only adds information joined to the last request, without an
+LM call. A turn goes to the LM instead when it changes or takes back something said or answers or points at the
+assistant's reply (`refers_back`), gives a new value to something already given one with no cue word
+(`restates_value`), or answers or picks from the reply just before it (`answers_reply`). A false alarm costs one
+Mediator call; a miss sends the assistant a stale request. Every cue reads each turn once, in time linear in its
+length, so a hostile client's long messages and conversations stay cheap.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from intent_mediator.facts import _NOT_NAMES, _STOP, _TIME, number_key
+
+# A turn that answers the assistant ("yes", "no, the other one") or points at what it wrote ("the list you
+# suggested", "your query", "the one above") means nothing without the assistant's reply; one that changes or
+# takes back something said ("actually", "instead", "forget", "i meant", "not the highest") must be resolved,
+# not appended. Deliberately broad: a false alarm costs one Mediator call, a miss a stale request.
+_REVISES = re.compile(
+    r"\b(?:actu?al+y|actul+y|acutal+y|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|"
+    r"never ?mind|change|switch|swap|replace|rename|correction|meant|i mean|make it|make that|should be|"
+    r"was wrong|on second thought|how about|what about|wait|sorry|oops|my bad|typos?|undo|except|skip|ignore|"
+    r"leave (?:\w+ )?out|without|anymore|any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|could|have|"
+    r"has)nt|bother)\b|n't\b",
+    re.I,
+)
+_POINTS_AT_ASSISTANT = re.compile(
+    r"^\W*(?:yes|yeah|yep|yup|no|nope|nah|sure|ok|okay|fine|right|correct|exactly|agreed|perfect|great|"
+    r"sounds good|go ahead|do that|do it|use it|let's|lets|go with|i prefer)\b"
+    r"|\b(?:option|approach|alternative)\b"
+    r"|\bthe (?:first|second|third|last|other) (?:one|option|approach|version|way)\b"
+    r"|\byou(?:'ve| have)?\s+(?:just\s+)?(?:suggested|proposed|mentioned|said|wrote|gave|listed|showed|used|offered|"
+    r"recommended|asked|computed|calculated|got|did|made)\b"
+    r"|\byour\b|\babove\b|\bas before\b"
+    r"|\b(?:that|this|those|these) (?:one|ones|list|option|version|code|query|function|answer|result|suggestion"
+    r"|idea)\b"
+    r"|^\W*(?:looks|that's|thats|all) (?:good|great|right|fine)\b|^\W*(?:that|it) works\b|\bworks for me\b"
+    r"|^\W*(?:the|that) (?:\w+ )?ones?(?![\w-])|\b(?:take|want|pick|choose|prefer|go for) the (?:\w+ )?one(?![\w-])"
+    r"|\b(?:whoever|whichever)(?:'s)? (?:is )?(?:fine|ok|okay|works|free|available)\b|\beither (?:one|is|way)\b"
+    r"|^\W*wrong\b|\b(?:is|was|it's|its|that's|thats|got (?:it|that)) wrong\b",
+    re.I,
+)
+# Words that stand between a value and the thing it is the value of ("utilities are 150", "top 5", "drinks at 3"):
+# skipped when looking for that thing, the value's slot (`restates_value`).
+_SLOT_FILLER = frozenset(
+    "is are was were be been being the a an at of to for by about around roughly only just each per every it its "
+    "and or now then so still also too make makes made set use should would will must please".split()
+)
+# `restates_value` reads a turn with at most this many numbers (each is compared with every earlier number).
+MAX_RESTATED_VALUES = 50
+# A turn that marks itself as an addition ("also in 2023", "and on March 7", "the second bond pays $60").
+_MARKED_ADDITION = re.compile(
+    r"^\W*(?:and|plus|then)\b|\b(?:also|too|as well|in addition|second|third|fourth|fifth|next|another|other)\b", re.I
+)
+_SLOT_TOKEN = re.compile(r"-?\$?\d+(?:,\d{3})*(?:\.\d+)?%?|[a-z][a-z'_-]*")
+# A clock time as users write it ("7:30", "7pm", "6:30 am"): a bare new one after an earlier one replaces it.
+_CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*([ap]m)\b|\b(\d{1,2}):(\d{2})\b", re.I)
+# A reply's last line that asks for more of the task or offers more help, not for a choice: what answers it
+# adds information ("Could you provide more details?", "Would you like me to explain further?").
+_NOT_A_CHOICE = re.compile(
+    r"\b(?:more|additional|further|any other)\s+(?:details?|information|info|context|specifics)\b|\bclarify\b"
+    r"|\b(?:tell|give|show) me (?:a (?:bit|little) )?more\b|\bmore about\b|\bexplain\b|\banything else\b"
+    r"|\b(?:any|other|more|further) questions?\b|\bfurther (?:assistance|help)\b|\bhelp (?:you )?with\b",
+    re.I,
+)
+_YES_NO_TAIL = re.compile(r"\s*\((?:y/n|yes/no|y or n|yes or no)\)\s*$", re.I)
+_WORD = re.compile(r"[^\W\d_][\w'-]*")  # a word in any alphabet ("Zürich")
+_LIST_NUMBER = re.compile(r"\d{1,2}[.)]\s*$")  # "2. Southwest": a list item, not a new sentence
+# Capitalised words that are not names (sentence openers, weekdays, pronouns): they never mark a pick.
+_COMMON_CAPITALS = frozenset(word.lower().rstrip("s") for word in _NOT_NAMES)
+# A turn of at most this many words that names something only the assistant's reply named picks from that reply.
+PICK_WORDS = 5
+# At most this many pairs of numbers compared in one call of `restates_any`; past it the router cannot tell
+# cheaply, and says the turn restates a value (the LM resolves it): a hostile table of numbers costs one call.
+MAX_SLOT_COMPARISONS = 20_000
+
+Slot = tuple[str, str | None, str | None, str]
+
+
+def refers_back(text: str) -> bool:
+    """Whether a user turn changes or takes back something said, or answers or points at the assistant's reply:
+    either way it cannot simply be appended to the request so far."""
+    return _REVISES.search(text) is not None or _POINTS_AT_ASSISTANT.search(text) is not None
+
+
+def restates_value(text: str, earlier: Sequence[str]) -> bool:
+    """Whether `text` gives a new value to something an earlier turn already gave one ("utilities are 180" after
+    "utilities are 150", "top 5" after "the top 3 words"): a silent correction, with no cue word to flag it.
+
+    Two numbers fill the same slot when the nearest non-filler word before them is the same, and the word before
+    that and the word after them agree (or one side has none): "top 3 words" / "top 5" do; "pizza costs 14 euros"
+    / "soda costs 3 euros" and "buys 3 apples" / "buys 5 pears" don't. A bare value's slot is its unit ("65 mph"
+    after "going 60 mph"), and a bare clock time replaces an earlier one ("7:30" after "at 7pm"; "7:00 pm" and
+    "19:00" are the same time). Only a turn whose words all appear in the earlier turn can restate it ("she reads
+    40 pages on sundays" adds to "she reads 24 pages a day"), and a turn that marks itself as an addition ("also
+    in 2023", "and on March 7", "the second bond pays $60", "then 60 km per hour") never does.
+    """
+    return restates_any([*earlier, text], start=len(earlier))
+
+
+def restates_any(said: Sequence[str], start: int = 0) -> bool:
+    """Whether any of `said[start:]` restates a value of a turn before it (`restates_value`), each turn read once."""
+    readings = [_Reading.of(text) for text in said]
+    compared = 0
+    for k in range(start, len(readings)):
+        new = readings[k]
+        if new.marked or len(new.slots) > MAX_RESTATED_VALUES:
+            continue  # a further value ("also in 2023"), or a table of values rather than a correction
+        for index in range(k):
+            turn = readings[index]
+            if new.words - turn.words:
+                continue  # the turn says something the earlier one did not: "40 pages on sundays" after "24 a day"
+            if any(not any(clock & theirs for theirs in turn.clocks) for clock in new.clocks) and turn.clocks:
+                return True  # "7:30" after "a table at 7pm"
+            for slot in new.slots:
+                others = turn.by_word.get(slot[0], ()) if slot[0] else turn.by_unit.get(slot[2] or "", ())
+                compared += len(others)
+                if compared > MAX_SLOT_COMPARISONS:
+                    return True  # cannot tell cheaply; the LM resolves it
+                values = {other[3] for other in others if _same_slot(slot, other)}
+                if values and slot[3] not in values:
+                    return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """What `restates_any` reads of one turn, once: its numbers' slots (indexed by slot word and by unit), content
+    words, clock times (each as the minutes of the day it can mean) and whether it marks itself as an addition."""
+
+    slots: list[Slot]
+    words: frozenset[str]
+    clocks: list[frozenset[int]]
+    marked: bool
+    by_word: dict[str, list[Slot]] = field(default_factory=dict)
+    by_unit: dict[str, list[Slot]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, text: str) -> _Reading:
+        slots = _slots(text)
+        by_word: dict[str, list[Slot]] = {}
+        by_unit: dict[str, list[Slot]] = {}
+        for slot in slots:
+            by_word.setdefault(slot[0], []).append(slot)
+            if slot[2] is not None:
+                by_unit.setdefault(slot[2], []).append(slot)
+        words = frozenset(_content_words(_CLOCK.sub(" ", text)))
+        clocks = [_minutes(match) for match in _CLOCK.finditer(text)]
+        return cls(slots, words, clocks, bool(_MARKED_ADDITION.search(text)), by_word, by_unit)
+
+
+def _slots(text: str) -> list[Slot]:
+    """(slot word, the word before it, word after, value key) of each number. The slot is the nearest word before
+    the number that is not filler, singular: "utilities are 150" -> ("utilitie", None, None, "150"), "pizza costs
+    14 euros" -> ("cost", "pizza", "euro", "14"); a bare value's is empty and its unit counts: "65 mph" -> ("",
+    None, "mph", "65"). A number between them ends the look back."""
+    tokens = _SLOT_TOKEN.findall(_TIME.sub(" ", text.lower()))
+    found = []
+    for i, token in enumerate(tokens):
+        if not (token[-1].isdigit() or token.endswith("%")) or (key := number_key(token)) is None:
+            continue
+        words: list[str] = []
+        for t in (tokens[k] for k in range(i - 1, -1, -1)):  # no copy of tokens[:i] per number
+            if t[-1].isdigit() or len(words) == 2:
+                break
+            if t not in _SLOT_FILLER:
+                words.append(t.rstrip("s"))
+        after = tokens[i + 1] if i + 1 < len(tokens) and tokens[i + 1].isalpha() else None
+        if words:
+            found.append((words[0], words[1] if len(words) > 1 else None, after.rstrip("s") if after else None, key))
+        elif after and after not in _SLOT_FILLER and after not in _STOP:
+            found.append(("", None, after.rstrip("s"), key))  # "65 mph", but not "3 or 4"
+    return found
+
+
+def _same_slot(one: Slot, other: Slot) -> bool:
+    """Whether two of `_slots`' numbers are values of the same thing (a bare value by its unit alone)."""
+    word, before, after, _ = one
+    if not word:
+        return after is not None and other[2] == after
+    return other[0] == word and _agree(other[1], before) and _agree(other[2], after)
+
+
+def _minutes(match: re.Match[str]) -> frozenset[int]:
+    """The minutes of the day a `_CLOCK` match can mean: "7pm" 1140; "7:30" 450 or 1170 (no am or pm)."""
+    if match.group(3):
+        hour = int(match.group(1)) % 12 + (12 if match.group(3).lower() == "pm" else 0)
+        return frozenset({hour * 60 + int(match.group(2) or 0)})
+    hour, minute = int(match.group(4)), int(match.group(5))
+    return frozenset({hour * 60 + minute, (hour + 12) * 60 + minute} if hour < 12 else {hour * 60 + minute})
+
+
+def asks_user(reply: str) -> bool:
+    """Whether an assistant reply ends by asking the user to choose or confirm something ("Which one?", "Shall I
+    book it? (y/n)"). A plea for more details or an offer of more help ("Could you provide more information?",
+    "Anything else?") does not count: what answers it adds information, which is what joining is for."""
+    lines = [line.strip() for line in reply.splitlines() if line.strip()]
+    if not lines:
+        return False
+    last = _YES_NO_TAIL.sub("", lines[-1])
+    return re.sub(r"[^\w?]+$", "", last).endswith("?") and _NOT_A_CHOICE.search(last) is None
+
+
+def answers_reply(text: str, reply: str | None, earlier: Sequence[str]) -> bool:
+    """Whether a user turn may answer or pick from the assistant's reply before it, and so means nothing without
+    that reply: the reply ends by asking the user to choose or confirm ("45 min" after "How long should the
+    meeting be?"), or the turn is short and names something in capitals that only the reply named ("book Lirico"
+    after "Hotel Lirico ($132), Palazzo Celio ($145)", "the group by one" after "GROUP BY email, or a self join").
+
+    Args:
+        text: The user's turn.
+        reply: The assistant's reply before it; None when there was none.
+        earlier: The user's turns before `text`: a name the user already wrote is theirs, not the reply's.
+    """
+    return answers_any([(reply, text)], earlier)
+
+
+def answers_any(exchanges: Sequence[tuple[str | None, str]], earlier: Sequence[str] = ()) -> bool:
+    """Whether any user turn of `exchanges` (the assistant's reply before it or None, then the turn; in order)
+    answers or picks from its reply (`answers_reply`). `earlier`: the user's turns before them. Each turn's words
+    are read once."""
+    known: set[str] = set().union(*map(_pick_words, earlier))
+    for reply, text in exchanges:
+        if reply and reply.strip():
+            if asks_user(reply):
+                return True
+            if len(text.split()) <= PICK_WORDS:
+                picked = (_pick_words(text) & _reply_names(reply)) - known
+                if any(len(word) > 2 for word in picked):
+                    return True
+        known |= _pick_words(text)
+    return False
+
+
+def _pick_words(text: str) -> set[str]:
+    """A turn's words, in any alphabet, lower case and singular, without filler."""
+    words = {match.group().lower().rstrip("s") for match in _WORD.finditer(text)}
+    return words - _SLOT_FILLER - _STOP
+
+
+def _reply_names(reply: str) -> set[str]:
+    """The capitalised words of a reply that are names ("Lirico", "Zürich", "GROUP"), lower case and singular: not
+    the first word of a sentence or line (unless it follows a list number, "2. Southwest"), nor a common word."""
+    names = set()
+    for match in _WORD.finditer(reply):
+        if not match.group()[0].isupper():
+            continue
+        i = match.start() - 1
+        while i >= 0 and reply[i] in " \t":
+            i -= 1
+        starts = i < 0 or reply[i] in ".!?:\n"
+        if starts and not (reply[i] == "." and _LIST_NUMBER.search(reply, max(i - 3, 0), i + 1)):
+            continue
+        names.add(match.group().lower().rstrip("s"))
+    return names - _COMMON_CAPITALS
+
+
+def _content_words(text: str) -> set[str]:
+    words = {t for t in _SLOT_TOKEN.findall(text.lower()) if t[0].isalpha()} - _SLOT_FILLER - _STOP
+    return {t.rstrip("s") for t in words}
+
+
+def _agree(one: str | None, other: str | None) -> bool:
+    return one == other or one is None or other is None
