@@ -224,12 +224,15 @@ def answers_any(exchanges: Sequence[tuple[str | None, str]], earlier: Sequence[s
     answers or picks from its reply (`answers_reply`). `earlier`: the user's turns before them. Each turn's words
     are read once."""
     known: set[str] = set().union(*map(_pick_words, earlier))
+    names: dict[str, set[str]] = {}  # user turns in a row follow one reply: it is read once
     for reply, text in exchanges:
         if reply and reply.strip():
-            if asks_user(reply):
-                return True
+            if reply not in names:
+                if asks_user(reply):
+                    return True
+                names[reply] = _reply_names(reply)
             if len(text.split()) <= PICK_WORDS:
-                picked = (_pick_words(text) & _reply_names(reply)) - known
+                picked = (_pick_words(text) & names[reply]) - known
                 if any(len(word) > 2 for word in picked):
                     return True
         known |= _pick_words(text)

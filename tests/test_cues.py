@@ -160,3 +160,13 @@ def test_a_table_of_numbers_costs_a_bounded_number_of_comparisons():
     assert restates_any([table, *later], start=1) is True
     assert time.perf_counter() - started < 3
     assert MAX_SLOT_COMPARISONS < 30_000
+
+
+def test_a_long_reply_is_read_once_for_the_turns_after_it():
+    """A hostile 900 KB reply, then 255 short user turns (the server's limits): each turn used to reread it."""
+    import time
+
+    reply = " ".join(f"Word{i} is here." for i in range(60_000))[:900_000]
+    started = time.perf_counter()
+    assert answers_any([(reply, f"the q{i} part") for i in range(255)]) is False
+    assert time.perf_counter() - started < 5  # about 0.1 s on 2 cores; rereading took about 28 s
