@@ -56,6 +56,10 @@ _NOT_NAMES = frozenset(
     "Write Find Get Give Show List Use Keep Add Return Actually Sorry Wait Correction Forget Scratch Cancel Drop "
     "One Two Each Every Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
 )
+_TOKEN = re.compile(r"\w+")
+# `check_request` looks at most this many places in a request for its non-numeric facts; past that (only a hostile
+# request gets there) it fails closed: the check fails, and the user's own turns are sent.
+MAX_FACT_LOOKS = 200_000
 _STOP = frozenset("the a an of to it its that this one ones thing them what i me my you your any some".split())
 _WITHDRAW_VALUE = re.compile(
     r"\b(?:not|instead of|rather than|no longer)\s+(?:the\s+|a\s+|an\s+)?(\$?[\w.:%'-]+)", re.I
@@ -195,8 +199,12 @@ def extract_facts(text: str, names: Iterable[str] = ()) -> list[Fact]:
 
 
 def _sentence_start(text: str, position: int) -> bool:
-    before = text[:position].rstrip()
-    return not before or before[-1] in ".!?:\n"
+    """Whether `position` starts the text or a sentence: only white space since the last ".!?:". Scans back over
+    the white space only (no copy of the text before it), so a long message's names cost linear time."""
+    i = position - 1
+    while i >= 0 and text[i].isspace():
+        i -= 1
+    return i < 0 or text[i] in ".!?:"
 
 
 def _withdrawals(text: str, earlier: Sequence[str], names: Iterable[str]) -> tuple[set[tuple[str, str]], set[int]]:
@@ -270,16 +278,45 @@ def _strip_withdrawals(text: str) -> str:
     return _WITHDRAW_VALUE.sub(" ", text)
 
 
-def _present(fact: Fact, lowered: str, number_keys: set[str]) -> bool:
-    """Whether a request states `fact` (numbers by value; a percent also as its fraction), given the request
-    lowercased and its numbers' keys, so a request checked against many facts is read once, not once per fact."""
-    if fact.kind == "number":
-        return bool(_variants(fact.key) & number_keys)
-    if fact.kind == "constraint":
-        return re.search(rf"\b{re.escape(fact.key)}", lowered) is not None
-    if fact.kind == "term":
-        return re.search(rf"\b{re.escape(fact.key)}\b", lowered) is not None
-    return fact.key.lower() in lowered
+class _Request:
+    """A request read once for `check_request`: lower-cased, its numbers' keys, and where each word starts, so
+    checking many facts against a long request costs time linear in both (a hostile 1 MB message with tens of
+    thousands of names or quoted values used to be searched once per fact)."""
+
+    def __init__(self, request: str) -> None:
+        self.lowered = request.lower()
+        self.number_keys = {key for key, _ in _numbers(request)}
+        self.starts: dict[str, list[int]] = {}
+        for match in _TOKEN.finditer(self.lowered):
+            self.starts.setdefault(match.group(), []).append(match.start())
+        self.looks = 0
+        self.exhausted = False  # MAX_FACT_LOOKS reached: what was not found yet is unknown
+
+    def states(self, fact: Fact) -> bool:
+        """Whether the request states `fact`: numbers by value (a percent also as its fraction); constraint stems
+        at a word start; withdrawn terms as whole words; names, quoted values, identifiers and times as text
+        that starts where a word of the request starts."""
+        if fact.kind == "number":
+            return bool(_variants(fact.key) & self.number_keys)
+        if fact.kind == "constraint":  # one of CONSTRAINT_STEMS: a fixed, short list
+            return re.search(rf"\b{re.escape(fact.key)}", self.lowered) is not None
+        return self._holds(fact.key.lower(), whole_word=fact.kind == "term")
+
+    def _holds(self, key: str, *, whole_word: bool) -> bool:
+        first = _TOKEN.search(key)
+        if first is None:
+            return key in self.lowered  # no word to anchor on ("$$$"): rare, and searched plainly
+        for position in self.starts.get(first.group(), ()):
+            self.looks += 1
+            if self.looks > MAX_FACT_LOOKS:
+                self.exhausted = True  # a hostile request; `check_request` then fails closed
+                return False
+            start = position - first.start()
+            if start >= 0 and self.lowered.startswith(key, start):
+                end = start + len(key)
+                if not whole_word or end == len(self.lowered) or not self.lowered[end].isalnum():
+                    return True
+        return False
 
 
 def invented_numbers(request: str, told: Sequence[str]) -> list[str]:
@@ -309,13 +346,17 @@ def check_request(
         dropped: Turn index -> earlier turns it withdraws, when known (see `facts_in_force`).
     """
     in_force, withdrawn = facts_in_force(user_texts, names, dropped)
-    lowered, keys = request.lower(), {key for key, _ in _numbers(request)}
+    read = _Request(request)
+    missing = [f for f in in_force if not read.states(f)]
+    # Constraint words may rightly reappear ("the lowest, not the highest"): only values count here.
+    withdrawn_present = [f for f in withdrawn if f.kind != "constraint" and read.states(f)]
+    if read.exhausted:  # fail closed: a value not looked for counts as lost, a withdrawn one as still there
+        withdrawn_present = [f for f in withdrawn if f.kind != "constraint"]
     return FactCheck(
         in_force=in_force,
-        missing=[f for f in in_force if not _present(f, lowered, keys)],
+        missing=missing,
         withdrawn=withdrawn,
-        # Constraint words may rightly reappear ("the lowest, not the highest"): only values count here.
-        withdrawn_present=[f for f in withdrawn if f.kind != "constraint" and _present(f, lowered, keys)],
+        withdrawn_present=withdrawn_present,
         invented=invented_numbers(request, [*user_texts, *context]),
     )
 

@@ -231,6 +231,34 @@ def test_a_repair_cut_at_the_token_cap_counts_as_a_failed_repair(engine):
     assert out.mediation == "appended"
 
 
+def test_a_message_of_many_names_and_quotes_is_checked_in_linear_time():
+    """A hostile 300 KB of names, quoted values and withdrawn words: each used to be searched for in the whole
+    request (a 1 MB one took 272 s; this one about 24 s)."""
+    import time
+
+    def word(i: int) -> str:
+        return "".join(chr(97 + (i // 26**k) % 26) for k in range(4))
+
+    text = " ".join(f"met Q{word(i)}, said 'v{word(i)}', not z{word(i)}." for i in range(12_000))
+    started = time.perf_counter()
+    found = check_request(text, [text])
+    assert len(found.in_force) >= 24_000 and not found.missing and len(found.withdrawn_present) == 12_000
+    assert time.perf_counter() - started < 8  # about 1 s on 2 cores
+    # Names that all start with one word ("Mr ..."): past MAX_FACT_LOOKS the check stops and fails closed.
+    text = " ".join(f"met Mr Q{word(i)}." for i in range(12_000))
+    started = time.perf_counter()
+    found = check_request(text, [text, "not zaaa"])
+    assert found.missing and not found.ok
+    assert time.perf_counter() - started < 8
+
+
+def test_names_and_values_are_found_where_a_word_starts():
+    """A name inside a longer word is not that name ("Ann" in "Joanna"); at a word start it is ("Ann's")."""
+    said = ["book it for Ann", "the function is to_fahrenheit"]
+    assert check_request("Book it for Joanna; write celsius_to_fahrenheit.", said).loss == 1.0
+    assert check_request("Book it for Ann's team; write to_fahrenheit().", said).ok
+
+
 def test_a_long_message_is_checked_in_linear_time():
     """A hostile client's 40 KB of numbers: each fact used to reparse the whole request (about a minute here)."""
     import time
