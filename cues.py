@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from intent_mediator.facts import _NOT_NAMES, _STOP, _TIME, number_key
 
@@ -114,7 +114,7 @@ def restates_any(said: Sequence[str], start: int = 0) -> bool:
             turn = readings[index]
             if new.words - turn.words:
                 continue  # the turn says something the earlier one did not: "40 pages on sundays" after "24 a day"
-            if any(not any(clock & theirs for theirs in turn.clocks) for clock in new.clocks) and turn.clocks:
+            if turn.clocks and any(not any(clock & theirs for theirs in turn.clocks) for clock in new.clocks):
                 return True  # "7:30" after "a table at 7pm"
             for slot in new.slots:
                 others = turn.by_word.get(slot[0], ()) if slot[0] else turn.by_unit.get(slot[2] or "", ())
@@ -136,8 +136,8 @@ class _Reading:
     words: frozenset[str]
     clocks: list[frozenset[int]]
     marked: bool
-    by_word: dict[str, list[Slot]] = field(default_factory=dict)
-    by_unit: dict[str, list[Slot]] = field(default_factory=dict)
+    by_word: dict[str, list[Slot]]
+    by_unit: dict[str, list[Slot]]
 
     @classmethod
     def of(cls, text: str) -> _Reading:
@@ -226,16 +226,15 @@ def answers_any(exchanges: Sequence[tuple[str | None, str]], earlier: Sequence[s
     known: set[str] = set().union(*map(_pick_words, earlier))
     names: dict[str, set[str]] = {}  # user turns in a row follow one reply: it is read once
     for reply, text in exchanges:
+        words = _pick_words(text)
         if reply and reply.strip():
             if reply not in names:
                 if asks_user(reply):
                     return True
                 names[reply] = _reply_names(reply)
-            if len(text.split()) <= PICK_WORDS:
-                picked = (_pick_words(text) & names[reply]) - known
-                if any(len(word) > 2 for word in picked):
-                    return True
-        known |= _pick_words(text)
+            if len(text.split()) <= PICK_WORDS and any(len(word) > 2 for word in (words & names[reply]) - known):
+                return True
+        known |= words
     return False
 
 
@@ -256,7 +255,7 @@ def _reply_names(reply: str) -> set[str]:
         while i >= 0 and reply[i] in " \t":
             i -= 1
         starts = i < 0 or reply[i] in ".!?:\n"
-        if starts and not (reply[i] == "." and _LIST_NUMBER.search(reply, max(i - 3, 0), i + 1)):
+        if starts and not (i >= 0 and reply[i] == "." and _LIST_NUMBER.search(reply, max(i - 3, 0), i + 1)):
             continue
         names.add(match.group().lower().rstrip("s"))
     return names - _COMMON_CAPITALS
