@@ -254,7 +254,8 @@ def _reply_names(reply: str) -> set[str]:
         i = match.start() - 1
         while i >= 0 and reply[i] in " \t":
             i -= 1
-        starts = i < 0 or reply[i] in ".!?:\n"
+        # Any other white space ends a line: "\n", a bare "\r", "\u2028" (as `str.splitlines` reads them).
+        starts = i < 0 or reply[i] in ".!?:" or reply[i].isspace()
         if starts and not (i >= 0 and reply[i] == "." and _LIST_NUMBER.search(reply, max(i - 3, 0), i + 1)):
             continue
         names.add(match.group().lower().rstrip("s"))

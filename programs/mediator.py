@@ -83,8 +83,9 @@ class Mediator(dspy.Module):
     # `cues.answers_reply` (a turn after a reply that asks the user to choose, or one picking a name from the
     # reply) and bare values and clock times in `restates_value`; 4: after a review, offers of more help
     # ("Anything else?") are not choices, clock times compare as times, every user turn after a reply pairs
-    # with it, names in any alphabet, and a cap on the numbers compared.
-    join_revision: int = 4
+    # with it, names in any alphabet, and a cap on the numbers compared; 5: a bare "\r" or any other line break
+    # opens a line in the reply as "\n" does (a capitalised word after it is not taken for a name).
+    join_revision: int = 5
 
     def __init__(
         self,

@@ -52,10 +52,18 @@ def scripted(monkeypatch, tmp_path):
 
 
 def run_demo(argv: list[str]) -> str:
+    """The demo on the scripted world, which knows the first 2 test tasks (EASY and HARD) only."""
     stdout = io.StringIO()
-    args = cli.build_parser().parse_args(["demo", "--no-progress", *argv])
+    args = cli.build_parser().parse_args(["demo", "--no-progress", "--first", "2", *argv])
     assert demo.run(args, stdout=stdout) == 0
     return stdout.getvalue()
+
+
+def test_by_default_the_demo_runs_the_first_3_test_tasks_in_id_order_twice():
+    args = cli.build_parser().parse_args(["demo"])
+    assert (args.first, args.runs, args.modes) == (3, 2, "full,sharded,mediated")
+    first = [r.task_id for r in demo.demo_records(args.domain, args.first)]
+    assert first == sorted(r.task_id for r in load_split("math", "test"))[:3]
 
 
 def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, tmp_path):
@@ -104,7 +112,7 @@ def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, 
 
 def test_without_a_compiled_artifact_the_demo_says_so_and_falls_back_to_the_first_task(scripted, tmp_path):
     (scripted / "scripted_mediator" / "_generic" / "math" / "program.json").unlink()
-    out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--first", "2", "--no-join-additions"])
+    out = run_demo(["--out", str(tmp_path / "demo"), "--runs", "1", "--no-join-additions"])
     assert "mediated: no compiled math artifact ships for scripted/mediator: using the generic Mediator" in out
     # The generic Mediator's requests fail where sharded fails: the rule falls back to the first task.
     assert f"=== One conversation: {EASY.task_id}, run 0 (no run had sharded fail and mediated succeed" in out
