@@ -10,17 +10,20 @@ Calls, tokens, time and scores go to benchmarks/results/compile_domains.{json,md
 Resumable: each domain's optuna study lives in --work (SQLite); a finished domain is skipped when its
 result was produced by the same configuration; a different configuration is refused, naming what differs.
 
-    python benchmarks/compile_domains.py [--domains math,code,database,actions] [--max-lm-calls 250]
+    python benchmarks/compile_domains.py [--domains math,code,database,actions] [--max-lm-calls 250] [--mining-runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
 
@@ -49,7 +52,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--pairs-per-batch", type=int, default=4)
-    parser.add_argument("--mining-runs", type=int, default=1, help="samples per train task and mode when mining")
+    parser.add_argument(
+        "--mining-runs", type=int, default=3, help="samples per train task and mode when mining (default 3)"
+    )
     parser.add_argument("--max-lm-calls", type=int, default=250, help="hard cap per domain")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
@@ -69,8 +74,23 @@ def main() -> None:
             continue
         if previous:
             print(f"{domain}: the earlier result used another configuration ({previous['config']}); recompiling")
-        done[domain] = compile_domain(domain, args, domain_config, fingerprint, work)
-        report(done, config)
+        result = compile_domain(domain, args, domain_config, fingerprint, work)
+        with _locked(results_file):  # another compile may have finished a domain meanwhile: keep its row
+            done = json.loads(results_file.read_text()).get("domains", {}) if results_file.is_file() else {}
+            done[domain] = result
+            report(done, config)
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside `path` while its rows are read, merged and written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def domain_fingerprint(config: dict, domain: str, mediator_layout: str) -> tuple[dict, str]:

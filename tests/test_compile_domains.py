@@ -38,3 +38,30 @@ def test_a_scorer_revision_or_another_layout_changes_the_domain_fingerprint_so_t
     monkeypatch.setattr(ActionsTask, "scoring_revision", ActionsTask.scoring_revision + 1)
     after, changed = compile_domains.domain_fingerprint(config, "actions", "LeanChatAdapter")
     assert changed != fingerprint and after["scoring_revision"] == before["scoring_revision"] + 1
+
+
+def test_a_domain_another_compile_finished_meanwhile_keeps_its_row(monkeypatch, tmp_path):
+    import json
+
+    import _results
+
+    results = tmp_path / "results"
+    monkeypatch.setattr(_results, "RESULTS", results)
+    monkeypatch.setattr(compile_domains, "RESULTS", results)
+    monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(ScriptedEngine()))
+    row = {"guidelines": [], "baseline_score": 40.0, "validation_score": 40.0, "budget": None, "seconds": 1.0}
+
+    def compile_domain(domain, args, config, fingerprint, work):
+        # While this domain compiles, a second process finishes code and writes its row.
+        other = {"domains": {"code": {**row, "fingerprint": "other"}}}
+        (results / "compile_domains.json").write_text(json.dumps(other))
+        return {**row, "fingerprint": fingerprint}
+
+    monkeypatch.setattr(compile_domains, "compile_domain", compile_domain)
+    results.mkdir()
+    argv = ["compile_domains.py", "--domains", "math", "--work", str(tmp_path / "work"), "--artifacts", str(tmp_path)]
+    monkeypatch.setattr(sys, "argv", argv)
+    compile_domains.main()
+    done = json.loads((results / "compile_domains.json").read_text())["domains"]
+    assert sorted(done) == ["code", "math"] and done["code"]["fingerprint"] == "other"
+    assert "| code |" in (results / "compile_domains.md").read_text()
