@@ -244,6 +244,10 @@ def _pick_words(text: str) -> set[str]:
     return words - _SLOT_FILLER - _STOP
 
 
+# Where `str.splitlines` ends a line: "\n", a bare "\r", "\u2028" and the rest. A no-break space is not one.
+_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
 def _reply_names(reply: str) -> set[str]:
     """The capitalised words of a reply that are names ("Lirico", "Zürich", "GROUP"), lower case and singular: not
     the first word of a sentence or line (unless it follows a list number, "2. Southwest"), nor a common word."""
@@ -254,8 +258,7 @@ def _reply_names(reply: str) -> set[str]:
         i = match.start() - 1
         while i >= 0 and reply[i] in " \t":
             i -= 1
-        # Any other white space ends a line: "\n", a bare "\r", "\u2028" (as `str.splitlines` reads them).
-        starts = i < 0 or reply[i] in ".!?:" or reply[i].isspace()
+        starts = i < 0 or reply[i] in ".!?:" or reply[i] in _LINE_BREAKS
         if starts and not (i >= 0 and reply[i] == "." and _LIST_NUMBER.search(reply, max(i - 3, 0), i + 1)):
             continue
         names.add(match.group().lower().rstrip("s"))

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from intent_mediator.files import write_text_atomic
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -30,9 +32,9 @@ def median(values: list[float]) -> float:
 def write(name: str, data: dict[str, Any], header: list[str], rows: list[list[Any]], notes: str = "") -> Path:
     """Write `<name>.json` (data + machine) and `<name>.md` (a table); print the table."""
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
+    write_text_atomic(RESULTS / f"{name}.json", json.dumps({"machine": machine(), **data}, indent=2) + "\n")
     text = table(header, rows) + "\n" + (f"\n{notes}\n" if notes else "")
-    (RESULTS / f"{name}.md").write_text(text)
+    write_text_atomic(RESULTS / f"{name}.md", text)
     print(text)
     return RESULTS / f"{name}.md"
 

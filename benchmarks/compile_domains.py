@@ -62,7 +62,8 @@ def main() -> None:
     args = parser.parse_args()
     config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts")}
     results_file = RESULTS / "compile_domains.json"
-    done = json.loads(results_file.read_text()).get("domains", {}) if results_file.is_file() else {}
+    with _locked(results_file):  # not while another compile writes it
+        done = _rows(results_file)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     layout = MediatedAssistant().mediator.layout_name(roles_for(args).mediator)
@@ -76,9 +77,25 @@ def main() -> None:
             print(f"{domain}: the earlier result used another configuration ({previous['config']}); recompiling")
         result = compile_domain(domain, args, domain_config, fingerprint, work)
         with _locked(results_file):  # another compile may have finished a domain meanwhile: keep its row
-            done = json.loads(results_file.read_text()).get("domains", {}) if results_file.is_file() else {}
+            done = _rows(results_file)
             done[domain] = result
             report(done, config)
+
+
+def trials(refiner_report: dict) -> list[dict]:
+    """Every trial of a Refiner report with the rule list it scored (its first `rules_kept` rules)."""
+    out = []
+    for round_ in refiner_report.get("rounds", []):
+        candidates = round_.get("candidates") or []
+        for trial in round_.get("trials", []):
+            params = trial.get("params") or {}
+            rules = candidates[params["candidate"]]["guidelines"] if "candidate" in params else []
+            out.append({**trial, "guidelines": rules[: params.get("rules_kept", len(rules))]})
+    return out
+
+
+def _rows(results_file: Path) -> dict:
+    return json.loads(results_file.read_text()).get("domains", {}) if results_file.is_file() else {}
 
 
 @contextlib.contextmanager
@@ -174,6 +191,9 @@ def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path
         "package_version": version("intent-mediator"),
         "git_commit": _git_commit(),
         "stopped": report_.get("stopped"),
+        # What the search saw: pairs mined, and every trial's rule list and validation score.
+        "pairs_found": report_.get("pairs_found"),
+        "trials": trials(report_),
     }
     folder = save_artifact(program, Path(args.artifacts) / shipped_model_key(args.model), domain=domain, meta=meta)
     print(f"{domain}: validation {meta['baseline_score']} -> {meta['validation_score']} in {seconds} s; {folder}")

@@ -2,8 +2,8 @@
 
 What it runs (every choice fixed before any result is seen):
 - records: the first `--first` tasks (default 3), in id order, of the held-out test split of `--domain` (default
-  math) in `data/splits.json`: never used to compile the shipped artifacts (3 since joined additions halved the
-  demo's time; 2 before);
+  math) in `data/splits.json`: never used to compile the shipped artifacts (3 since joined additions cut the
+  demo's time by about a third; 2 before);
 - modes: full, sharded and mediated (add drop-assistant with `--modes`), `--runs` runs each (default 2);
 - mediated: the compiled artifact shipped with the package for the Mediator's model and the domain when there is
   one, else the generic (uncompiled) Mediator; the demo says which;

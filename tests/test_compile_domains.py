@@ -65,3 +65,21 @@ def test_a_domain_another_compile_finished_meanwhile_keeps_its_row(monkeypatch, 
     done = json.loads((results / "compile_domains.json").read_text())["domains"]
     assert sorted(done) == ["code", "math"] and done["code"]["fingerprint"] == "other"
     assert "| code |" in (results / "compile_domains.md").read_text()
+
+
+def test_the_results_keep_every_trial_with_the_rules_it_scored():
+    report = {
+        "rounds": [
+            {
+                "candidates": [{"guidelines": ["a", "b", "c"]}, {"guidelines": ["d"]}],
+                "trials": [
+                    {"number": 0, "params": {"candidate": 1, "rules_kept": 3}, "value": 50.0, "state": "COMPLETE"},
+                    {"number": 1, "params": {"candidate": 0, "rules_kept": 2}, "value": None, "state": "RUNNING"},
+                ],
+            }
+        ]
+    }
+    kept = compile_domains.trials(report)
+    assert [t["guidelines"] for t in kept] == [["d"], ["a", "b"]]
+    assert [t["value"] for t in kept] == [50.0, None] and kept[1]["state"] == "RUNNING"
+    assert compile_domains.trials({}) == []

@@ -144,6 +144,8 @@ def test_answers_reply_reads_names_not_sentence_openers_or_common_words():
         reply = f"Here it is.{line_end}Input: a list.{line_end}Use the Abc method."
         assert answers_reply("input is a tuple", reply, ["a function"]) is False, repr(line_end)
         assert answers_reply("abc", reply, []) is True, repr(line_end)
+    for space in ("\xa0", "\u202f", "\u3000"):  # spaces that end no line: the word after one is no sentence start
+        assert answers_reply("southwest", f"You could fly with{space}Southwest or Delta.", []) is True, repr(space)
 
 
 def test_answers_any_reads_each_turn_against_the_reply_before_it():
