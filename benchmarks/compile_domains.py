@@ -56,11 +56,21 @@ def main() -> None:
         "--mining-runs", type=int, default=3, help="samples per train task and mode when mining (default 3)"
     )
     parser.add_argument("--max-lm-calls", type=int, default=250, help="hard cap per domain")
+    parser.add_argument(
+        "--confirm-runs",
+        type=int,
+        default=0,
+        help="fresh validation runs the winner must win again before it ships (default 0: the shipped artifacts "
+        "were compiled without confirmation; benchmarks/confirm_artifacts.py confirms them afterwards)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
     parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
     args = parser.parse_args()
-    config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts")}
+    config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts", "confirm_runs")}
+    # Confirmation runs after the search and does not change it: the study (named by the search's fingerprint)
+    # is shared, and the result's fingerprint names the confirmation only when there is one.
+    confirmed = {**config, "confirm_runs": args.confirm_runs} if args.confirm_runs else config
     results_file = RESULTS / "compile_domains.json"
     with _locked(results_file):  # not while another compile writes it
         done = _rows(results_file)
@@ -68,18 +78,19 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     layout = MediatedAssistant().mediator.layout_name(roles_for(args).mediator)
     for domain in args.domains.split(","):
-        domain_config, fingerprint = domain_fingerprint(config, domain, layout)
+        _, study = domain_fingerprint(config, domain, layout)
+        domain_config, fingerprint = domain_fingerprint(confirmed, domain, layout)
         previous = done.get(domain)
         if previous and previous["fingerprint"] == fingerprint:
             print(f"{domain}: done earlier with this configuration, skipped")
             continue
         if previous:
             print(f"{domain}: the earlier result used another configuration ({previous['config']}); recompiling")
-        result = compile_domain(domain, args, domain_config, fingerprint, work)
+        result = compile_domain(domain, args, domain_config, (study, fingerprint), work)
         with _locked(results_file):  # another compile may have finished a domain meanwhile: keep its row
             done = _rows(results_file)
             done[domain] = result
-            report(done, config)
+            report(done, confirmed)
 
 
 def trials(refiner_report: dict) -> list[dict]:
@@ -135,7 +146,9 @@ def roles_for(args) -> RoleLMs:
     return roles
 
 
-def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path) -> dict:
+def compile_domain(domain: str, args, config: dict, fingerprints: tuple[str, str], work: Path) -> dict:
+    """Compile one domain; `fingerprints` are the search's (its study's name) and the result's."""
+    study, fingerprint = fingerprints
     train, val = load_split(domain, "train"), load_split(domain, "validation")
     print(f"{domain}: {len(train)} train, {len(val)} validation tasks", flush=True)
     settings = ConversationSettings(roles_for(args))
@@ -146,8 +159,9 @@ def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path
         pairs_per_batch=args.pairs_per_batch,
         mining_runs=args.mining_runs,
         max_lm_calls=args.max_lm_calls,
+        confirm_runs=args.confirm_runs,
         storage=f"sqlite:///{work / f'{domain}.db'}",
-        study_name=f"{domain}-{fingerprint}",
+        study_name=f"{domain}-{study}",
         report_dir=work / domain,
         workers=1,  # one loaded model answers one call at a time: more workers only queue
         seed=args.seed,
@@ -195,6 +209,9 @@ def compile_domain(domain: str, args, config: dict, fingerprint: str, work: Path
         "pairs_found": report_.get("pairs_found"),
         "trials": trials(report_),
     }
+    if "confirmation" in report_:  # the winner and the uncompiled list on fresh runs, and which one shipped
+        meta["confirmation"] = report_["confirmation"]
+        meta["search_best"] = report_.get("search_best")
     folder = save_artifact(program, Path(args.artifacts) / shipped_model_key(args.model), domain=domain, meta=meta)
     print(f"{domain}: validation {meta['baseline_score']} -> {meta['validation_score']} in {seconds} s; {folder}")
     return {

@@ -157,6 +157,8 @@ def number_in(
 
 # Whole number >= 1 (0 would silently mean "everything" or "nothing").
 at_least_one = number_in(int, 1)
+# A count where 0 means "none" (e.g. no confirmation runs).
+count = number_in(int, 0)
 # A sampling temperature.
 temperature = number_in(float, 0)
 # An entropy rise in nats (ERGO's threshold): a negative one would reset on falls too.

@@ -16,6 +16,7 @@ from intent_mediator.commands.common import (
     DEFAULT_MEDIATOR_HISTORY,
     at_least_one,
     conversation_settings,
+    count,
     fraction,
     load_run_records,
     output_dir,
@@ -90,6 +91,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         default=1,
         help="samples per train task and mode when mining pairs (more runs, more pairs at temperature > 0)",
     )
+    parser.add_argument(
+        "--confirm-runs",
+        type=count,
+        default=0,
+        help="fresh validation runs on which the search's winner must beat the uncompiled Mediator again before "
+        "it ships (default 0: no confirmation; needs assistant sampling, temperature > 0)",
+    )
     parser.add_argument("--max-guidelines", type=at_least_one, default=8, help="longest guideline list kept")
     parser.add_argument("--storage", help="optuna storage URL (e.g. sqlite:///refiner.db) so a killed compile resumes")
     parser.add_argument("--max-lm-calls", type=at_least_one, help="hard cap on LM calls")
@@ -156,6 +164,14 @@ def run(args: argparse.Namespace) -> int:
     score = meta["validation_score"]
     if score is not None:
         print(f"validation P {report.get('baseline_score', float('nan')):.1f} -> {score:.1f}")
+    if "confirmation" in report:
+        c = report["confirmation"]
+        verdict = "confirmed, it ships" if c["confirmed"] else "not confirmed, the uncompiled guidelines ship"
+        if "score" in c:
+            scores = f"winner {c['score']:.1f}, uncompiled {c['uncompiled_score']:.1f}"
+            print(f"confirmation on runs {c['runs']}: {scores}: {verdict}")
+        else:
+            print(f"confirmation: {c.get('note')}; {verdict}")
     print(f"artifact: {target}/program.json")
     return 0
 
@@ -179,6 +195,8 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
         )
     if args.optimizer != "refiner" and args.selection != "simulation":
         raise IntentMediatorError(f"--selection {args.selection}: only --optimizer refiner selects by proxy")
+    if args.optimizer != "refiner" and args.confirm_runs:
+        raise IntentMediatorError(f"--confirm-runs {args.confirm_runs}: only --optimizer refiner confirms its winner")
     trajectories = None
     for path in args.trajectories or []:
         if not Path(path).is_file():
@@ -207,6 +225,7 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
             rounds=args.rounds,
             max_guidelines=args.max_guidelines,
             selection=args.selection,
+            confirm_runs=args.confirm_runs,
             max_lm_calls=args.max_lm_calls,
             max_tokens=args.max_total_tokens,
             storage=args.storage,
@@ -234,6 +253,8 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
         "train": [r.task_id for r in train],
         "val": [r.task_id for r in val],
     }
+    if "confirmation" in report:  # the search's winner and the uncompiled list on fresh runs; which one shipped
+        meta["confirmation"] = {k: v for k, v in report["confirmation"].items() if not k.endswith("scores")}
 
     def record_run() -> None:
         """Write run.json; called once the artifact is saved, so a compile (or a save) that failed leaves the

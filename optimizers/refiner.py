@@ -9,7 +9,9 @@ The 2602.07338 paper distills rules in one LLM call over five contrastive pairs 
 3. select among candidates, and how many of their rules to keep, with a seeded optuna TPE study scored on the
    valset through mediated simulations (or the cheap faithfulness proxy); a pruner stops a candidate as soon
    as it can no longer beat the best; optional storage lets a killed compile resume without redoing trials;
-4. later rounds revise the best set from the failures it still has, within a hard LM budget.
+4. later rounds revise the best set from the failures it still has, within a hard LM budget;
+5. optionally (`confirm_runs`), re-score the winner and the uncompiled Mediator on fresh samples of the valset
+   and ship the winner only if it still wins there: a search that scores one sample per task picks lucky lists.
 """
 
 from __future__ import annotations
@@ -78,6 +80,14 @@ class Refiner(Teleprompter):
         max_guidelines: Longest guideline list kept.
         trials_per_round: Optuna trials per round (default: twice the number of candidates).
         selection: "simulation" (mediated runs scored by the metric) or "proxy" (request faithfulness).
+        confirm_runs: Fresh samples per valset task on which the search's winner and the uncompiled guidelines
+            are scored again before the compile returns (0, the default: no confirmation). The search scores one
+            sample per task (run 0), so on a small valset a win of a task or two can be luck, and the maximum
+            over many trials favours luck. The winner ships only if its mean over runs 1..`confirm_runs` (never
+            run 0) beats the uncompiled guidelines' mean over the same runs; otherwise the compile returns the
+            uncompiled guidelines, and does so too when the budget runs out before confirmation finishes.
+            Confirmation always simulates mediated conversations scored by the metric, whatever `selection`
+            is; it needs sampling (assistant temperature > 0), since at temperature 0 every run repeats run 0.
         max_lm_calls, max_tokens: Hard budget over every LM call the compile makes (tokens as the LMs report
             them).
         storage: Optuna storage URL (e.g. "sqlite:///refiner.db") so a killed compile resumes. A study is
@@ -104,6 +114,7 @@ class Refiner(Teleprompter):
         max_guidelines: int = 8,
         trials_per_round: int | None = None,
         selection: str = "simulation",
+        confirm_runs: int = 0,
         max_lm_calls: int | None = None,
         max_tokens: int | None = None,
         storage: str | None = None,
@@ -122,6 +133,8 @@ class Refiner(Teleprompter):
             raise ValueError(f"failure_mode must be a multi-turn mode, got {failure_mode!r}")
         if mining_runs < 1:
             raise ValueError(f"mining_runs must be at least 1, got {mining_runs}")
+        if confirm_runs < 0:
+            raise ValueError(f"confirm_runs must be 0 or more, got {confirm_runs}")
         if isinstance(metric, ConversationSettings):
             raise TypeError("Refiner takes the metric first, as DSPy's optimizers do: Refiner(metric, settings=...)")
         if metric is not None and not callable(metric):
@@ -132,7 +145,7 @@ class Refiner(Teleprompter):
         self.batch_sizes = sorted(set(batch_sizes or [pairs_per_batch]))
         self.pairs_per_batch, self.mining_runs = pairs_per_batch, mining_runs
         self.candidates_per_round, self.rounds, self.max_guidelines = candidates_per_round, rounds, max_guidelines
-        self.trials_per_round, self.selection = trials_per_round, selection
+        self.trials_per_round, self.selection, self.confirm_runs = trials_per_round, selection, confirm_runs
         self.max_lm_calls, self.max_tokens = max_lm_calls, max_tokens
         self.storage, self.study_name = storage, study_name
         self.report_dir = Path(report_dir) if report_dir else None
@@ -204,9 +217,13 @@ class Refiner(Teleprompter):
                 chosen = self._paper(pairs[: self.pairs_per_batch], report)
             else:
                 chosen = self._optimize(student, pairs, train, val, report)
+                chosen = self._confirmed(student, chosen, val, report)
         except BudgetExhausted as exc:
             report["stopped"] = str(exc)
             chosen = report.get("best", {}).get("guidelines", student.guidelines)
+            unconfirmed = self.confirm_runs and "confirmation" not in report and chosen != student.guidelines
+            if self.mode == "optimize" and unconfirmed:
+                chosen = self._reject(student, report, {"note": "the LM budget ran out before confirmation finished"})
             logger.warning("%s; keeping the best guidelines found so far", exc)
         finally:
             report["budget"] = self.budget.as_dict()
@@ -361,6 +378,67 @@ class Refiner(Teleprompter):
         extra = self._simulate(unsolved, ["full"], settings, None) if unsolved else []
         return [*self._solved, *extra, *failures]
 
+    def confirm(self, student: MediatedAssistant, guidelines: list[str], valset: list) -> dict[str, Any]:
+        """Score `guidelines` and the student's own guidelines on runs 1..`confirm_runs` of every valset task.
+
+        Run 0 is what the search scored, so these are fresh samples for both lists (each run is a distinct
+        sample when the assistant samples). Returns the runs, each list's mean score and per-task scores, and
+        `confirmed`: whether `guidelines` scored strictly higher on the mean.
+
+        Raises:
+            RefinerError: `confirm_runs` is 0, or a conversation failed (a crash is not scored as 0).
+            BudgetExhausted: the LM budget ran out.
+        """
+        if not self.confirm_runs:
+            raise RefinerError("confirm_runs is 0: give Refiner(confirm_runs=N) to confirm on N fresh runs")
+        val = self._register(valset, "valset")
+        winner = self._fresh_scores(guidelines, val, student)
+        uncompiled = self._fresh_scores(student.guidelines, val, student)
+        score, baseline = _mean(winner), _mean(uncompiled)
+        return {
+            "runs": list(range(1, self.confirm_runs + 1)),
+            "guidelines": list(guidelines),
+            "score": score,
+            "uncompiled_score": baseline,
+            "scores": winner,
+            "uncompiled_scores": uncompiled,
+            "confirmed": score > baseline,
+        }
+
+    def _confirmed(self, student, chosen: list[str], val, report: dict) -> list[str]:
+        """`chosen` if it is the student's own list or confirmation holds it up; else the student's list."""
+        if not self.confirm_runs or chosen == student.guidelines:
+            return chosen
+        confirmation = self.confirm(student, chosen, val)
+        report["confirmation"] = confirmation
+        logger.info(
+            "confirmation over runs %s: winner %.1f, uncompiled %.1f",
+            confirmation["runs"],
+            confirmation["score"],
+            confirmation["uncompiled_score"],
+        )
+        return chosen if confirmation["confirmed"] else self._reject(student, report, confirmation)
+
+    def _reject(self, student, report: dict, confirmation: dict) -> list[str]:
+        """Ship the uncompiled guidelines; the search's winner is kept in the report as `search_best`."""
+        report["confirmation"] = {**confirmation, "confirmed": False}
+        if report.get("best", {}).get("round", -1) != -1:
+            report["search_best"] = report["best"]
+            report["best"] = {"guidelines": student.guidelines, "score": report.get("baseline_score"), "round": -1}
+        logger.warning("the search's winner was not confirmed on fresh runs; the uncompiled guidelines ship")
+        return student.guidelines
+
+    def _fresh_scores(self, guidelines: list[str], val: list[Instruction], student) -> dict[str, list[float]]:
+        program = student.deepcopy()
+        program.set_guidelines(guidelines)
+        skip = {(record.task_id, "mediated", 0) for record in val}
+        runs = self._simulate(val, ["mediated"], self._settings(program), None, runs=self.confirm_runs + 1, skip=skip)
+        _raise_on_any_failure(runs, "confirming")
+        scores: dict[str, list[float]] = {record.task_id: [] for record in val}
+        for trajectory in sorted(runs, key=lambda t: (t.task_id, t.run)):
+            scores[trajectory.task_id].append(trajectory.score or 0.0)
+        return scores
+
     # ---- scoring --------------------------------------------------------------------------------------------
     def _score(self, guidelines: list[str], val: list[Instruction], student, *, trial=None, best=None) -> float:
         program = student.deepcopy()
@@ -372,10 +450,7 @@ class Refiner(Teleprompter):
         chunk = max(1, self.workers)
         for start in range(0, len(val), chunk):
             batch = self._simulate(val[start : start + chunk], ["mediated"], settings, None)
-            failed = [t for t in batch if t.error is not None]
-            if failed:
-                _raise_if_all_failed(failed, "validating")  # a metric failure gets its own error
-                raise RefinerError(f"{len(failed)} validation conversations failed: {failed[0].error}")
+            _raise_on_any_failure(batch, "validating")
             total += sum(t.score or 0.0 for t in batch)
             seen += len(batch)
             if trial is not None:
@@ -425,13 +500,14 @@ class Refiner(Teleprompter):
             name = getattr(metric, "__name__", type(metric).__name__)
             raise MetricError(f"the metric {name} raised {type(exc).__name__}: {exc} (example {task_id})") from exc
 
-    def _simulate(self, records, modes, settings, desc, runs: int = 1) -> list[Trajectory]:
+    def _simulate(self, records, modes, settings, desc, runs: int = 1, skip=None) -> list[Trajectory]:
         trajectories = simulate(
             records,
             modes,
             runs,
             settings,
             workers=self.workers,
+            skip=skip,
             progress=self.progress and desc is not None,
             desc=desc or "",
         )
@@ -445,18 +521,38 @@ class Refiner(Teleprompter):
             write_json_atomic(self.report_dir / "refiner_report.json", report)
 
 
-def _raise_if_all_failed(trajectories: list[Trajectory], step: str) -> None:
-    """A broken metric stops the compile at once; so does a step where every conversation failed."""
-    failed = [t for t in trajectories if t.error is not None]
+def _raise_on_metric_failure(failed: list[Trajectory]) -> None:
     metric_failure = next((t.error for t in failed if t.error and t.error.startswith("MetricError")), None)
     if metric_failure is not None:
         raise MetricError(metric_failure.removeprefix("MetricError: "))
+
+
+def _raise_on_any_failure(trajectories: list[Trajectory], step: str) -> None:
+    """Scores are means over every conversation: one that crashed is an error, never scored as 0."""
+    failed = [t for t in trajectories if t.error is not None]
+    if failed:
+        _raise_on_metric_failure(failed)  # a broken metric gets its own error
+        raise RefinerError(
+            f"{len(failed)} of {len(trajectories)} conversations failed while {step}; the first error: "
+            f"{failed[0].error}"
+        )
+
+
+def _raise_if_all_failed(trajectories: list[Trajectory], step: str) -> None:
+    """A broken metric stops the compile at once; so does a step where every conversation failed."""
+    failed = [t for t in trajectories if t.error is not None]
+    _raise_on_metric_failure(failed)
     if trajectories and len(failed) == len(trajectories):
         raise RefinerError(f"all {len(failed)} conversations failed while {step}; the first error: {failed[0].error}")
     if failed:
         logger.warning(
             "%d of %d conversations failed while %s: %s", len(failed), len(trajectories), step, failed[0].error
         )
+
+
+def _mean(scores: dict[str, list[float]]) -> float:
+    values = [value for runs in scores.values() for value in runs]
+    return sum(values) / len(values) if values else 0.0
 
 
 def _clean(guidelines: Any, limit: int) -> list[str] | None:

@@ -90,6 +90,22 @@ def test_compile_writes_an_artifact_per_user_and_domain(monkeypatch, tmp_path, c
     assert "validation P 0.0 -> 100.0" in capsys.readouterr().out
 
 
+def test_compile_confirms_the_winner_on_fresh_runs_and_records_it(monkeypatch, tmp_path, capsys):
+    from intent_mediator.artifacts import read_meta
+    from intent_mediator.testing.refiner_world import KEEP_ALL, world
+
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    flags = "--domain math --tasks math --limit 6 --rounds 1 --candidates 1 --confirm-runs 2 --no-progress"
+    assert cli.main(["compile", *flags.split(), "--out", str(tmp_path)]) == 0
+    meta = read_meta(tmp_path / "_generic" / "math")
+    assert meta["guidelines"][0] == KEEP_ALL
+    assert meta["confirmation"]["confirmed"] is True and meta["confirmation"]["runs"] == [1, 2]
+    assert meta["confirmation"]["score"] == 100.0 and meta["confirmation"]["uncompiled_score"] == 0.0
+    out = capsys.readouterr().out
+    assert "confirmation on runs [1, 2]: winner 100.0, uncompiled 0.0: confirmed, it ships" in out
+
+
 def test_unsafe_user_ids_are_rejected(capsys):
     assert cli.main(["compile", "--user", "../../etc", "--out", "x"]) == 2
     assert "invalid user id '../../etc'" in capsys.readouterr().err
@@ -122,6 +138,8 @@ def bad_inputs(tmp_path):
         (["compile", "--out", "{file}"], "--out"),
         (["compile", "--val-fraction", "1"], "--val-fraction"),
         (["compile", "--rounds", "0"], "--rounds"),
+        (["compile", "--confirm-runs", "-1"], "--confirm-runs"),
+        (["compile", "--optimizer", "gepa", "--mediator-history", "full", "--confirm-runs", "2"], "--confirm-runs"),
         (["compile", "--metric", "proxy"], "--selection proxy"),
         (["compile", "--metric", "nosuchmodule:fn"], "--metric"),
         (["compile", "--trajectories", "{dir}/missing.jsonl"], "--trajectories"),

@@ -17,9 +17,9 @@ def test_a_domain_without_contrastive_pairs_is_recorded_and_ships_nothing(monkey
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(engine))
     args = argparse.Namespace(
         rounds=1, candidates=1, pairs_per_batch=2, mining_runs=2, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted",
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0,
     )  # fmt: skip
-    result = compile_domains.compile_domain("math", args, {"seed": 0}, "abc", tmp_path / "work")
+    result = compile_domains.compile_domain("math", args, {"seed": 0}, ("abc", "abc"), tmp_path / "work")
     assert result["stopped"].startswith("no artifact: no contrastive pairs")
     assert result["artifact"] is None and result["guidelines"] == [] and result["validation_score"] is None
     assert result["split"]["train"] and result["fingerprint"] == "abc"
@@ -51,11 +51,11 @@ def test_a_domain_another_compile_finished_meanwhile_keeps_its_row(monkeypatch, 
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(ScriptedEngine()))
     row = {"guidelines": [], "baseline_score": 40.0, "validation_score": 40.0, "budget": None, "seconds": 1.0}
 
-    def compile_domain(domain, args, config, fingerprint, work):
+    def compile_domain(domain, args, config, fingerprints, work):
         # While this domain compiles, a second process finishes code and writes its row.
         other = {"domains": {"code": {**row, "fingerprint": "other"}}}
         (results / "compile_domains.json").write_text(json.dumps(other))
-        return {**row, "fingerprint": fingerprint}
+        return {**row, "fingerprint": fingerprints[1]}
 
     monkeypatch.setattr(compile_domains, "compile_domain", compile_domain)
     results.mkdir()
@@ -65,6 +65,31 @@ def test_a_domain_another_compile_finished_meanwhile_keeps_its_row(monkeypatch, 
     done = json.loads((results / "compile_domains.json").read_text())["domains"]
     assert sorted(done) == ["code", "math"] and done["code"]["fingerprint"] == "other"
     assert "| code |" in (results / "compile_domains.md").read_text()
+
+
+def test_confirmation_shares_the_search_but_names_its_own_result(monkeypatch, tmp_path):
+    import _results
+
+    results = tmp_path / "results"
+    monkeypatch.setattr(_results, "RESULTS", results)
+    monkeypatch.setattr(compile_domains, "RESULTS", results)
+    monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(ScriptedEngine()))
+    seen = {}
+
+    def compile_domain(domain, args, config, fingerprints, work):
+        seen[args.confirm_runs] = (config, fingerprints)
+        row = {"guidelines": [], "baseline_score": 0.0, "validation_score": 0.0, "budget": None, "seconds": 0.0}
+        return {**row, "fingerprint": fingerprints[1], "config": config}
+
+    monkeypatch.setattr(compile_domains, "compile_domain", compile_domain)
+    for runs in ("0", "3"):
+        argv = ["x", "--domains", "math", "--work", str(tmp_path), "--artifacts", str(tmp_path), "--confirm-runs", runs]
+        monkeypatch.setattr(sys, "argv", argv)
+        compile_domains.main()
+    (plain, (study, result)), (confirmed, (study3, result3)) = seen[0], seen[3]
+    # The search (its optuna study) is the same; without confirmation, so is the result's fingerprint.
+    assert study == study3 == result
+    assert result3 != result and confirmed["confirm_runs"] == 3 and "confirm_runs" not in plain
 
 
 def test_the_results_keep_every_trial_with_the_rules_it_scored():
