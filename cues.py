@@ -161,11 +161,11 @@ def _slots(text: str) -> list[Slot]:
     tokens = _SLOT_TOKEN.findall(_TIME.sub(" ", text.lower()))
     found = []
     for i, token in enumerate(tokens):
-        if not (token[-1].isdigit() or token.endswith("%")) or (key := number_key(token)) is None:
+        if not _is_number(token) or (key := number_key(token)) is None:
             continue
         words: list[str] = []
         for t in (tokens[k] for k in range(i - 1, -1, -1)):  # no copy of tokens[:i] per number
-            if t[-1].isdigit() or len(words) == 2:
+            if _is_number(t) or len(words) == 2:  # "15% of the bill, 80": the bill's word is not "15%"
                 break
             if t not in _SLOT_FILLER:
                 words.append(t.rstrip("s"))
@@ -175,6 +175,11 @@ def _slots(text: str) -> list[Slot]:
         elif after and after not in _SLOT_FILLER and after not in _STOP:
             found.append(("", None, after.rstrip("s"), key))  # "65 mph", but not "3 or 4"
     return found
+
+
+def _is_number(token: str) -> bool:
+    """Whether a `_SLOT_TOKEN` token is a number ("14", "$1,200", "-3.5", "50%"), not a word."""
+    return token[-1].isdigit() or token.endswith("%")
 
 
 def _same_slot(one: Slot, other: Slot) -> bool:

@@ -84,8 +84,9 @@ class Mediator(dspy.Module):
     # reply) and bare values and clock times in `restates_value`; 4: after a review, offers of more help
     # ("Anything else?") are not choices, clock times compare as times, every user turn after a reply pairs
     # with it, names in any alphabet, and a cap on the numbers compared; 5: a bare "\r" or any other line break
-    # opens a line in the reply as "\n" does (a capitalised word after it is not taken for a name).
-    join_revision: int = 5
+    # opens a line in the reply as "\n" does (a capitalised word after it is not taken for a name); 6: a
+    # percentage ends the look back for a number's slot word, as any other number does ("15% of the bill, 80").
+    join_revision: int = 6
 
     def __init__(
         self,

@@ -81,6 +81,9 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
         ("at 19:00", ["dinner at 7pm"], False),
         ("8pm", ["dinner at 19:00"], True),  # "pm" is part of the time, not a word the earlier turn lacks
         ("3 or 4", ["pick 2 or 3 items"], False),  # "or" is no unit
+        # A percentage ends the look back like any number: the bill's slot is "bill", not "15% bill".
+        ("tip 15% bill 90", ["15% tip, bill 80 dollars"], True),
+        ("15% bill 80", ["15% tip, bill 80 dollars"], False),
     ],
 )
 def test_restates_value_spots_a_silent_change_of_a_value_already_given(turn, earlier, expected):
