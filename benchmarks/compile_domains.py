@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import RESULTS, write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.artifacts import save_artifact, shipped_model_key
+from intent_mediator.commands.common import count
 from intent_mediator.data.splits import load_split
-from intent_mediator.optimizers.refiner import Refiner, RefinerError
+from intent_mediator.optimizers.refiner import Refiner, RefinerError, confirmation_meta
 from intent_mediator.programs.mediator import Mediator
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.tasks import get_task
@@ -58,7 +59,7 @@ def main() -> None:
     parser.add_argument("--max-lm-calls", type=int, default=250, help="hard cap per domain")
     parser.add_argument(
         "--confirm-runs",
-        type=int,
+        type=count,
         default=0,
         help="fresh validation runs the winner must win again before it ships (default 0: the shipped artifacts "
         "were compiled without confirmation; benchmarks/confirm_artifacts.py confirms them afterwards)",
@@ -209,15 +210,14 @@ def compile_domain(domain: str, args, config: dict, fingerprints: tuple[str, str
         "pairs_found": report_.get("pairs_found"),
         "trials": trials(report_),
     }
-    if "confirmation" in report_:  # the winner and the uncompiled list on fresh runs, and which one shipped
-        meta["confirmation"] = report_["confirmation"]
-        meta["search_best"] = report_.get("search_best")
+    meta.update(confirmation_meta(report_))  # the winner and the uncompiled list on fresh runs, if confirmed
     folder = save_artifact(program, Path(args.artifacts) / shipped_model_key(args.model), domain=domain, meta=meta)
     print(f"{domain}: validation {meta['baseline_score']} -> {meta['validation_score']} in {seconds} s; {folder}")
     return {
         "fingerprint": fingerprint,
         "guidelines": program.guidelines,
-        "artifact": str(folder.relative_to(REPO)),
+        # --artifacts may point outside the repository
+        "artifact": str(folder.relative_to(REPO) if folder.is_relative_to(REPO) else folder),
         **meta,
     }
 

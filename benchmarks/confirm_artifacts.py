@@ -1,7 +1,7 @@
 """Do the shipped artifacts' validation wins hold on fresh samples? The Refiner's confirmation, after the fact.
 
-compile_domains.py selects each domain's rule list on one sample (run 0) of 5 validation tasks, so a win of one
-or two tasks can be luck. This re-scores every shipped artifact's rules and the uncompiled Mediator on runs
+compile_domains.py selects each domain's rule list on one sample (run 0) of 5-6 validation tasks, so a win of
+one or two tasks can be luck. This re-scores every shipped artifact's rules and the uncompiled Mediator on runs
 1..--runs of the same validation split, with the compile's own settings (its recorded model, temperatures and
 token caps; every turn rewritten, as the compile ran), through `Refiner.confirm`, the step a compile with
 `--confirm-runs` runs before it ships. An artifact without rules has nothing to confirm and is listed as such.
@@ -34,22 +34,33 @@ from intent_mediator import MediatedAssistant
 from intent_mediator.artifacts import SHIPPED_ROOT, read_meta, shipped_model_key
 from intent_mediator.data.splits import load_split
 from intent_mediator.optimizers.refiner import Refiner
+from intent_mediator.programs.mediator import Mediator
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.stats import bootstrap_ci
+from intent_mediator.tasks import get_task
 
 # The compile's settings that decide its conversations (compile_domains.roles_for reads these).
 ROLE_SETTINGS = ("model", "temperature", "mediator_temperature", "max_tokens", "refiner_max_tokens")
+
+
+def resume_key(domain: str, folder: Path, runs: int) -> dict[str, Any]:
+    """What a domain's confirmation depends on besides the model: the artifact, the runs, the Mediator's
+    behaviour and the domain scorer's revision (a row made under other ones is redone)."""
+    return {
+        "program_sha256": hashlib.sha256((folder / "program.json").read_bytes()).hexdigest()[:12],
+        "runs": list(range(1, runs + 1)),  # as `Refiner.confirm` names them
+        "mediator_revision": Mediator.behaviour_revision,
+        "scoring_revision": get_task(domain).scoring_revision,
+    }
 
 
 def confirm_domain(domain: str, folder: Path, runs: int) -> dict[str, Any]:
     """Confirm one artifact's rules against the uncompiled Mediator on runs 1..`runs` of its validation split."""
     meta = read_meta(folder)
     rules = list(meta.get("guidelines") or [])
-    digest = hashlib.sha256((folder / "program.json").read_bytes()).hexdigest()[:12]
     row: dict[str, Any] = {
         "artifact": str(folder),
-        "program_sha256": digest,
-        "runs": list(range(1, runs + 1)),  # as `Refiner.confirm` names them
+        **resume_key(domain, folder, runs),
         "rules": len(rules),
         "search": {"uncompiled": meta.get("baseline_score"), "rules": meta.get("validation_score")},
     }
@@ -74,7 +85,6 @@ def confirm_domain(domain: str, folder: Path, runs: int) -> dict[str, Any]:
         **result,
         "difference": result["score"] - result["uncompiled_score"],
         "difference_ci": bootstrap_ci(differences),
-        "budget": refiner.budget.as_dict(),
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -97,10 +107,10 @@ def main() -> None:
         if not (folder / "program.json").is_file():
             print(f"{domain}: no artifact at {folder}, skipped")
             continue
-        digest = hashlib.sha256((folder / "program.json").read_bytes()).hexdigest()[:12]
+        key = resume_key(domain, folder, args.runs)
         previous = done.get(domain) or {}
-        if previous.get("program_sha256") == digest and previous.get("runs") == list(range(1, args.runs + 1)):
-            print(f"{domain}: confirmed earlier for this artifact and --runs, skipped")
+        if all(previous.get(name) == value for name, value in key.items()):
+            print(f"{domain}: confirmed earlier for this artifact, --runs and Mediator and scorer, skipped")
             continue
         done[domain] = confirm_domain(domain, folder, args.runs)
         report(done, args)
@@ -128,11 +138,13 @@ def report(done: dict[str, Any], args: argparse.Namespace) -> None:
             ]
         )
     command = "python benchmarks/confirm_artifacts.py" + (f" --runs {args.runs}" if args.runs != 3 else "")
+    if args.domains != ",".join(DOMAINS):
+        command += f" --domains {args.domains}"
     notes = (
         f"Command: `{command}`. Search: the compile's validation P on run 0 (meta.json). Fresh: mean P over "
         "runs 1..N of the same validation tasks, every turn rewritten, as the compile ran. Difference: rules minus "
-        "uncompiled, paired per task, with a percentile-bootstrap 95% interval over the 5 tasks. The win holds "
-        "when the rules score strictly higher on the fresh runs (`Refiner.confirm`)."
+        "uncompiled, paired per task, with a percentile-bootstrap 95% interval over the validation tasks. The win "
+        "holds when the rules score strictly higher on the fresh runs (`Refiner.confirm`)."
     )
     write(
         args.name,

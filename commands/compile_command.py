@@ -167,11 +167,8 @@ def run(args: argparse.Namespace) -> int:
     if "confirmation" in report:
         c = report["confirmation"]
         verdict = "confirmed, it ships" if c["confirmed"] else "not confirmed, the uncompiled guidelines ship"
-        if "score" in c:
-            scores = f"winner {c['score']:.1f}, uncompiled {c['uncompiled_score']:.1f}"
-            print(f"confirmation on runs {c['runs']}: {scores}: {verdict}")
-        else:
-            print(f"confirmation: {c.get('note')}; {verdict}")
+        scores = f"winner {c['score']:.1f}, uncompiled {c['uncompiled_score']:.1f}"
+        print(f"confirmation on runs {c['runs']}: {scores}: {verdict}")
     print(f"artifact: {target}/program.json")
     return 0
 
@@ -182,7 +179,7 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
     Returns the program, the optimizer's report, the artifact's meta, and a function that writes the artifact
     folder's run.json (call it after saving the artifact).
     """
-    from intent_mediator.optimizers.refiner import Refiner
+    from intent_mediator.optimizers.refiner import Refiner, confirmation_meta
     from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.trajectory import TrajectoryLog
 
@@ -253,8 +250,7 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
         "train": [r.task_id for r in train],
         "val": [r.task_id for r in val],
     }
-    if "confirmation" in report:  # the search's winner and the uncompiled list on fresh runs; which one shipped
-        meta["confirmation"] = {k: v for k, v in report["confirmation"].items() if not k.endswith("scores")}
+    meta.update(confirmation_meta(report))
 
     def record_run() -> None:
         """Write run.json; called once the artifact is saved, so a compile (or a save) that failed leaves the

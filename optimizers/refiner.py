@@ -49,6 +49,7 @@ from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import simulate
 from intent_mediator.simulation.trajectory import Trajectory
 from intent_mediator.simulation.usage import merge_usage
+from intent_mediator.stats import aggregate
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +84,15 @@ class Refiner(Teleprompter):
         confirm_runs: Fresh samples per valset task on which the search's winner and the uncompiled guidelines
             are scored again before the compile returns (0, the default: no confirmation). The search scores one
             sample per task (run 0), so on a small valset a win of a task or two can be luck, and the maximum
-            over many trials favours luck. The winner ships only if its mean over runs 1..`confirm_runs` (never
-            run 0) beats the uncompiled guidelines' mean over the same runs; otherwise the compile returns the
-            uncompiled guidelines, and does so too when the budget runs out before confirmation finishes.
-            Confirmation always simulates mediated conversations scored by the metric, whatever `selection`
-            is; it needs sampling (assistant temperature > 0), since at temperature 0 every run repeats run 0.
+            over many trials favours luck. The winner ships only if its mean over the fresh runs beats the
+            uncompiled guidelines' mean over the same runs; otherwise the compile returns the uncompiled
+            guidelines. The fresh runs are 1..`confirm_runs`, or, when the valset shares tasks with the trainset,
+            the `confirm_runs` runs after the mining runs (the pairs were mined from those samples). Confirmation
+            always simulates mediated conversations scored by the metric, whatever `selection` is, and needs
+            sampling: with the assistant (and an LLM user) at temperature 0 every run repeats run 0, so it is
+            refused. Its size is fixed (2 x valset x `confirm_runs` conversations), so it is not counted against
+            `max_lm_calls`/`max_tokens`, which bound the open-ended search: a search stopped by the budget still
+            has its best list confirmed. Its calls are reported in `report["confirmation"]["budget"]`.
         max_lm_calls, max_tokens: Hard budget over every LM call the compile makes (tokens as the LMs report
             them).
         storage: Optuna storage URL (e.g. "sqlite:///refiner.db") so a killed compile resumes. A study is
@@ -204,6 +209,8 @@ class Refiner(Teleprompter):
         self._report = report
         self._config = compile_config(self, student, train, val)
         try:
+            if self.mode == "optimize":
+                self._check_sampling()
             mined = trajectories if trajectories is not None else self._mine(train, student)
             _raise_if_all_failed(mined, "mining pairs")
             # Explicit requests that solved a task stay valid D+ for every round; revisions re-simulate only
@@ -216,15 +223,13 @@ class Refiner(Teleprompter):
             if self.mode == "paper":
                 chosen = self._paper(pairs[: self.pairs_per_batch], report)
             else:
-                chosen = self._optimize(student, pairs, train, val, report)
+                try:
+                    chosen = self._optimize(student, pairs, train, val, report)
+                except BudgetExhausted as exc:
+                    chosen = self._stopped(exc, student, report)
                 chosen = self._confirmed(student, chosen, val, report)
         except BudgetExhausted as exc:
-            report["stopped"] = str(exc)
-            chosen = report.get("best", {}).get("guidelines", student.guidelines)
-            unconfirmed = self.confirm_runs and "confirmation" not in report and chosen != student.guidelines
-            if self.mode == "optimize" and unconfirmed:
-                chosen = self._reject(student, report, {"note": "the LM budget ran out before confirmation finished"})
-            logger.warning("%s; keeping the best guidelines found so far", exc)
+            chosen = self._stopped(exc, student, report)
         finally:
             report["budget"] = self.budget.as_dict()
             report["usage"] = merge_usage([*self._usage, {"refiner": self._refiner_usage}])
@@ -379,37 +384,48 @@ class Refiner(Teleprompter):
         return [*self._solved, *extra, *failures]
 
     def confirm(self, student: MediatedAssistant, guidelines: list[str], valset: list) -> dict[str, Any]:
-        """Score `guidelines` and the student's own guidelines on runs 1..`confirm_runs` of every valset task.
+        """Score `guidelines` and the student's own guidelines on `confirm_runs` fresh runs of every valset task.
 
-        Run 0 is what the search scored, so these are fresh samples for both lists (each run is a distinct
-        sample when the assistant samples). Returns the runs, each list's mean score and per-task scores, and
-        `confirmed`: whether `guidelines` scored strictly higher on the mean.
+        The runs are 1..`confirm_runs` (run 0 is what a search scores), the same runs for both lists, each a
+        distinct sample when the assistant samples. Returns the runs, each list's P over them and per-task
+        scores, the LM calls and tokens spent, and `confirmed`: whether `guidelines` scored strictly higher.
 
         Raises:
-            RefinerError: `confirm_runs` is 0, or a conversation failed (a crash is not scored as 0).
-            BudgetExhausted: the LM budget ran out.
+            RefinerError: `confirm_runs` is 0, nothing samples, or a conversation failed (a crash is not a 0).
         """
         if not self.confirm_runs:
             raise RefinerError("confirm_runs is 0: give Refiner(confirm_runs=N) to confirm on N fresh runs")
+        self._check_sampling()
         val = self._register(valset, "valset")
-        winner = self._fresh_scores(guidelines, val, student)
-        uncompiled = self._fresh_scores(student.guidelines, val, student)
-        score, baseline = _mean(winner), _mean(uncompiled)
+        if not val:
+            raise RefinerError("confirm: the valset is empty")
+        return self._confirm(student, guidelines, val, first_run=1)
+
+    def _confirm(self, student, guidelines: list[str], val: list[Instruction], *, first_run: int) -> dict[str, Any]:
+        runs = list(range(first_run, first_run + self.confirm_runs))
+        budget = LMBudget()  # counts only: confirmation's size is fixed by confirm_runs (see the class docstring)
+        winner = self._fresh_scores(self._with(student, guidelines), val, runs, budget)
+        uncompiled = self._fresh_scores(student, val, runs, budget)
+        score, baseline = aggregate(winner)["P"], aggregate(uncompiled)["P"]
         return {
-            "runs": list(range(1, self.confirm_runs + 1)),
+            "runs": runs,
             "guidelines": list(guidelines),
             "score": score,
             "uncompiled_score": baseline,
             "scores": winner,
             "uncompiled_scores": uncompiled,
             "confirmed": score > baseline,
+            "budget": budget.as_dict(),
         }
 
-    def _confirmed(self, student, chosen: list[str], val, report: dict) -> list[str]:
+    def _confirmed(self, student, chosen: list[str], val: list[Instruction], report: dict) -> list[str]:
         """`chosen` if it is the student's own list or confirmation holds it up; else the student's list."""
         if not self.confirm_runs or chosen == student.guidelines:
             return chosen
-        confirmation = self.confirm(student, chosen, val)
+        # Fresh for the search (run 0) and, on tasks the pairs were mined from, for the mining runs too.
+        mined_from = set(report["train"]) & {record.task_id for record in val}
+        first_run = max(1, self.mining_runs) if mined_from else 1
+        confirmation = self._confirm(student, chosen, val, first_run=first_run)
         report["confirmation"] = confirmation
         logger.info(
             "confirmation over runs %s: winner %.1f, uncompiled %.1f",
@@ -417,32 +433,49 @@ class Refiner(Teleprompter):
             confirmation["score"],
             confirmation["uncompiled_score"],
         )
-        return chosen if confirmation["confirmed"] else self._reject(student, report, confirmation)
-
-    def _reject(self, student, report: dict, confirmation: dict) -> list[str]:
-        """Ship the uncompiled guidelines; the search's winner is kept in the report as `search_best`."""
-        report["confirmation"] = {**confirmation, "confirmed": False}
-        if report.get("best", {}).get("round", -1) != -1:
-            report["search_best"] = report["best"]
-            report["best"] = {"guidelines": student.guidelines, "score": report.get("baseline_score"), "round": -1}
+        if confirmation["confirmed"]:
+            return chosen
+        report["search_best"] = report["best"]
+        report["best"] = {"guidelines": student.guidelines, "score": report.get("baseline_score"), "round": -1}
         logger.warning("the search's winner was not confirmed on fresh runs; the uncompiled guidelines ship")
         return student.guidelines
 
-    def _fresh_scores(self, guidelines: list[str], val: list[Instruction], student) -> dict[str, list[float]]:
-        program = student.deepcopy()
-        program.set_guidelines(guidelines)
-        skip = {(record.task_id, "mediated", 0) for record in val}
-        runs = self._simulate(val, ["mediated"], self._settings(program), None, runs=self.confirm_runs + 1, skip=skip)
-        _raise_on_any_failure(runs, "confirming")
+    def _stopped(self, exc: BudgetExhausted, student, report: dict) -> list[str]:
+        report["stopped"] = str(exc)
+        logger.warning("%s; keeping the best guidelines found so far", exc)
+        return report.get("best", {}).get("guidelines", student.guidelines)
+
+    def _check_sampling(self) -> None:
+        """Confirmation compares fresh samples; without sampling every run would replay run 0."""
+        if not self.confirm_runs:
+            return
+        temperatures = self.settings.roles.temperatures()
+        sampling = ["assistant", "user"] if self.settings.user_sim == "llm" else ["assistant"]
+        if all(temperatures.get(role) == 0 for role in sampling):
+            raise RefinerError(
+                f"confirm_runs={self.confirm_runs} needs sampling, but the {' and '.join(sampling)} "
+                "temperature is 0: every run would repeat run 0 (give the assistant a temperature above 0)"
+            )
+
+    def _fresh_scores(self, program, val: list[Instruction], runs: list[int], budget) -> dict[str, list[float]]:
+        settings = self._settings(program, budget=budget)
+        skip = {(record.task_id, "mediated", k) for record in val for k in range(runs[0])}
+        done = self._simulate(val, ["mediated"], settings, None, runs=runs[-1] + 1, skip=skip, budget=budget)
+        _raise_on_any_failure(done, "confirming")
         scores: dict[str, list[float]] = {record.task_id: [] for record in val}
-        for trajectory in sorted(runs, key=lambda t: (t.task_id, t.run)):
+        for trajectory in sorted(done, key=lambda t: (t.task_id, t.run)):
             scores[trajectory.task_id].append(trajectory.score or 0.0)
         return scores
 
-    # ---- scoring --------------------------------------------------------------------------------------------
-    def _score(self, guidelines: list[str], val: list[Instruction], student, *, trial=None, best=None) -> float:
+    @staticmethod
+    def _with(student: MediatedAssistant, guidelines: list[str]) -> MediatedAssistant:
         program = student.deepcopy()
         program.set_guidelines(guidelines)
+        return program
+
+    # ---- scoring --------------------------------------------------------------------------------------------
+    def _score(self, guidelines: list[str], val: list[Instruction], student, *, trial=None, best=None) -> float:
+        program = self._with(student, guidelines)
         if self.selection == "proxy":
             return self._proxy_score(program, val)
         settings = self._settings(program)
@@ -465,12 +498,12 @@ class Refiner(Teleprompter):
             return proxy_score(program, val, self.settings.roles.mediator)
 
     # ---- plumbing -------------------------------------------------------------------------------------------
-    def _settings(self, program: MediatedAssistant) -> ConversationSettings:
-        """The user's settings with this program, the budget and the metric; every other field kept as given."""
+    def _settings(self, program: MediatedAssistant, budget: LMBudget | None = None) -> ConversationSettings:
+        """The user's settings with this program, a budget (the compile's by default) and the metric; every other
+        field kept as given."""
         metric = self._conversation_metric if self.metric is not None else self.settings.metric
-        return dataclasses.replace(
-            self.settings, program=program, metric=metric, callbacks=[*self.settings.callbacks, self.budget]
-        )
+        callbacks = [*self.settings.callbacks, budget or self.budget]
+        return dataclasses.replace(self.settings, program=program, metric=metric, callbacks=callbacks)
 
     def _register(self, items: Iterable, what: str) -> list[Instruction]:
         """Keep each example as given (the metric gets it intact) and return the records to simulate."""
@@ -500,7 +533,7 @@ class Refiner(Teleprompter):
             name = getattr(metric, "__name__", type(metric).__name__)
             raise MetricError(f"the metric {name} raised {type(exc).__name__}: {exc} (example {task_id})") from exc
 
-    def _simulate(self, records, modes, settings, desc, runs: int = 1, skip=None) -> list[Trajectory]:
+    def _simulate(self, records, modes, settings, desc, runs: int = 1, skip=None, budget=None) -> list[Trajectory]:
         trajectories = simulate(
             records,
             modes,
@@ -512,13 +545,20 @@ class Refiner(Teleprompter):
             desc=desc or "",
         )
         self._usage.extend(t.usage for t in trajectories)
-        if self.budget.exhausted:
-            raise BudgetExhausted(f"LM budget spent: {self.budget.as_dict()}")
+        budget = budget or self.budget
+        if budget.exhausted:
+            raise BudgetExhausted(f"LM budget spent: {budget.as_dict()}")
         return trajectories
 
     def _write_report(self, report: dict) -> None:
         if self.report_dir is not None:
             write_json_atomic(self.report_dir / "refiner_report.json", report)
+
+
+def confirmation_meta(report: dict) -> dict[str, Any]:
+    """What an artifact's meta records of a Refiner report's confirmation: the fresh runs' scores and verdict,
+    and, when the winner was not confirmed, the search's winner (`search_best`); empty without confirmation."""
+    return {key: report[key] for key in ("confirmation", "search_best") if key in report}
 
 
 def _raise_on_metric_failure(failed: list[Trajectory]) -> None:
@@ -532,9 +572,10 @@ def _raise_on_any_failure(trajectories: list[Trajectory], step: str) -> None:
     failed = [t for t in trajectories if t.error is not None]
     if failed:
         _raise_on_metric_failure(failed)  # a broken metric gets its own error
+        first = failed[0]
         raise RefinerError(
-            f"{len(failed)} of {len(trajectories)} conversations failed while {step}; the first error: "
-            f"{failed[0].error}"
+            f"{len(failed)} of {len(trajectories)} conversations failed while {step}; the first, "
+            f"{first.task_id}/{first.mode}/run {first.run}: {first.error}"
         )
 
 
@@ -550,11 +591,6 @@ def _raise_if_all_failed(trajectories: list[Trajectory], step: str) -> None:
         )
 
 
-def _mean(scores: dict[str, list[float]]) -> float:
-    values = [value for runs in scores.values() for value in runs]
-    return sum(values) / len(values) if values else 0.0
-
-
 def _clean(guidelines: Any, limit: int) -> list[str] | None:
     if not isinstance(guidelines, list):
         return None
@@ -566,4 +602,4 @@ def _clean(guidelines: Any, limit: int) -> list[str] | None:
     return cleaned[:limit] or None
 
 
-__all__ = ["CannotWinPruner", "Refiner", "RefinerError"]
+__all__ = ["CannotWinPruner", "Refiner", "RefinerError", "confirmation_meta"]

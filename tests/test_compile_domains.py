@@ -92,6 +92,26 @@ def test_confirmation_shares_the_search_but_names_its_own_result(monkeypatch, tm
     assert result3 != result and confirmed["confirm_runs"] == 3 and "confirm_runs" not in plain
 
 
+def test_a_confirmed_compile_uses_the_searchs_study_and_records_the_confirmation(monkeypatch, tmp_path):
+    import optuna
+    from intent_mediator.artifacts import read_meta
+    from intent_mediator.testing.refiner_world import KEEP_ALL, world
+
+    monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(world()))
+    args = argparse.Namespace(
+        rounds=1, candidates=1, pairs_per_batch=2, mining_runs=1, max_lm_calls=500, seed=0,
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=1,
+    )  # fmt: skip
+    (tmp_path / "work").mkdir()  # main() makes it
+    result = compile_domains.compile_domain("math", args, {"seed": 0}, ("search", "result"), tmp_path / "work")
+    assert result["fingerprint"] == "result" and result["guidelines"][0] == KEEP_ALL
+    studies = optuna.get_all_study_names(f"sqlite:///{tmp_path / 'work' / 'math.db'}")
+    assert studies == ["math-search-r0"]  # named by the search's fingerprint, not the result's
+    meta = read_meta(tmp_path / "artifacts" / "scripted" / "_generic" / "math")
+    assert meta["confirmation"]["confirmed"] is True and meta["confirmation"]["runs"] == [1]
+    assert "search_best" not in meta
+
+
 def test_the_results_keep_every_trial_with_the_rules_it_scored():
     report = {
         "rounds": [

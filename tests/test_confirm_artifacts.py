@@ -58,10 +58,28 @@ def test_a_helpful_list_holds_an_unhelpful_one_does_not_and_no_rules_is_listed(s
     math_row = next(line for line in table.splitlines() if line.startswith("| math |"))
     assert f"| {100 - uncompiled:+.1f} [" in math_row and math_row.endswith("] | holds |")
     assert "| code | 1 |" in table and "does not hold" in table
-    # Only runs 1 and 2 were simulated, for both lists: 5 validation tasks x 2 runs x 2 lists, mediated.
     asked = len(scripted.requests_for("assistant"))
     run(monkeypatch, root, "--domains", "math", "--runs", "2")
     assert len(scripted.requests_for("assistant")) == asked  # confirmed earlier for this artifact: skipped
+
+
+def test_only_fresh_runs_are_simulated_for_both_lists(scripted, monkeypatch, tmp_path):
+    from intent_mediator.optimizers import refiner
+    from intent_mediator.simulation.runner import simulate
+
+    seen = []
+
+    def recording(records, modes, runs, settings, **kwargs):
+        done = simulate(records, modes, runs, settings, **kwargs)
+        seen.append((settings.program.guidelines, sorted({(t.task_id, t.mode, t.run) for t in done})))
+        return done
+
+    monkeypatch.setattr(refiner, "simulate", recording)
+    root = tmp_path / "artifacts"
+    ship(root, "math", [KEEP_ALL], baseline_score=0.0, validation_score=100.0)
+    run(monkeypatch, root, "--domains", "math", "--runs", "2")
+    fresh = sorted((r.task_id, "mediated", k) for r in load_split("math", "validation") for k in (1, 2))
+    assert seen == [([KEEP_ALL], fresh), ([], fresh)]
 
 
 def test_an_artifact_whose_split_is_not_the_shipped_one_is_refused(scripted, monkeypatch, tmp_path):

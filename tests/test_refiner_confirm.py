@@ -1,13 +1,25 @@
 """The Refiner's confirmation step: a winner ships only if it wins again on fresh runs of the valset."""
 
+import itertools
 import threading
 
+import dspy
 import pytest
-from intent_mediator import MediatedAssistant, ScriptedEngine
+from intent_mediator import MediatedAssistant, ScriptedEngine, to_examples
 from intent_mediator.optimizers.refiner import Refiner, RefinerError
 from intent_mediator.signatures import DistillGuidelines
 from intent_mediator.simulation.conversation import ConversationSettings
-from intent_mediator.testing.refiner_world import KEEP_ALL, LAZY, RECORDS, assistant_reply, mediator_reply, roles, world
+from intent_mediator.simulation.runner import simulate
+from intent_mediator.testing.refiner_world import (
+    KEEP_ALL,
+    LAZY,
+    NOISE,
+    RECORDS,
+    assistant_reply,
+    mediator_reply,
+    roles,
+    world,
+)
 
 TRAIN, VAL = RECORDS[:5], RECORDS[5:10]
 LUCKY = "End every request with the tag #lucky."
@@ -73,25 +85,29 @@ def test_a_winner_that_wins_again_is_confirmed_and_ships():
     assert confirmation["confirmed"] is True and program.guidelines[0] == KEEP_ALL
     assert confirmation["score"] == 100.0 and confirmation["uncompiled_score"] == 0.0
     assert "search_best" not in program.refiner_report
-    # Confirmation ran runs 1 and 2 of every valset task, for the winner and for the uncompiled list.
-    confirm_conversations = 2 * 2 * len(VAL)
-    unconfirmed = Refiner(settings=settings(world()), rounds=1, candidates_per_round=1)
-    plain = unconfirmed.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL).refiner_report
-    extra = program.refiner_report["budget"]["calls"] - plain["budget"]["calls"]
-    assert extra >= confirm_conversations  # at least one assistant call per conversation
+    # Confirmation's calls are counted apart from the search's budget: its size is fixed by confirm_runs.
+    plain = Refiner(settings=settings(world()), rounds=1, candidates_per_round=1)
+    search = plain.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL).refiner_report["budget"]["calls"]
+    assert program.refiner_report["budget"]["calls"] == search
+    assert confirmation["budget"]["calls"] >= 2 * 2 * len(VAL)  # at least one assistant call per conversation
 
 
-def test_a_budget_spent_before_confirmation_ships_the_uncompiled_guidelines():
-    kwargs = {"rounds": 1, "candidates_per_round": 1}
-    calls = Refiner(settings=settings(world()), **kwargs).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
-    spent = calls.refiner_report["budget"]["calls"]
-    # A few calls to spare: the search finishes, then the budget runs out a few conversations into confirmation.
-    capped = Refiner(settings=settings(world()), confirm_runs=2, max_lm_calls=spent + 3, **kwargs)
+def test_a_search_stopped_by_the_budget_still_has_its_best_list_confirmed():
+    def two_candidates():
+        lists = itertools.cycle([[KEEP_ALL, NOISE], [NOISE, KEEP_ALL]])
+        return world(refiner=lambda call: {"guidelines": next(lists)})
+
+    kwargs = {"rounds": 1, "candidates_per_round": 2}
+    uncapped = Refiner(settings=settings(two_candidates()), **kwargs)
+    calls = uncapped.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL).refiner_report["budget"]["calls"]
+    # One call short: the budget runs out inside the last trial, after the first one finished with KEEP_ALL first.
+    capped = Refiner(settings=settings(two_candidates()), max_lm_calls=calls - 1, confirm_runs=2, **kwargs)
     program = capped.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     report = program.refiner_report
-    assert "stopped" in report and program.guidelines == []
-    assert report["confirmation"]["confirmed"] is False and "budget" in report["confirmation"]["note"]
-    assert report["search_best"]["guidelines"][0] == KEEP_ALL and report["budget"]["calls"] <= spent + 3
+    assert "stopped" in report and report["budget"]["calls"] <= calls - 1  # the cap holds for the search
+    confirmation = report["confirmation"]
+    assert confirmation["confirmed"] is True and KEEP_ALL in program.guidelines
+    assert confirmation["budget"]["calls"] >= 2 * 2 * len(VAL)  # counted apart, at least a call a conversation
 
 
 def test_confirm_needs_runs_and_refuses_a_negative_count():
@@ -118,6 +134,56 @@ def test_a_crashed_confirmation_conversation_is_an_error_not_a_zero():
         return assistant_reply(call)
 
     engine.rules[1].reply = flaky_assistant
-    failure = r"1 of 5 conversations failed while confirming; the first error: .*upstream went away"
+    failure = r"1 of 5 conversations failed while confirming; the first, im-math-\d+/mediated/run 1: .*went away"
     with pytest.raises(RefinerError, match=failure):
         Refiner(settings=settings(engine), confirm_runs=1).confirm(MediatedAssistant(), [KEEP_ALL], VAL)
+
+
+def test_the_fresh_runs_are_never_the_searchs_run_and_both_lists_get_the_same_ones(monkeypatch):
+    from intent_mediator.optimizers import refiner as refiner_module
+
+    simulated = []
+
+    def recording(records, modes, runs, settings, **kwargs):
+        done = simulate(records, modes, runs, settings, **kwargs)
+        simulated.append((list(modes), settings.program.guidelines, sorted({(t.task_id, t.run) for t in done})))
+        return done
+
+    monkeypatch.setattr(refiner_module, "simulate", recording)
+    refiner = Refiner(settings=settings(world()), rounds=1, candidates_per_round=1, confirm_runs=2)
+    refiner.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+    mediated = [(rules, runs) for modes, rules, runs in simulated if modes == ["mediated"]]
+    *search, (winner, winner_runs), (uncompiled, uncompiled_runs) = mediated
+    assert all({run for _, run in runs} == {0} for _, runs in search)  # the search scores run 0 only
+    assert winner[0] == KEEP_ALL and uncompiled == []
+    assert winner_runs == uncompiled_runs == sorted((r.task_id, k) for r in VAL for k in (1, 2))
+
+
+def test_a_valset_that_shares_tasks_with_the_trainset_is_confirmed_after_the_mining_runs():
+    refiner = Refiner(settings=settings(world()), rounds=1, candidates_per_round=1, mining_runs=3, confirm_runs=2)
+    program = refiner.compile(MediatedAssistant(), trainset=TRAIN)  # no valset: validated on the trainset
+    assert program.refiner_report["confirmation"]["runs"] == [3, 4]
+
+
+def test_the_users_examples_reach_the_metric_during_confirmation_too():
+    seen = []
+
+    def exact_answer(example, pred, trace=None):
+        seen.append(example.my_label)
+        return dspy.evaluate.answer_exact_match(example, pred)
+
+    trainset = [example.copy(my_label="train") for example in to_examples(TRAIN)]
+    valset = [example.copy(my_label="val") for example in to_examples(VAL)]
+    refiner = Refiner(exact_answer, settings=settings(world()), rounds=1, candidates_per_round=1, confirm_runs=1)
+    program = refiner.compile(MediatedAssistant(), trainset=trainset, valset=valset)
+    assert program.refiner_report["confirmation"]["confirmed"] is True and set(seen) == {"train", "val"}
+
+
+def test_confirmation_without_sampling_is_refused_before_any_call():
+    engine = world()
+    cold = settings(engine)
+    cold.roles.assistant = cold.roles.assistant.copy(temperature=0.0)
+    with pytest.raises(RefinerError, match=r"needs sampling.*assistant temperature is 0"):
+        Refiner(settings=cold, confirm_runs=2).compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
+    assert engine.requests == []
+    Refiner(settings=cold, mode="paper", confirm_runs=2).compile(MediatedAssistant(), trainset=TRAIN)  # no check
