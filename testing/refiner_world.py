@@ -11,6 +11,8 @@ shard) and no meta-talk. The Mediator follows whichever known guideline its syst
 The refiner LM writes KEEP_ALL when the failed conversations hold no announcements, ANNOUNCED when they do.
 """
 
+import itertools
+
 from intent_mediator import RoleLMs, ScriptedEngine
 from intent_mediator.data.loaders import load_records
 from intent_mediator.data.personas import Persona
@@ -78,6 +80,13 @@ def world(refiner=refiner_reply, *, any_proposal: bool = False, uncompiled: str 
     if any_proposal:
         engine.default = globals()["any_proposal"]
     return engine
+
+
+def alternating_world() -> ScriptedEngine:
+    """The world with a refiner that proposes [KEEP_ALL, NOISE] and [NOISE, KEEP_ALL] in turn: two candidates
+    whose scores depend on how many rules a trial keeps."""
+    lists = itertools.cycle([[KEEP_ALL, NOISE], [NOISE, KEEP_ALL]])
+    return world(refiner=lambda call: {"guidelines": next(lists)})
 
 
 def roles(engine: ScriptedEngine) -> RoleLMs:

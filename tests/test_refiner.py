@@ -1,6 +1,5 @@
 """The Refiner compiles guidelines that make the Mediator keep what each persona means."""
 
-import itertools
 import json
 import subprocess
 import sys
@@ -11,7 +10,16 @@ from intent_mediator.artifacts import load_mediator, save_artifact
 from intent_mediator.optimizers.refiner import Refiner, RefinerError
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import simulate
-from intent_mediator.testing.refiner_world import ANNOUNCED, EXPLICIT, KEEP_ALL, LAZY, NOISE, RECORDS, roles, world
+from intent_mediator.testing.refiner_world import (
+    ANNOUNCED,
+    EXPLICIT,
+    KEEP_ALL,
+    LAZY,
+    RECORDS,
+    alternating_world,
+    roles,
+    world,
+)
 
 TRAIN, VAL = RECORDS[:5], RECORDS[5:10]
 
@@ -128,15 +136,11 @@ def test_budget_cap_is_never_exceeded():
 
 
 def test_a_budget_spent_mid_search_keeps_the_trials_that_finished():
-    def two_candidates():
-        lists = itertools.cycle([[KEEP_ALL, NOISE], [NOISE, KEEP_ALL]])
-        return world(refiner=lambda call: {"guidelines": next(lists)})
-
     kwargs = {"rounds": 1, "candidates_per_round": 2}
-    uncapped = Refiner(settings=settings(two_candidates()), **kwargs)
+    uncapped = Refiner(settings=settings(alternating_world()), **kwargs)
     calls = uncapped.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL).refiner_report["budget"]["calls"]
     # One call short: the budget runs out inside the last trial that needs LM calls, after the first one finished.
-    capped = Refiner(settings=settings(two_candidates()), max_lm_calls=calls - 1, **kwargs)
+    capped = Refiner(settings=settings(alternating_world()), max_lm_calls=calls - 1, **kwargs)
     program = capped.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     report = program.refiner_report
     states = [t["state"] for t in report["rounds"][0]["trials"]]

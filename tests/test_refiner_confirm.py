@@ -1,6 +1,5 @@
 """The Refiner's confirmation step: a winner ships only if it wins again on fresh runs of the valset."""
 
-import itertools
 import threading
 
 import dspy
@@ -13,8 +12,8 @@ from intent_mediator.simulation.runner import simulate
 from intent_mediator.testing.refiner_world import (
     KEEP_ALL,
     LAZY,
-    NOISE,
     RECORDS,
+    alternating_world,
     assistant_reply,
     mediator_reply,
     roles,
@@ -93,15 +92,11 @@ def test_a_winner_that_wins_again_is_confirmed_and_ships():
 
 
 def test_a_search_stopped_by_the_budget_still_has_its_best_list_confirmed():
-    def two_candidates():
-        lists = itertools.cycle([[KEEP_ALL, NOISE], [NOISE, KEEP_ALL]])
-        return world(refiner=lambda call: {"guidelines": next(lists)})
-
     kwargs = {"rounds": 1, "candidates_per_round": 2}
-    uncapped = Refiner(settings=settings(two_candidates()), **kwargs)
+    uncapped = Refiner(settings=settings(alternating_world()), **kwargs)
     calls = uncapped.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL).refiner_report["budget"]["calls"]
     # One call short: the budget runs out inside the last trial, after the first one finished with KEEP_ALL first.
-    capped = Refiner(settings=settings(two_candidates()), max_lm_calls=calls - 1, confirm_runs=2, **kwargs)
+    capped = Refiner(settings=settings(alternating_world()), max_lm_calls=calls - 1, confirm_runs=2, **kwargs)
     program = capped.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL)
     report = program.refiner_report
     assert "stopped" in report and report["budget"]["calls"] <= calls - 1  # the cap holds for the search
