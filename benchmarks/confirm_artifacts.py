@@ -8,8 +8,11 @@ token caps; every turn rewritten, as the compile ran), through `Refiner.confirm`
 
 Per domain: the search's run-0 scores (from meta.json), both lists' means over the fresh runs, the paired
 difference per task with a percentile-bootstrap 95% interval over tasks, and the verdict `Refiner.confirm`
-gives (the rules must score strictly higher on the mean). It changes no artifact: a domain whose win does not
-hold is reported, and `compile_domains.py --confirm-runs N` is what would ship the uncompiled list instead.
+gives (the rules must score strictly higher on the mean). By default it changes no artifact. With --apply, an
+artifact whose win does not hold is saved again as a confirmed compile would have shipped it: the uncompiled
+guidelines, its meta keeping the compile's record plus `confirmation` (the fresh runs) and `search_best` (the
+rules and their run-0 score), `validation_score` becoming the uncompiled list's. --apply needs no LM call for a
+domain already confirmed here.
 
 Resumable per domain: a domain already confirmed for the same artifact and runs is skipped. Writes
 benchmarks/results/<name>.{json,md}:
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import RESULTS, write
 from compile_domains import DOMAINS, roles_for
 from intent_mediator import MediatedAssistant
-from intent_mediator.artifacts import SHIPPED_ROOT, read_meta, shipped_model_key
+from intent_mediator.artifacts import SHIPPED_ROOT, load_artifact, read_meta, save_artifact, shipped_model_key
 from intent_mediator.data.splits import load_split
 from intent_mediator.optimizers.refiner import Refiner
 from intent_mediator.programs.mediator import Mediator
@@ -39,6 +42,8 @@ from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.stats import bootstrap_ci
 from intent_mediator.tasks import get_task
 
+# What `Refiner.confirm` returns, kept in an applied artifact's meta.
+CONFIRMATION_KEYS = ("runs", "guidelines", "score", "uncompiled_score", "scores", "uncompiled_scores", "confirmed")
 # The compile's settings that decide its conversations (compile_domains.roles_for reads these).
 ROLE_SETTINGS = ("model", "temperature", "mediator_temperature", "max_tokens", "refiner_max_tokens")
 
@@ -89,6 +94,28 @@ def confirm_domain(domain: str, folder: Path, runs: int) -> dict[str, Any]:
     }
 
 
+# What `save_artifact` writes itself; the rest of a meta.json is the compile's record, carried over by --apply.
+SAVED_BY_ARTIFACTS = ("format_version", "user", "domain", "guidelines", "architecture", "dspy_version", "created")
+
+
+def apply_rejection(domain: str, folder: Path, row: dict[str, Any]) -> str:
+    """Save the artifact at `folder` with the uncompiled guidelines and the confirmation in its meta; returns
+    the new program's digest."""
+    meta = read_meta(folder)
+    program = load_artifact(folder)
+    rules = list(program.guidelines)
+    program.set_guidelines([])
+    record = {key: value for key, value in meta.items() if key not in SAVED_BY_ARTIFACTS}
+    record.update(
+        confirmation={key: row[key] for key in CONFIRMATION_KEYS},
+        search_best={"guidelines": rules, "score": meta.get("validation_score")},
+        validation_score=meta.get("baseline_score"),
+    )
+    save_artifact(program, folder.parent.parent, domain=domain, meta=record)
+    print(f"{domain}: the win did not hold; {folder} now ships the uncompiled guidelines")
+    return resume_key(domain, folder, len(row["runs"]))["program_sha256"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domains", default=",".join(DOMAINS))
@@ -96,6 +123,9 @@ def main() -> None:
     parser.add_argument("--model", default="embedded", help="whose shipped artifacts (default embedded)")
     parser.add_argument("--artifacts", default=str(SHIPPED_ROOT), help="artifact root (default: the shipped ones)")
     parser.add_argument("--name", default="confirm_artifacts", help="results file name")
+    parser.add_argument(
+        "--apply", action="store_true", help="save an artifact whose win does not hold with the uncompiled guidelines"
+    )
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, got {args.runs}")
@@ -109,10 +139,16 @@ def main() -> None:
             continue
         key = resume_key(domain, folder, args.runs)
         previous = done.get(domain) or {}
-        if all(previous.get(name) == value for name, value in key.items()):
+        applied = (previous.get("applied") or {}).get("program_sha256")
+        if all(previous.get(name) == value for name, value in key.items() if name != "program_sha256") and (
+            key["program_sha256"] in (previous.get("program_sha256"), applied)
+        ):
             print(f"{domain}: confirmed earlier for this artifact, --runs and Mediator and scorer, skipped")
-            continue
-        done[domain] = confirm_domain(domain, folder, args.runs)
+        else:
+            done[domain] = confirm_domain(domain, folder, args.runs)
+        row = done[domain]
+        if args.apply and row.get("confirmed") is False and not row.get("applied"):
+            row["applied"] = {"program_sha256": apply_rejection(domain, folder, row)}
         report(done, args)
 
 
@@ -125,6 +161,8 @@ def report(done: dict[str, Any], args: argparse.Namespace) -> None:
             continue
         low, high = r["difference_ci"]
         verdict = "holds" if r["confirmed"] else "does not hold: the uncompiled Mediator would ship"
+        if r.get("applied"):
+            verdict = "does not hold: the artifact now ships the uncompiled guidelines (--apply)"
         rows.append(
             [
                 domain,
@@ -140,6 +178,8 @@ def report(done: dict[str, Any], args: argparse.Namespace) -> None:
     command = "python benchmarks/confirm_artifacts.py" + (f" --runs {args.runs}" if args.runs != 3 else "")
     if args.domains != ",".join(DOMAINS):
         command += f" --domains {args.domains}"
+    if args.apply:
+        command += " --apply"
     notes = (
         f"Command: `{command}`. Search: the compile's validation P on run 0 (meta.json). Fresh: mean P over "
         "runs 1..N of the same validation tasks, every turn rewritten, as the compile ran. Difference: rules minus "

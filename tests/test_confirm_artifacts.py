@@ -92,3 +92,30 @@ def test_an_artifact_whose_split_is_not_the_shipped_one_is_refused(scripted, mon
     )
     with pytest.raises(SystemExit, match=r"validation split is not data/splits\.json's"):
         run(monkeypatch, root, "--domains", "math")
+
+
+def test_apply_ships_the_uncompiled_list_where_the_win_does_not_hold_and_keeps_the_record(
+    scripted, monkeypatch, tmp_path
+):
+    from intent_mediator.artifacts import load_artifact, read_meta
+
+    root = tmp_path / "artifacts"
+    ship(root, "math", [KEEP_ALL], baseline_score=0.0, validation_score=100.0, git_commit="abc")
+    ship(root, "code", [NOISE], baseline_score=0.0, validation_score=20.0, git_commit="abc")
+    run(monkeypatch, root, "--domains", "math,code", "--runs", "1")  # confirm only
+    assert read_meta(root / "embedded" / "_generic" / "code")["guidelines"] == [NOISE]  # nothing changed yet
+    asked = len(scripted.requests)
+    run(monkeypatch, root, "--domains", "math,code", "--runs", "1", "--apply")
+    assert len(scripted.requests) == asked  # the confirmations were done: applying needs no LM call
+    code = read_meta(root / "embedded" / "_generic" / "code")
+    assert code["guidelines"] == [] and load_artifact(root / "embedded" / "_generic" / "code").guidelines == []
+    assert code["search_best"] == {"guidelines": [NOISE], "score": 20.0}
+    assert code["confirmation"]["confirmed"] is False and code["confirmation"]["runs"] == [1]
+    assert code["validation_score"] == 0.0 and code["git_commit"] == "abc"  # the compile's record is kept
+    assert read_meta(root / "embedded" / "_generic" / "math")["guidelines"] == [KEEP_ALL]  # its win held
+    table = (tmp_path / "results" / "confirm_artifacts.md").read_text()
+    assert "now ships the uncompiled guidelines (--apply)" in table and "--apply`" in table
+    run(monkeypatch, root, "--domains", "math,code", "--runs", "1", "--apply")
+    assert len(scripted.requests) == asked  # the applied artifact is recognised: nothing to redo
+    done = json.loads((tmp_path / "results" / "confirm_artifacts.json").read_text())["domains"]
+    assert done["code"]["confirmed"] is False and done["code"]["applied"]["program_sha256"]
