@@ -59,13 +59,14 @@ def resume_key(domain: str, folder: Path, runs: int) -> dict[str, Any]:
     }
 
 
-def confirm_domain(domain: str, folder: Path, runs: int) -> dict[str, Any]:
-    """Confirm one artifact's rules against the uncompiled Mediator on runs 1..`runs` of its validation split."""
+def confirm_domain(domain: str, folder: Path, key: dict[str, Any]) -> dict[str, Any]:
+    """Confirm one artifact's rules against the uncompiled Mediator on the runs of `key` (its `resume_key`)."""
     meta = read_meta(folder)
     rules = list(meta.get("guidelines") or [])
+    runs = len(key["runs"])
     row: dict[str, Any] = {
         "artifact": str(folder),
-        **resume_key(domain, folder, runs),
+        **key,
         "rules": len(rules),
         "search": {"uncompiled": meta.get("baseline_score"), "rules": meta.get("validation_score")},
     }
@@ -145,7 +146,7 @@ def main() -> None:
         ):
             print(f"{domain}: confirmed earlier for this artifact, --runs and Mediator and scorer, skipped")
         else:
-            done[domain] = confirm_domain(domain, folder, args.runs)
+            done[domain] = confirm_domain(domain, folder, key)
         row = done[domain]
         if args.apply and row.get("confirmed") is False and not row.get("applied"):
             row["applied"] = {"program_sha256": apply_rejection(domain, folder, row)}
