@@ -2,10 +2,11 @@
 
 `Mediator(join_additions=True)` sends a turn that only adds information joined to the last request, without an
 LM call. A turn goes to the LM instead when it changes or takes back something said or answers or points at the
-assistant's reply (`refers_back`), gives a new value to something already given one with no cue word
-(`restates_value`), or answers or picks from the reply just before it (`answers_reply`). A false alarm costs one
-Mediator call; a miss sends the assistant a stale request. Every cue reads each turn once, in time linear in its
-length, so a hostile client's long messages and conversations stay cheap.
+assistant's reply (`refers_back`), gives a new value to something already given one with no cue word, or uses
+the opposite of a word said earlier (`restates_value`), answers or picks from the reply just before it
+(`answers_reply`, `picks_label`), or is a single word that could as well replace as add (`terse`). A false alarm
+costs one Mediator call; a miss sends the assistant a stale request. Every cue reads each turn once, in time
+linear in its length, so a hostile client's long messages and conversations stay cheap.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from intent_mediator.facts import _NOT_NAMES, _STOP, _TIME, number_key
 _REVISES = re.compile(
     r"\b(?:actu?al+y|actul+y|acutal+y|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|"
     r"never ?mind|change|switch|swap|replace|rename|correction|meant|i mean|make it|make that|should be|"
-    r"was wrong|on second thought|how about|what about|wait|sorry|oops|my bad|typos?|undo|except|skip|ignore|"
-    r"leave (?:\w+ )?out|without|anymore|any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|could|have|"
-    r"has)nt|bother)\b|n't\b",
+    r"was wrong|on second thought|how about|what about|wait|hold on|sorry|oops|ugh|my bad|typos?|undo|except|skip|"
+    r"ignore|leave (?:\w+ )?(?:out|off)|without|anymore|any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|"
+    r"could|have|has)nt|bother)\b|n't\b",
     re.I,
 )
 _POINTS_AT_ASSISTANT = re.compile(
-    r"^\W*(?:yes|yeah|yep|yup|no|nope|nah|sure|ok|okay|fine|right|correct|exactly|agreed|perfect|great|"
+    r"^\W*(?:(?:h+m+|u+m+|u+h+|oh|ah|well|ugh)\W+)?(?:yes|yeah|yep|yup|no|nope|nah|sure|ok|okay|fine|right|"
+    r"correct|exactly|agreed|perfect|great|"
     r"sounds good|go ahead|do that|do it|use it|let's|lets|go with|i prefer)\b"
     r"|\b(?:option|approach|alternative)\b"
     r"|\bthe (?:first|second|third|last|other) (?:one|option|approach|version|way)\b"
@@ -39,7 +41,12 @@ _POINTS_AT_ASSISTANT = re.compile(
     r"|\b(?:that|this|those|these) (?:one|ones|list|option|version|code|query|function|answer|result|suggestion"
     r"|idea)\b"
     r"|^\W*(?:looks|that's|thats|all) (?:good|great|right|fine)\b|^\W*(?:that|it) works\b|\bworks for me\b"
-    r"|^\W*(?:the|that) (?:\w+ )?ones?(?![\w-])|\b(?:take|want|pick|choose|prefer|go for) the (?:\w+ )?one(?![\w-])"
+    r"|^\W*(?:the|that) (?:\w+ )?ones?(?![\w-])"
+    r"|\b(?:take|want|pick|choose|prefer|go for|do|book|use|get|keep|order) the (?:\w+ )?one(?![\w-])"
+    # "book the third"; a bare "the kitchen speaker" (it picks or replaces, adds nothing); "that loses the order"
+    r"|^\W*(?:[\w']+\W+){0,3}the (?:first|second|third|fourth|fifth|last|[1-9](?:st|nd|rd|th))\W*$"
+    r"|^\W*the(?: (?!is\b|are\b|was\b|were\b)[^\W\d_][\w'-]*){1,3}\W*$"
+    r"|^\W*that (?!is\b|was\b|has\b|means\b|includes\b|counts\b|needs\b)[a-z]+s\b"
     r"|\b(?:whoever|whichever)(?:'s)? (?:is )?(?:fine|ok|okay|works|free|available)\b|\beither (?:one|is|way)\b"
     r"|^\W*wrong\b|\b(?:is|was|it's|its|that's|thats|got (?:it|that)) wrong\b",
     re.I,
@@ -69,6 +76,13 @@ _NOT_A_CHOICE = re.compile(
 )
 _YES_NO_TAIL = re.compile(r"\s*\((?:y/n|yes/no|y or n|yes or no)\)\s*$", re.I)
 _WORD = re.compile(r"[^\W\d_][\w'-]*")  # a word in any alphabet ("Zürich")
+# An option's label in a reply ("1) plain json.load", "B. only positive amounts", "(a) by amount").
+_OPTION_LABEL = re.compile(r"(?:^|(?<=[\s(]))([1-9]|[A-Ea-e])[.):]\s")
+# A turn that opens with a label, alone or before a conjunction ("B", "option 2", "#3, please", "2 but ...").
+_PICKED_LABEL = re.compile(
+    r"^\W*(?:option |number |#)?([1-9]|[A-Ea-e])(?:\W*$|[\s,.;:!]+(?:but|and|please|pls|then|with|thanks)\b)",
+    re.I,
+)
 _LIST_NUMBER = re.compile(r"\d{1,2}[.)]\s*$")  # "2. Southwest": a list item, not a new sentence
 # Capitalised words that are not names (sentence openers, weekdays, pronouns): they never mark a pick.
 _COMMON_CAPITALS = frozenset(word.lower().rstrip("s") for word in _NOT_NAMES)
@@ -78,7 +92,50 @@ PICK_WORDS = 5
 # cheaply, and says the turn restates a value (the LM resolves it): a hostile table of numbers costs one call.
 MAX_SLOT_COMPARISONS = 20_000
 
+# Closed sets of values a task holds one of at a time (a weekday, a size, a sort order, a separator): a turn that
+# says little more than one of them, after an earlier turn gave another, replaces it ("every thursday" after
+# "every Monday", "semicolons" after "joined with commas", "medium" after "a large pepperoni"). "May", "March",
+# "Sat" and "Sun" are left out: they are also ordinary words.
+_KINDS = {
+    word: kind
+    for kind, words in {
+        "weekday": "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri",
+        "month": "january february april june july august september october november december jan feb apr jun "
+        "jul aug sept oct nov dec",
+        "size": "small medium large",
+        "order": "ascending descending asc desc",
+        "separator": "comma semicolon tab pipe colon newline",
+    }.items()
+    for word in words.split()
+}
+_ORDINAL_DAY = re.compile(r"\b([1-3]?\d)(?:st|nd|rd|th)\b", re.I)  # "the 19th": a day of the month
+# Words that may stand beside such a value without adding anything ("ugh it's the 19th", "lowest first").
+# As `_content_words` leaves them ("it's" -> "it'").
+_BESIDE_A_VALUE = frozenset("ugh oh hmm um uh ah well it'".split())
+# Opposites: a turn that uses one where an earlier turn used the other, beside the same words, flips it
+# ("lowest first" after "sorted highest first", "keep punctuation" after "strip punctuation").
+_OPPOSITE_PAIRS = (
+    "ascending/descending asc/desc increasing/decreasing highest/lowest largest/smallest biggest/smallest most/least "
+    "most/fewest oldest/newest oldest/youngest earliest/latest shortest/longest keep/strip keep/remove keep/drop "
+    "keep/exclude keep/ignore include/exclude include/ignore include/skip inclusive/exclusive sensitive/insensitive "
+    "uppercase/lowercase"
+)
+_BOUND = re.compile(r"\bat (?:least|most)\b")  # "at least 3", "at most 10": bounds, which add, not opposites
+
+
+def _opposite_table(pairs: str) -> dict[str, frozenset[str]]:
+    table: dict[str, set[str]] = {}
+    for pair in pairs.split():
+        one, other = pair.split("/")
+        table.setdefault(one, set()).add(other)
+        table.setdefault(other, set()).add(one)
+    return {word: frozenset(others) for word, others in table.items()}
+
+
+_OPPOSITES = _opposite_table(_OPPOSITE_PAIRS)
+
 Slot = tuple[str, str | None, str | None, str]
+Beside = tuple[str, str | None, str | None]  # a word, the content word before it and the one after (or None)
 
 
 def refers_back(text: str) -> bool:
@@ -112,6 +169,13 @@ def restates_any(said: Sequence[str], start: int = 0) -> bool:
             continue  # a further value ("also in 2023"), or a table of values rather than a correction
         for index in range(k):
             turn = readings[index]
+            compared += len(new.opposites) * len(turn.opposites)
+            if compared > MAX_SLOT_COMPARISONS:
+                return True  # cannot tell cheaply; the LM resolves it
+            if any(_flips(one, other, new.opposites) for one in new.opposites for other in turn.opposites):
+                return True  # "lowest first" after "sorted highest first"
+            if new.kinds and not new.plain - turn.words and _replaces(new.kinds, turn.kinds):
+                return True  # "every thursday" after "every Monday", "semicolons" after "joined with commas"
             if new.words - turn.words:
                 continue  # the turn says something the earlier one did not: "40 pages on sundays" after "24 a day"
             if turn.clocks and any(not any(clock & theirs for theirs in turn.clocks) for clock in new.clocks):
@@ -138,6 +202,9 @@ class _Reading:
     marked: bool
     by_word: dict[str, list[Slot]]
     by_unit: dict[str, list[Slot]]
+    kinds: dict[str, frozenset[str]]  # closed-set values by kind ("weekday": {"monday"}), `_KINDS`
+    plain: frozenset[str]  # content words besides those values and the words that may stand beside one
+    opposites: list[Beside]  # each word that has an opposite, with its neighbours (`_opposites`)
 
     @classmethod
     def of(cls, text: str) -> _Reading:
@@ -150,7 +217,56 @@ class _Reading:
                 by_unit.setdefault(slot[2], []).append(slot)
         words = frozenset(_content_words(_CLOCK.sub(" ", text)))
         clocks = [_minutes(match) for match in _CLOCK.finditer(text)]
-        return cls(slots, words, clocks, bool(_MARKED_ADDITION.search(text)), by_word, by_unit)
+        kinds: dict[str, set[str]] = {}
+        for word in words:
+            if word in _KINDS:
+                kinds.setdefault(_KINDS[word], set()).add(word)
+        for match in _ORDINAL_DAY.finditer(text):
+            kinds.setdefault("day of the month", set()).add(str(int(match.group(1))))
+        plain = _content_words(_ORDINAL_DAY.sub(" ", _CLOCK.sub(" ", text))) - _KINDS.keys() - _BESIDE_A_VALUE
+        return cls(
+            slots,
+            words,
+            clocks,
+            bool(_MARKED_ADDITION.search(text)),
+            by_word,
+            by_unit,
+            {kind: frozenset(values) for kind, values in kinds.items()},
+            frozenset(plain),
+            _opposites(text),
+        )
+
+
+def _opposites(text: str) -> list[Beside]:
+    """(the word, the nearest content word before it, the nearest after) of each word of `text` that has an
+    opposite (`_OPPOSITES`), the neighbours singular; hyphens split words ("case-insensitive")."""
+    words = [
+        t
+        for t in _SLOT_TOKEN.findall(_BOUND.sub(" ", text.lower().replace("-", " ")))
+        if t[0].isalpha() and t not in _SLOT_FILLER and t not in _STOP
+    ]
+    return [
+        (word, words[i - 1].rstrip("s") if i else None, words[i + 1].rstrip("s") if i + 1 < len(words) else None)
+        for i, word in enumerate(words)
+        if word in _OPPOSITES
+    ]
+
+
+def _flips(one: Beside, other: Beside, turn: list[Beside]) -> bool:
+    """Whether `one` (a word of the new turn, whose `_opposites` are `turn`) is the opposite of an earlier turn's
+    `other` beside the same words (or beside nothing on a side), and the new turn does not also use `other`'s
+    word ("the highest and the lowest")."""
+    return (
+        other[0] in _OPPOSITES[one[0]]
+        and _agree(one[1], other[1])
+        and _agree(one[2], other[2])
+        and all(mine[0] != other[0] for mine in turn)
+    )
+
+
+def _replaces(new: dict[str, frozenset[str]], old: dict[str, frozenset[str]]) -> bool:
+    """Whether a turn's closed-set values give a kind an earlier turn already gave a value a different one."""
+    return any(kind in old and not values & old[kind] for kind, values in new.items())
 
 
 def _slots(text: str) -> list[Slot]:
@@ -237,10 +353,32 @@ def answers_any(exchanges: Sequence[tuple[str | None, str]], earlier: Sequence[s
                 if asks_user(reply):
                     return True
                 names[reply] = _reply_names(reply)
+            if picks_label(text, reply):
+                return True
             if len(text.split()) <= PICK_WORDS and any(len(word) > 2 for word in (words & names[reply]) - known):
                 return True
         known |= words
     return False
+
+
+def terse(text: str) -> bool:
+    """Whether a follow-up turn is one word or value alone ("munich", "B", "70k", "semicolons"): it cannot say by
+    itself whether it adds to the request or replaces something in it, so the LM reads it with the rest. One
+    that marks itself as an addition ("also", "and porto?") is not terse, nor a clock time ("7:30pm"), which
+    replaces an earlier time or adds the first (`restates_value`)."""
+    words = text.split()
+    return len(words) == 1 and not _MARKED_ADDITION.search(text) and not _CLOCK.fullmatch(text.strip(" \t.!"))
+
+
+def picks_label(text: str, reply: str) -> bool:
+    """Whether a turn picks one of the labelled options of the reply before it by its label ("B" or "2 but with
+    defaults" after "1) plain json.load, 2) with a fallback"): the turn opens with a label the reply gave two or
+    more options, alone or before a conjunction."""
+    match = _PICKED_LABEL.match(text)
+    if match is None:
+        return False
+    labels = {label.lower() for label in _OPTION_LABEL.findall(reply)}
+    return len(labels) >= 2 and match.group(1).lower() in labels
 
 
 def _pick_words(text: str) -> set[str]:

@@ -16,6 +16,7 @@ only records whether it was called:
 
     python benchmarks/router_heldout.py --file dev     # misses listed: the file the cue list may be tuned on
     python benchmarks/router_heldout.py --file test    # scored, never tuned on
+    python benchmarks/router_heldout.py --file test5   # the last file sealed, scored once at join revision 7
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ def wilson(hits: int, n: int, z: float = 1.96) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", choices=("dev", "test", "test2", "test3", "test4"), required=True)
+    parser.add_argument("--file", choices=("dev", "test", "test2", "test3", "test4", "test5"), required=True)
     parser.add_argument("--name", help="results file name (default router_heldout_<file>)")
     args = parser.parse_args()
     items = load(args.file)

@@ -7,7 +7,7 @@ from typing import Any
 
 import dspy
 from intent_mediator.adapters import LeanChatAdapter
-from intent_mediator.cues import answers_any, refers_back, restates_any
+from intent_mediator.cues import answers_any, refers_back, restates_any, terse
 from intent_mediator.facts import FactCheck, check_request
 from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import lm_scope, wants_json
@@ -85,8 +85,12 @@ class Mediator(dspy.Module):
     # ("Anything else?") are not choices, clock times compare as times, every user turn after a reply pairs
     # with it, names in any alphabet, and a cap on the numbers compared; 5: a bare "\r" or any other line break
     # opens a line in the reply as "\n" does (a capitalised word after it is not taken for a name); 6: a
-    # percentage ends the look back for a number's slot word, as any other number does ("15% of the bill, 80").
-    join_revision: int = 6
+    # percentage ends the look back for a number's slot word, as any other number does ("15% of the bill, 80");
+    # 7: rules for the misses of the five read follow-up files: a one-word follow-up ("munich", "B") goes to the
+    # LM, a closed set's value replaces another ("every thursday" after "every Monday"), opposites flip
+    # ("lowest first" after "highest first"), picks by option label or ordinal ("B", "book the third"), a bare
+    # noun phrase ("the kitchen speaker"), "that <verb>s" about the reply, "hold on", "leave ... off".
+    join_revision: int = 7
 
     def __init__(
         self,
@@ -243,6 +247,8 @@ def joined_addition(turns: list[Turn], said: list[str], *, resolved_first: bool 
     read = users[1:] if resolved_first else users
     if not new or not any(turn.content.strip() for turn in new) or any(refers_back(t.content) for t in read):
         return None
+    if any(terse(turn.content) for turn in users[1:]):
+        return None  # "munich", "B", "70k": a follow-up of one word may replace as well as add
     exchanges = _after_replies(turns)  # (reply before it, text) of every user turn; `read` are the last ones
     if answers_any(exchanges[len(exchanges) - len(read) :], earlier=said[: max(len(said) - len(read), 0)]):
         return None  # "45 min" after "How long should the meeting be?", "book Lirico" after a list of hotels

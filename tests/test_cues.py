@@ -6,9 +6,11 @@ from intent_mediator.cues import (
     answers_any,
     answers_reply,
     asks_user,
+    picks_label,
     refers_back,
     restates_any,
     restates_value,
+    terse,
 )
 
 
@@ -46,6 +48,19 @@ from intent_mediator.cues import (
         ("the one-time setup fee is 20", False),
         ("pick whichever date is earlier", False),
         ("wrong address, it's alex.k@acme.com", True),
+        # join revision 7: the misses of the read follow-up files, in general form
+        ("hold on, it's 3 parts blue to 2 white", True),
+        ("leave mike off", True),
+        ("hmm no, just return 0 for empty", True),
+        ("book the third", True),
+        ("i'll take the 2nd", True),
+        ("do the sunday one", True),
+        ("the kitchen speaker", True),  # a bare noun phrase picks or replaces; it adds nothing
+        ("that loses the order", True),
+        ("the loan is 200000", False),  # a statement, not a bare noun phrase
+        ("that's at 19:30", False),
+        ("that is per person", False),
+        ("split the list into the first half and the second", False),
     ],
 )
 def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected):
@@ -84,6 +99,24 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
         # A percentage ends the look back like any number: the bill's slot is "bill", not "15% bill".
         ("tip 15% bill 90", ["15% tip, bill 80 dollars"], True),
         ("15% bill 80", ["15% tip, bill 80 dollars"], False),
+        # A closed set's value (weekday, month, size, sort order, separator, day of the month) alone replaces
+        # another one; beside a new word it adds.
+        ("every thursday", ["remind me to water the plants every Monday"], True),
+        ("returning Sunday", ["book me a flight to Austin on Friday"], False),
+        ("semicolons", ["join the strings with commas"], True),
+        ("medium", ["order a large pepperoni"], True),
+        ("ugh it's the 19th", ["the offsite is on the 18th"], True),
+        ("also the 19th", ["the offsite is on the 18th"], False),
+        ("in december", ["sales in november"], True),
+        # Opposites beside the same words flip what was said.
+        ("lowest first", ["average price per category, sorted highest first"], True),
+        ("keep punctuation, just split on whitespace", ["strip punctuation"], True),
+        ("case-insensitive", ["make it case sensitive"], True),
+        ("ascending", ["descending"], True),
+        ("least common", ["the 3 most common words"], True),
+        ("keep the original order", ["remove duplicates"], False),  # beside other words
+        ("at most 10 guests", ["at least 3 guests"], False),  # bounds, not opposites
+        ("the highest and the lowest", ["the highest"], False),  # both: nothing flipped
     ],
 )
 def test_restates_value_spots_a_silent_change_of_a_value_already_given(turn, earlier, expected):
@@ -149,6 +182,52 @@ def test_answers_reply_reads_names_not_sentence_openers_or_common_words():
         assert answers_reply("abc", reply, []) is True, repr(line_end)
     for space in ("\xa0", "\u202f", "\u3000"):  # spaces that end no line: the word after one is no sentence start
         assert answers_reply("southwest", f"You could fly with{space}Southwest or Delta.", []) is True, repr(space)
+
+
+@pytest.mark.parametrize(
+    ("turn", "expected"),
+    [
+        ("munich", True),
+        ("B", True),
+        ("70k", True),
+        ("semicolons.", True),
+        ("7:30pm", False),  # a clock time: `restates_value` compares it with earlier ones
+        ("6:15.", False),
+        ("also", False),
+        ("into spanish", False),
+        ("and porto?", False),
+    ],
+)
+def test_terse_is_a_follow_up_of_one_word_or_value(turn, expected):
+    assert terse(turn) is expected
+
+
+def test_a_terse_follow_up_goes_to_the_lm():
+    from intent_mediator.programs.mediator import joined_addition
+    from intent_mediator.transcript import Turn
+
+    said = ["customers in berlin who spent over 1000", "munich"]
+    turns = [Turn.user(said[0]), Turn.assistant("SELECT ..."), Turn.user(said[1])]
+    assert joined_addition(turns, said, resolved_first=True) is None
+    said = ["book a table for 4 at Nando's on Friday", "7:30pm"]  # a first time adds; no earlier one to replace
+    turns = [Turn.user(said[0]), Turn.assistant("Noted."), Turn.user(said[1])]
+    assert joined_addition(turns, said, resolved_first=True) is not None
+
+
+@pytest.mark.parametrize(
+    ("turn", "reply", "expected"),
+    [
+        ("2 but the defaults passed in", "Two options: 1) plain json.load, 2) json.load with a fallback.", True),
+        ("B", "Two ways: A) by absolute amount, B) only positive amounts.", True),
+        ("option 2, please", "1. Ryanair 06:40\n2. Lufthansa 10:15", True),
+        ("C", "Two ways: A) by absolute amount, B) only positive amounts.", False),  # no such option
+        ("2", "One way: 1) plain json.load.", False),  # one label is no list of options
+        ("3 weeks", "1. Weekdays: 5 x 24\n2. Weekends: 2 x 40\n3. Times 3", False),  # a value, not a pick
+        ("2 of them are broken", "1) a\n2) b", False),
+    ],
+)
+def test_picks_label_is_a_turn_opening_with_one_of_the_replys_option_labels(turn, reply, expected):
+    assert picks_label(turn, reply) is expected
 
 
 def test_answers_any_reads_each_turn_against_the_reply_before_it():
