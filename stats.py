@@ -44,6 +44,11 @@ def bootstrap_ci(values: list[float], *, samples: int = 1000, level: float = 0.9
     return [float(low), float(high)]
 
 
+def paired_differences(one: dict[str, list[float]], other: dict[str, list[float]]) -> list[float]:
+    """Per instruction that both scored, in `one`'s order: the mean of `one`'s runs minus the mean of `other`'s."""
+    return [sum(one[i]) / len(one[i]) - sum(other[i]) / len(other[i]) for i in one if one[i] and other.get(i)]
+
+
 def aggregate(per_instruction: dict[str, list[float]], errors: int = 0) -> dict[str, Any]:
     """Average instruction metrics over instructions; `n` counts the scored runs."""
     rows = [instruction_stats(scores) for scores in per_instruction.values() if scores]

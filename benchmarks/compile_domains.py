@@ -64,14 +64,26 @@ def main() -> None:
         help="fresh validation runs the winner must win again before it ships (default 0: the shipped artifacts "
         "were compiled without confirmation; benchmarks/confirm_artifacts.py confirms them afterwards)",
     )
+    parser.add_argument(
+        "--confirm-bar",
+        choices=("higher", "interval"),
+        default="higher",
+        help="with --confirm-runs: a higher P (default) or a paired 95%% interval above 0 (Refiner's confirm_bar)",
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
     parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
     args = parser.parse_args()
-    config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts", "confirm_runs")}
+    if args.confirm_bar != "higher" and not args.confirm_runs:
+        parser.error(f"--confirm-bar {args.confirm_bar}: give --confirm-runs N (the runs it is read on)")
+    confirmation = ("confirm_runs", "confirm_bar")
+    config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts", *confirmation)}
     # Confirmation runs after the search and does not change it: the study (named by the search's fingerprint)
-    # is shared, and the result's fingerprint names the confirmation only when there is one.
+    # is shared, and the result's fingerprint names the confirmation only when there is one (its bar only when
+    # it is not the default, so results recorded before the bar existed still resume).
     confirmed = {**config, "confirm_runs": args.confirm_runs} if args.confirm_runs else config
+    if args.confirm_bar != "higher":
+        confirmed["confirm_bar"] = args.confirm_bar
     results_file = RESULTS / "compile_domains.json"
     with _locked(results_file):  # not while another compile writes it
         done = _rows(results_file)
@@ -161,6 +173,7 @@ def compile_domain(domain: str, args, config: dict, fingerprints: tuple[str, str
         mining_runs=args.mining_runs,
         max_lm_calls=args.max_lm_calls,
         confirm_runs=args.confirm_runs,
+        confirm_bar=args.confirm_bar,
         storage=f"sqlite:///{work / f'{domain}.db'}",
         study_name=f"{domain}-{study}",
         report_dir=work / domain,

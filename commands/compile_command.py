@@ -98,6 +98,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="fresh validation runs on which the search's winner must beat the uncompiled Mediator again before "
         "it ships (default 0: no confirmation; needs assistant sampling, temperature > 0)",
     )
+    parser.add_argument(
+        "--confirm-bar",
+        choices=("higher", "interval"),
+        default="higher",
+        help="what the winner must show on those runs: a higher P (default), or a paired difference whose "
+        "bootstrap 95%% interval over the validation tasks lies above 0",
+    )
     parser.add_argument("--max-guidelines", type=at_least_one, default=8, help="longest guideline list kept")
     parser.add_argument("--storage", help="optuna storage URL (e.g. sqlite:///refiner.db) so a killed compile resumes")
     parser.add_argument("--max-lm-calls", type=at_least_one, help="hard cap on LM calls")
@@ -167,8 +174,10 @@ def run(args: argparse.Namespace) -> int:
     if "confirmation" in report:
         c = report["confirmation"]
         verdict = "confirmed, it ships" if c["confirmed"] else "not confirmed, the uncompiled guidelines ship"
+        low, high = c["difference_ci"]
         scores = f"winner {c['score']:.1f}, uncompiled {c['uncompiled_score']:.1f}"
-        print(f"confirmation on runs {c['runs']}: {scores}: {verdict}")
+        difference = f"difference {c['difference']:+.1f} [{low:+.1f}, {high:+.1f}], bar: {c['bar']}"
+        print(f"confirmation on runs {c['runs']}: {scores}, {difference}: {verdict}")
     print(f"artifact: {target}/program.json")
     return 0
 
@@ -194,6 +203,8 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
         raise IntentMediatorError(f"--selection {args.selection}: only --optimizer refiner selects by proxy")
     if args.optimizer != "refiner" and args.confirm_runs:
         raise IntentMediatorError(f"--confirm-runs {args.confirm_runs}: only --optimizer refiner confirms its winner")
+    if args.confirm_bar != "higher" and not args.confirm_runs:
+        raise IntentMediatorError(f"--confirm-bar {args.confirm_bar}: give --confirm-runs N (the runs it is read on)")
     trajectories = None
     for path in args.trajectories or []:
         if not Path(path).is_file():
@@ -223,6 +234,7 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
             max_guidelines=args.max_guidelines,
             selection=args.selection,
             confirm_runs=args.confirm_runs,
+            confirm_bar=args.confirm_bar,
             max_lm_calls=args.max_lm_calls,
             max_tokens=args.max_total_tokens,
             storage=args.storage,

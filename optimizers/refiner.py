@@ -49,13 +49,17 @@ from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.simulation.runner import simulate
 from intent_mediator.simulation.trajectory import Trajectory
 from intent_mediator.simulation.usage import merge_usage
-from intent_mediator.stats import aggregate
+from intent_mediator.stats import aggregate, bootstrap_ci, paired_differences
 
 logger = logging.getLogger(__name__)
 
 
 class RefinerError(IntentMediatorError):
     """The Refiner could not produce guidelines (no contrastive pairs, or no usable refiner output)."""
+
+
+# What a search's winner must show on fresh runs to ship (`Refiner(confirm_bar=...)`).
+CONFIRM_BARS = ("higher", "interval")
 
 
 class Refiner(Teleprompter):
@@ -93,6 +97,9 @@ class Refiner(Teleprompter):
             refused. Its size is fixed (2 x valset x `confirm_runs` conversations), so it is not counted against
             `max_lm_calls`/`max_tokens`, which bound the open-ended search: a search stopped by the budget still
             has its best list confirmed. Its calls are reported in `report["confirmation"]["budget"]`.
+        confirm_bar: What the winner must show on the fresh runs. "higher" (default): a higher mean than the
+            uncompiled guidelines. "interval": a paired difference per valset task whose percentile-bootstrap 95%
+            interval over the tasks lies above 0, so one task's win on a small valset is not enough.
         max_lm_calls, max_tokens: Hard budget over every LM call the compile makes (tokens as the LMs report
             them).
         storage: Optuna storage URL (e.g. "sqlite:///refiner.db") so a killed compile resumes. A study is
@@ -120,6 +127,7 @@ class Refiner(Teleprompter):
         trials_per_round: int | None = None,
         selection: str = "simulation",
         confirm_runs: int = 0,
+        confirm_bar: str = "higher",
         max_lm_calls: int | None = None,
         max_tokens: int | None = None,
         storage: str | None = None,
@@ -140,6 +148,8 @@ class Refiner(Teleprompter):
             raise ValueError(f"mining_runs must be at least 1, got {mining_runs}")
         if confirm_runs < 0:
             raise ValueError(f"confirm_runs must be 0 or more, got {confirm_runs}")
+        if confirm_bar not in CONFIRM_BARS:
+            raise ValueError(f"confirm_bar must be one of {', '.join(CONFIRM_BARS)}, got {confirm_bar!r}")
         if isinstance(metric, ConversationSettings):
             raise TypeError("Refiner takes the metric first, as DSPy's optimizers do: Refiner(metric, settings=...)")
         if metric is not None and not callable(metric):
@@ -151,6 +161,7 @@ class Refiner(Teleprompter):
         self.pairs_per_batch, self.mining_runs = pairs_per_batch, mining_runs
         self.candidates_per_round, self.rounds, self.max_guidelines = candidates_per_round, rounds, max_guidelines
         self.trials_per_round, self.selection, self.confirm_runs = trials_per_round, selection, confirm_runs
+        self.confirm_bar = confirm_bar
         self.max_lm_calls, self.max_tokens = max_lm_calls, max_tokens
         self.storage, self.study_name = storage, study_name
         self.report_dir = Path(report_dir) if report_dir else None
@@ -388,7 +399,9 @@ class Refiner(Teleprompter):
 
         The runs are 1..`confirm_runs` (run 0 is what a search scores), the same runs for both lists, each a
         distinct sample when the assistant samples. Returns the runs, each list's P over them and per-task
-        scores, the LM calls and tokens spent, and `confirmed`: whether `guidelines` scored strictly higher.
+        scores, the difference of the P's with a percentile-bootstrap 95% interval over the tasks' paired
+        differences, the LM calls and tokens spent, and `confirmed`: whether `guidelines` passed `confirm_bar`
+        (a strictly higher P, or an interval above 0).
 
         Raises:
             RefinerError: `confirm_runs` is 0, nothing samples, or a conversation failed (a crash is not a 0).
@@ -407,6 +420,7 @@ class Refiner(Teleprompter):
         winner = self._fresh_scores(self._with(student, guidelines), val, runs, budget)
         uncompiled = self._fresh_scores(student, val, runs, budget)
         score, baseline = aggregate(winner)["P"], aggregate(uncompiled)["P"]
+        interval = bootstrap_ci(paired_differences(winner, uncompiled))
         return {
             "runs": runs,
             "guidelines": list(guidelines),
@@ -414,7 +428,10 @@ class Refiner(Teleprompter):
             "uncompiled_score": baseline,
             "scores": winner,
             "uncompiled_scores": uncompiled,
-            "confirmed": score > baseline,
+            "difference": score - baseline,
+            "difference_ci": interval,
+            "bar": self.confirm_bar,
+            "confirmed": score > baseline if self.confirm_bar == "higher" else interval[0] > 0,
             "budget": budget.as_dict(),
         }
 
@@ -602,4 +619,4 @@ def _clean(guidelines: Any, limit: int) -> list[str] | None:
     return cleaned[:limit] or None
 
 
-__all__ = ["CannotWinPruner", "Refiner", "RefinerError", "confirmation_meta"]
+__all__ = ["CONFIRM_BARS", "CannotWinPruner", "Refiner", "RefinerError", "confirmation_meta"]

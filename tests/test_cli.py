@@ -103,7 +103,8 @@ def test_compile_confirms_the_winner_on_fresh_runs_and_records_it(monkeypatch, t
     assert meta["confirmation"]["confirmed"] is True and meta["confirmation"]["runs"] == [1, 2]
     assert meta["confirmation"]["score"] == 100.0 and meta["confirmation"]["uncompiled_score"] == 0.0
     out = capsys.readouterr().out
-    assert "confirmation on runs [1, 2]: winner 100.0, uncompiled 0.0: confirmed, it ships" in out
+    assert "confirmation on runs [1, 2]: winner 100.0, uncompiled 0.0, difference +100.0 [+100.0, +100.0], " in out
+    assert "bar: higher: confirmed, it ships" in out
 
 
 def test_unsafe_user_ids_are_rejected(capsys):
@@ -139,6 +140,7 @@ def bad_inputs(tmp_path):
         (["compile", "--val-fraction", "1"], "--val-fraction"),
         (["compile", "--rounds", "0"], "--rounds"),
         (["compile", "--confirm-runs", "-1"], "--confirm-runs"),
+        (["compile", "--confirm-bar", "interval"], "--confirm-bar interval: give --confirm-runs"),
         (["compile", "--optimizer", "gepa", "--mediator-history", "full", "--confirm-runs", "2"], "--confirm-runs"),
         (["compile", "--metric", "proxy"], "--selection proxy"),
         (["compile", "--metric", "nosuchmodule:fn"], "--metric"),

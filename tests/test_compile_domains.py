@@ -17,7 +17,7 @@ def test_a_domain_without_contrastive_pairs_is_recorded_and_ships_nothing(monkey
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(engine))
     args = argparse.Namespace(
         rounds=1, candidates=1, pairs_per_batch=2, mining_runs=2, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0,
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0, confirm_bar="higher",
     )  # fmt: skip
     result = compile_domains.compile_domain("math", args, {"seed": 0}, ("abc", "abc"), tmp_path / "work")
     assert result["stopped"].startswith("no artifact: no contrastive pairs")
@@ -90,6 +90,12 @@ def test_confirmation_shares_the_search_but_names_its_own_result(monkeypatch, tm
     # The search (its optuna study) is the same; without confirmation, so is the result's fingerprint.
     assert study == study3 == result
     assert result3 != result and confirmed["confirm_runs"] == 3 and "confirm_runs" not in plain
+    assert "confirm_bar" not in confirmed  # the default bar is not named: earlier results still resume
+    argv = ["x", "--domains", "math", "--work", str(tmp_path), "--artifacts", str(tmp_path), "--confirm-runs", "3"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--confirm-bar", "interval"])
+    compile_domains.main()
+    strict, (study_strict, result_strict) = seen[3]
+    assert study_strict == study and result_strict not in (result, result3) and strict["confirm_bar"] == "interval"
 
 
 def test_a_confirmed_compile_uses_the_searchs_study_and_records_the_confirmation(monkeypatch, tmp_path):
@@ -100,7 +106,7 @@ def test_a_confirmed_compile_uses_the_searchs_study_and_records_the_confirmation
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(world()))
     args = argparse.Namespace(
         rounds=1, candidates=1, pairs_per_batch=2, mining_runs=1, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=1,
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=1, confirm_bar="higher",
     )  # fmt: skip
     (tmp_path / "work").mkdir()  # main() makes it
     result = compile_domains.compile_domain("math", args, {"seed": 0}, ("search", "result"), tmp_path / "work")

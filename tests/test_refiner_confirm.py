@@ -118,6 +118,35 @@ def test_confirm_alone_scores_a_given_list_against_the_uncompiled_one():
     assert result["score"] == 100.0 and result["uncompiled_score"] == 0.0
 
 
+def test_the_interval_bar_wants_the_win_spread_over_the_tasks():
+    """A list that solves one valset task of five (and the uncompiled Mediator none) has the higher P, so the
+    default bar ships it; its paired interval over the tasks reaches 0, so the interval bar does not."""
+    only = VAL[0]
+
+    def one_task_world():
+        engine = world()
+
+        def assistant(call):
+            if call.last_user == only["question"] or all(s.shard in call.last_user for s in only.shards):
+                return assistant_reply(call)
+            return "Could you tell me more?"
+
+        engine.rules[1].reply = assistant
+        return engine
+
+    higher = Refiner(settings=settings(one_task_world()), confirm_runs=2).confirm(MediatedAssistant(), [KEEP_ALL], VAL)
+    assert higher["bar"] == "higher" and higher["confirmed"] is True
+    assert higher["difference"] == 20.0 and higher["difference_ci"][0] == 0.0
+    strict = Refiner(settings=settings(one_task_world()), confirm_runs=2, confirm_bar="interval")
+    result = strict.confirm(MediatedAssistant(), [KEEP_ALL], VAL)
+    assert result["bar"] == "interval" and result["confirmed"] is False
+    everywhere = Refiner(settings=settings(world()), confirm_runs=1, confirm_bar="interval")
+    result = everywhere.confirm(MediatedAssistant(), [KEEP_ALL], VAL)  # every task won: the interval is above 0
+    assert result["confirmed"] is True and result["difference_ci"] == [100.0, 100.0]
+    with pytest.raises(ValueError, match="confirm_bar must be one of higher, interval"):
+        Refiner(settings=settings(world()), confirm_bar="lower")
+
+
 def test_a_crashed_confirmation_conversation_is_an_error_not_a_zero():
     engine = world()
     crashes = {"n": 0}
