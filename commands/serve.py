@@ -154,6 +154,7 @@ def app_from_environment():
 def run(args: argparse.Namespace) -> int:
     import uvicorn
     from intent_mediator.server.auth import ApiKey, new_key
+    from intent_mediator.server.protocol import HeadDeadlineProtocol
     from intent_mediator.stores.base import redacted_url
     from uvicorn.supervisors import Multiprocess
 
@@ -180,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     if args.workers == 1:
-        uvicorn.run(build_app(args), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(build_app(args), host=args.host, port=args.port, log_level="warning", http=HeadDeadlineProtocol)
         return 0
     # Several processes: each rebuilds the app from the same flags; metrics are aggregated through files.
     os.environ[WORKER_ARGS] = json.dumps(vars(args))
@@ -193,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level="warning",
+        http=HeadDeadlineProtocol,
     )
     # What `uvicorn.run(..., workers=N)` does, with one change: uvicorn binds the shared socket with protocol 0,
     # so asyncio leaves Nagle's algorithm on for accepted connections (it sets TCP_NODELAY only on sockets whose
