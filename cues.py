@@ -25,7 +25,7 @@ _REVISES = re.compile(
     r"\b(?:actu?al+y|actul+y|acutal+y|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|"
     r"never ?mind|change|switch|swap|replace|rename|correction|meant|i mean|make it|make that|should be|"
     r"was wrong|on second thought|how about|what about|wait|hold on|sorry|oops|ugh|my bad|typos?|undo|except|skip|"
-    r"ignore|leave (?:\w+ )?(?:out|off)|without|anymore|any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|"
+    r"ignore|leave (?:\w+ ){0,3}(?:out|off)|without|anymore|any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|"
     r"could|have|has)nt|bother)\b|n't\b",
     re.I,
 )
@@ -43,10 +43,12 @@ _POINTS_AT_ASSISTANT = re.compile(
     r"|^\W*(?:looks|that's|thats|all) (?:good|great|right|fine)\b|^\W*(?:that|it) works\b|\bworks for me\b"
     r"|^\W*(?:the|that) (?:\w+ )?ones?(?![\w-])"
     r"|\b(?:take|want|pick|choose|prefer|go for|do|book|use|get|keep|order) the (?:\w+ )?one(?![\w-])"
-    # "book the third"; a bare "the kitchen speaker" (it picks or replaces, adds nothing); "that loses the order"
-    r"|^\W*(?:[\w']+\W+){0,3}the (?:first|second|third|fourth|fifth|last|[1-9](?:st|nd|rd|th))\W*$"
-    r"|^\W*the(?: (?!is\b|are\b|was\b|were\b)[^\W\d_][\w'-]*){1,3}\W*$"
-    r"|^\W*that (?!is\b|was\b|has\b|means\b|includes\b|counts\b|needs\b)[a-z]+s\b"
+    # "book the third" (not "the 15th": a date); a bare "the kitchen speaker" (it picks or replaces, adds
+    # nothing); "that loses the order" (a fault found in the reply)
+    r"|^\W*(?:[\w']+\W+){0,3}the (?:first|second|third|fourth|fifth|last)\W*$"
+    r"|^\W*the(?: (?!(?:is|are|was|were|has|have|had|will|can|should|must|does|do)\b)[^\W\d_][\w'-]*){1,2}\W*$"
+    r"|^\W*(?:that|this) (?:loses|breaks|fails|misses|crashes|drops|ignores|skips|hangs|overwrites|throws|errors"
+    r"|doesn't|doesnt|isn't|isnt|won't|wont)\b"
     r"|\b(?:whoever|whichever)(?:'s)? (?:is )?(?:fine|ok|okay|works|free|available)\b|\beither (?:one|is|way)\b"
     r"|^\W*wrong\b|\b(?:is|was|it's|its|that's|thats|got (?:it|that)) wrong\b",
     re.I,
@@ -76,11 +78,18 @@ _NOT_A_CHOICE = re.compile(
 )
 _YES_NO_TAIL = re.compile(r"\s*\((?:y/n|yes/no|y or n|yes or no)\)\s*$", re.I)
 _WORD = re.compile(r"[^\W\d_][\w'-]*")  # a word in any alphabet ("Zürich")
-# An option's label in a reply ("1) plain json.load", "B. only positive amounts", "(a) by amount").
-_OPTION_LABEL = re.compile(r"(?:^|(?<=[\s(]))([1-9]|[A-Ea-e])[.):]\s")
-# A turn that opens with a label, alone or before a conjunction ("B", "option 2", "#3, please", "2 but ...").
+# An option's label in a reply: "1) plain json.load" or "(a) by amount" anywhere; "2. Southwest", "B: only
+# positive amounts", "**1.** plain" or "- **A**: by amount" at the start of a line (a "2." inside a sentence is
+# a number).
+_OPTION_LABEL = re.compile(
+    r"(?:^|(?<=[\s(]))\(?([1-9]|[A-Ea-e])\)\s|^[ \t>*_#-]*\(?([1-9]|[A-Ea-e])\**[.):]\**[ \t]", re.M
+)
+_ORDINALS = ("first", "second", "third", "fourth", "fifth")
+# A turn that opens with a label or an ordinal, alone or before a conjunction or a word of assent ("B", "option
+# 2", "#3, please", "2 but ...", "2 is fine", "the second one", "2nd please"); not "3 weeks".
 _PICKED_LABEL = re.compile(
-    r"^\W*(?:option |number |#)?([1-9]|[A-Ea-e])(?:\W*$|[\s,.;:!]+(?:but|and|please|pls|then|with|thanks)\b)",
+    r"^\W*(?:option |number |#|the )?([1-9]|[A-Ea-e]|first|second|third|fourth|fifth|[1-5](?:st|nd|rd|th))"
+    r"(?:\W*$|[\s,.;:!]+(?:but|and|please|pls|then|with|thanks|one|option|is|sounds|works|looks)\b)",
     re.I,
 )
 _LIST_NUMBER = re.compile(r"\d{1,2}[.)]\s*$")  # "2. Southwest": a list item, not a new sentence
@@ -96,30 +105,37 @@ MAX_SLOT_COMPARISONS = 20_000
 # says little more than one of them, after an earlier turn gave another, replaces it ("every thursday" after
 # "every Monday", "semicolons" after "joined with commas", "medium" after "a large pepperoni"). "May", "March",
 # "Sat" and "Sun" are left out: they are also ordinary words.
-_KINDS = {
-    word: kind
-    for kind, words in {
-        "weekday": "monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs fri",
-        "month": "january february april june july august september october november december jan feb apr jun "
-        "jul aug sept oct nov dec",
+# Each word (as `_content_words` leaves it: singular, so "tues" is "tue") maps to its kind and its canonical value.
+_KINDS: dict[str, tuple[str, str]] = {
+    word: (kind, canonical.split("/")[0])
+    for kind, values in {
+        "weekday": "monday/mon tuesday/tue wednesday/wed thursday/thu/thur friday/fri saturday sunday",
+        "month": "january/jan february/feb april/apr june/jun july/jul august/aug september/sept october/oct "
+        "november/nov december/dec",
         "size": "small medium large",
-        "order": "ascending descending asc desc",
+        "order": "ascending/asc descending/desc",
         "separator": "comma semicolon tab pipe colon newline",
     }.items()
-    for word in words.split()
+    for canonical in values.split()
+    for word in canonical.split("/")
 }
 _ORDINAL_DAY = re.compile(r"\b([1-3]?\d)(?:st|nd|rd|th)\b", re.I)  # "the 19th": a day of the month
 # Words that may stand beside such a value without adding anything ("ugh it's the 19th", "lowest first").
 # As `_content_words` leaves them ("it's" -> "it'").
 _BESIDE_A_VALUE = frozenset("ugh oh hmm um uh ah well it'".split())
+# Curly quotes as the plain ones every cue reads ("it’s", "don’t").
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 # Opposites: a turn that uses one where an earlier turn used the other, beside the same words, flips it
 # ("lowest first" after "sorted highest first", "keep punctuation" after "strip punctuation").
 _OPPOSITE_PAIRS = (
-    "ascending/descending asc/desc increasing/decreasing highest/lowest largest/smallest biggest/smallest most/least "
-    "most/fewest oldest/newest oldest/youngest earliest/latest shortest/longest keep/strip keep/remove keep/drop "
-    "keep/exclude keep/ignore include/exclude include/ignore include/skip inclusive/exclusive sensitive/insensitive "
-    "uppercase/lowercase"
+    "ascending/descending asc/desc increasing/decreasing ascending/decreasing increasing/descending highest/lowest "
+    "largest/smallest biggest/smallest highest/smallest largest/lowest biggest/lowest most/least most/fewest "
+    "oldest/newest oldest/youngest oldest/latest earliest/latest earliest/newest shortest/longest keep/strip "
+    "keep/remove keep/drop keep/exclude keep/ignore include/exclude include/ignore include/skip "
+    "inclusive/exclusive sensitive/insensitive uppercase/lowercase"
 )
+# "upper case", "upper-case" and "upper_case" are read as "uppercase" (but "upper bound" stays two words).
+_LETTER_CASE = re.compile(r"\b(upper|lower)[\s_-]?case\b")
 _BOUND = re.compile(r"\bat (?:least|most)\b")  # "at least 3", "at most 10": bounds, which add, not opposites
 
 
@@ -133,6 +149,7 @@ def _opposite_table(pairs: str) -> dict[str, frozenset[str]]:
 
 
 _OPPOSITES = _opposite_table(_OPPOSITE_PAIRS)
+_NEIGHBOUR_FILLER = _SLOT_FILLER | _STOP | {"all"}  # "remove all duplicates": the word beside it is duplicates
 
 Slot = tuple[str, str | None, str | None, str]
 Beside = tuple[str, str | None, str | None]  # a word, the content word before it and the one after (or None)
@@ -141,6 +158,7 @@ Beside = tuple[str, str | None, str | None]  # a word, the content word before i
 def refers_back(text: str) -> bool:
     """Whether a user turn changes or takes back something said, or answers or points at the assistant's reply:
     either way it cannot simply be appended to the request so far."""
+    text = text.translate(_QUOTES)
     return _REVISES.search(text) is not None or _POINTS_AT_ASSISTANT.search(text) is not None
 
 
@@ -167,16 +185,20 @@ def restates_any(said: Sequence[str], start: int = 0) -> bool:
         new = readings[k]
         if new.marked or len(new.slots) > MAX_RESTATED_VALUES:
             continue  # a further value ("also in 2023"), or a table of values rather than a correction
+        mine = frozenset(word for word, _, _ in new.opposites)
         for index in range(k):
             turn = readings[index]
             compared += len(new.opposites) * len(turn.opposites)
             if compared > MAX_SLOT_COMPARISONS:
                 return True  # cannot tell cheaply; the LM resolves it
-            if any(_flips(one, other, new.opposites) for one in new.opposites for other in turn.opposites):
+            if any(_flips(one, other, mine) for one in new.opposites for other in turn.opposites):
                 return True  # "lowest first" after "sorted highest first"
-            if new.kinds and not new.plain - turn.words and _replaces(new.kinds, turn.kinds):
-                return True  # "every thursday" after "every Monday", "semicolons" after "joined with commas"
-            if new.words - turn.words:
+            # Each subset test below costs the new turn's length only when the earlier turn is at least as long:
+            # over a conversation, at most the length of everything said.
+            if new.kinds and len(new.plain) <= len(turn.split) and not new.plain - turn.split:
+                if _replaces(new.kinds, turn.kinds):
+                    return True  # "every thursday" after "every Monday", "semicolons" after "joined with commas"
+            if len(new.words) > len(turn.words) or new.words - turn.words:
                 continue  # the turn says something the earlier one did not: "40 pages on sundays" after "24 a day"
             if turn.clocks and any(not any(clock & theirs for theirs in turn.clocks) for clock in new.clocks):
                 return True  # "7:30" after "a table at 7pm"
@@ -203,11 +225,13 @@ class _Reading:
     by_word: dict[str, list[Slot]]
     by_unit: dict[str, list[Slot]]
     kinds: dict[str, frozenset[str]]  # closed-set values by kind ("weekday": {"monday"}), `_KINDS`
-    plain: frozenset[str]  # content words besides those values and the words that may stand beside one
+    split: frozenset[str]  # content words with "-" and "_" splitting them ("tab-separated": tab, separated)
+    plain: frozenset[str]  # `split` without those values and the words that may stand beside one
     opposites: list[Beside]  # each word that has an opposite, with its neighbours (`_opposites`)
 
     @classmethod
     def of(cls, text: str) -> _Reading:
+        text = text.translate(_QUOTES)
         slots = _slots(text)
         by_word: dict[str, list[Slot]] = {}
         by_unit: dict[str, list[Slot]] = {}
@@ -217,13 +241,16 @@ class _Reading:
                 by_unit.setdefault(slot[2], []).append(slot)
         words = frozenset(_content_words(_CLOCK.sub(" ", text)))
         clocks = [_minutes(match) for match in _CLOCK.finditer(text)]
+        split = _content_words(_CLOCK.sub(" ", re.sub(r"[-_]", " ", text)))
         kinds: dict[str, set[str]] = {}
-        for word in words:
+        for word in split:
             if word in _KINDS:
-                kinds.setdefault(_KINDS[word], set()).add(word)
+                kind, value = _KINDS[word]
+                kinds.setdefault(kind, set()).add(value)
         for match in _ORDINAL_DAY.finditer(text):
             kinds.setdefault("day of the month", set()).add(str(int(match.group(1))))
-        plain = _content_words(_ORDINAL_DAY.sub(" ", _CLOCK.sub(" ", text))) - _KINDS.keys() - _BESIDE_A_VALUE
+        plain = _content_words(_ORDINAL_DAY.sub(" ", _CLOCK.sub(" ", re.sub(r"[-_]", " ", text))))
+        plain -= _KINDS.keys() | _BESIDE_A_VALUE
         return cls(
             slots,
             words,
@@ -232,6 +259,7 @@ class _Reading:
             by_word,
             by_unit,
             {kind: frozenset(values) for kind, values in kinds.items()},
+            frozenset(split),
             frozenset(plain),
             _opposites(text),
         )
@@ -239,28 +267,36 @@ class _Reading:
 
 def _opposites(text: str) -> list[Beside]:
     """(the word, the nearest content word before it, the nearest after) of each word of `text` that has an
-    opposite (`_OPPOSITES`), the neighbours singular; hyphens split words ("case-insensitive")."""
-    words = [
-        t
-        for t in _SLOT_TOKEN.findall(_BOUND.sub(" ", text.lower().replace("-", " ")))
-        if t[0].isalpha() and t not in _SLOT_FILLER and t not in _STOP
-    ]
-    return [
-        (word, words[i - 1].rstrip("s") if i else None, words[i + 1].rstrip("s") if i + 1 < len(words) else None)
-        for i, word in enumerate(words)
-        if word in _OPPOSITES
-    ]
+    opposite (`_OPPOSITES`), each in the table's form ("strips", "stripping": strip) and the neighbours
+    singular; "-" and "_" split words ("case-insensitive"), "upper case" is "uppercase"."""
+    text = _LETTER_CASE.sub(r"\1case", _BOUND.sub(" ", re.sub(r"[-_]", " ", text.lower())))
+    words = [t for t in _SLOT_TOKEN.findall(text) if t[0].isalpha() and t not in _NEIGHBOUR_FILLER]
+    found = []
+    for i, word in enumerate(words):
+        form = _opposite_form(word)
+        if form is not None:
+            before = words[i - 1].rstrip("s") if i else None
+            found.append((form, before, words[i + 1].rstrip("s") if i + 1 < len(words) else None))
+    return found
 
 
-def _flips(one: Beside, other: Beside, turn: list[Beside]) -> bool:
-    """Whether `one` (a word of the new turn, whose `_opposites` are `turn`) is the opposite of an earlier turn's
-    `other` beside the same words (or beside nothing on a side), and the new turn does not also use `other`'s
-    word ("the highest and the lowest")."""
+def _opposite_form(word: str) -> str | None:
+    """`word` as `_OPPOSITES` lists it ("keeps" and "keeping" are "keep", "removing" is "remove"), or None."""
+    for form in (word, word[:-1] if word.endswith("s") else "", word[:-3], word[:-3] + "e"):
+        if form in _OPPOSITES:
+            return form
+    return None
+
+
+def _flips(one: Beside, other: Beside, mine: frozenset[str]) -> bool:
+    """Whether `one` (a word of the new turn, whose `_opposites` words are `mine`) is the opposite of an earlier
+    turn's `other` beside the same words (or beside nothing on a side), and the new turn does not also use
+    `other`'s word ("the highest and the lowest")."""
     return (
         other[0] in _OPPOSITES[one[0]]
+        and other[0] not in mine
         and _agree(one[1], other[1])
         and _agree(one[2], other[2])
-        and all(mine[0] != other[0] for mine in turn)
     )
 
 
@@ -346,14 +382,15 @@ def answers_any(exchanges: Sequence[tuple[str | None, str]], earlier: Sequence[s
     are read once."""
     known: set[str] = set().union(*map(_pick_words, earlier))
     names: dict[str, set[str]] = {}  # user turns in a row follow one reply: it is read once
+    labels: dict[str, set[int]] = {}
     for reply, text in exchanges:
         words = _pick_words(text)
         if reply and reply.strip():
             if reply not in names:
                 if asks_user(reply):
                     return True
-                names[reply] = _reply_names(reply)
-            if picks_label(text, reply):
+                names[reply], labels[reply] = _reply_names(reply), option_labels(reply)
+            if _picks(text, labels[reply]):
                 return True
             if len(text.split()) <= PICK_WORDS and any(len(word) > 2 for word in (words & names[reply]) - known):
                 return True
@@ -367,23 +404,38 @@ def terse(text: str) -> bool:
     that marks itself as an addition ("also", "and porto?") is not terse, nor a clock time ("7:30pm"), which
     replaces an earlier time or adds the first (`restates_value`)."""
     words = text.split()
-    return len(words) == 1 and not _MARKED_ADDITION.search(text) and not _CLOCK.fullmatch(text.strip(" \t.!"))
+    return len(words) == 1 and not _MARKED_ADDITION.search(text) and not _CLOCK.fullmatch(text.strip(" \t.!?,"))
 
 
 def picks_label(text: str, reply: str) -> bool:
-    """Whether a turn picks one of the labelled options of the reply before it by its label ("B" or "2 but with
-    defaults" after "1) plain json.load, 2) with a fallback"): the turn opens with a label the reply gave two or
-    more options, alone or before a conjunction."""
-    match = _PICKED_LABEL.match(text)
-    if match is None:
-        return False
-    labels = {label.lower() for label in _OPTION_LABEL.findall(reply)}
-    return len(labels) >= 2 and match.group(1).lower() in labels
+    """Whether a turn picks one of the labelled options of the reply before it ("B" or "2 but with defaults"
+    after "1) plain json.load, 2) with a fallback", "the second one" after "**A.** ... **B.** ..."): the turn
+    opens with a label or an ordinal, alone or before a conjunction or a word of assent, and the reply labelled
+    two or more options, one of them at that place."""
+    return _picks(text, option_labels(reply))
+
+
+def option_labels(reply: str) -> set[int]:
+    """The places (1, 2, ...; "b" is 2) of the options a reply labels (`_OPTION_LABEL`)."""
+    return {_place(inline or line_start) for inline, line_start in _OPTION_LABEL.findall(reply)}
+
+
+def _picks(text: str, labels: set[int]) -> bool:
+    match = _PICKED_LABEL.match(text.translate(_QUOTES)) if len(labels) >= 2 else None
+    return match is not None and _place(match.group(1)) in labels
+
+
+def _place(label: str) -> int:
+    """1 for "1", "a", "A", "first" and "1st"; 2 for "2", "b", "second", "2nd"; and so on."""
+    label = label.lower()
+    if label in _ORDINALS:
+        return _ORDINALS.index(label) + 1
+    return int(label[0]) if label[0].isdigit() else ord(label) - ord("a") + 1
 
 
 def _pick_words(text: str) -> set[str]:
     """A turn's words, in any alphabet, lower case and singular, without filler."""
-    words = {match.group().lower().rstrip("s") for match in _WORD.finditer(text)}
+    words = {match.group().lower().rstrip("s") for match in _WORD.finditer(text.translate(_QUOTES))}
     return words - _SLOT_FILLER - _STOP
 
 
@@ -410,7 +462,7 @@ def _reply_names(reply: str) -> set[str]:
 
 def _content_words(text: str) -> set[str]:
     words = {t for t in _SLOT_TOKEN.findall(text.lower()) if t[0].isalpha()} - _SLOT_FILLER - _STOP
-    return {t.rstrip("s") for t in words}
+    return {word for word in (t.rstrip("s") for t in words) if word}
 
 
 def _agree(one: str | None, other: str | None) -> bool:

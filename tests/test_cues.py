@@ -53,11 +53,19 @@ from intent_mediator.cues import (
         ("leave mike off", True),
         ("hmm no, just return 0 for empty", True),
         ("book the third", True),
-        ("i'll take the 2nd", True),
+        ("i'll take the second", True),
+        ("deliver by the 5th", False),  # a date, not a pick
         ("do the sunday one", True),
         ("the kitchen speaker", True),  # a bare noun phrase picks or replaces; it adds nothing
         ("that loses the order", True),
         ("the loan is 200000", False),  # a statement, not a bare noun phrase
+        ("the loan is huge", False),
+        ("the venue has parking", False),
+        ("the sooner the better", False),
+        ("that covers food and drinks", False),  # "that" and a verb, but no fault found
+        ("this loses the order", True),
+        ("leave the tip off", True),
+        ("don\u2019t include tax", True),  # a curly apostrophe reads as a plain one
         ("that's at 19:30", False),
         ("that is per person", False),
         ("split the list into the first half and the second", False),
@@ -117,6 +125,17 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
         ("keep the original order", ["remove duplicates"], False),  # beside other words
         ("at most 10 guests", ["at least 3 guests"], False),  # bounds, not opposites
         ("the highest and the lowest", ["the highest"], False),  # both: nothing flipped
+        ("smallest first", ["highest first"], True),
+        ("it\u2019s the 19th", ["the offsite is on the 18th"], True),  # a curly apostrophe
+        # Word forms, hyphens and underscores are read alike on both sides.
+        ("keep punctuation", ["it strips punctuation"], True),
+        ("keep duplicates", ["remove all duplicates"], True),
+        ("lower-case please", ["convert names to upper-case"], True),
+        ("tab-separated please", ["export as comma-separated values"], True),
+        ("case-insensitive please", ["make the search case_sensitive"], True),
+        ("every thu", ["remind me every thursday"], False),  # the same day, abbreviated
+        ("by date desc", ["sort by date descending"], False),
+        ("lower bound 5", ["upper bound 10"], False),  # bounds, not letter case
     ],
 )
 def test_restates_value_spots_a_silent_change_of_a_value_already_given(turn, earlier, expected):
@@ -221,13 +240,47 @@ def test_a_terse_follow_up_goes_to_the_lm():
         ("B", "Two ways: A) by absolute amount, B) only positive amounts.", True),
         ("option 2, please", "1. Ryanair 06:40\n2. Lufthansa 10:15", True),
         ("C", "Two ways: A) by absolute amount, B) only positive amounts.", False),  # no such option
-        ("2", "One way: 1) plain json.load.", False),  # one label is no list of options
+        ("1", "One way: 1) plain json.load.", False),  # one label is no list of options
         ("3 weeks", "1. Weekdays: 5 x 24\n2. Weekends: 2 x 40\n3. Times 3", False),  # a value, not a pick
         ("2 of them are broken", "1) a\n2) b", False),
+        ("2 but with defaults", "Two options:\n**1.** plain json.load\n**2.** json.load with a fallback.", True),
+        ("B, thanks", "Two ways:\n- **A**: by absolute amount\n- **B**: only positive amounts", True),
+        ("the second one", "Two ways:\n- **A**: by absolute amount\n- **B**: only positive amounts", True),
+        ("2 is fine", "1) Ryanair 06:40 2) Lufthansa 10:15", True),
+        ("2nd please", "1) Ryanair 06:40 2) Lufthansa 10:15", True),
+        ("3, with two kids", "Budget roughly 2. Hotels run about 3. Flights are extra.", False),  # prose numbers
     ],
 )
 def test_picks_label_is_a_turn_opening_with_one_of_the_replys_option_labels(turn, reply, expected):
     assert picks_label(turn, reply) is expected
+
+
+def test_answers_any_reads_option_labels():
+    options = "Two options: 1) plain json.load, 2) json.load with a fallback."
+    assert answers_any([(options, "2 but with defaults")], ["load the config file"]) is True
+    assert answers_any([(options, "cache it too")], ["load the config file"]) is False
+
+
+def test_hostile_opposites_and_labels_stay_cheap():
+    """A 340 KB turn of opposite words after one earlier opposite, and 1000 short turns after a 500 KB labelled
+    reply: each used to take about 9 s (every pair rescanned the new turn; every turn rescanned the reply)."""
+    import time
+
+    new = "keep punctuation " * 19_990 + "strip"
+    started = time.perf_counter()
+    restates_any(["strip punctuation", new], start=1)
+    assert time.perf_counter() - started < 2
+    reply = "1) x " + "word " * 100_000 + "2) y."
+    started = time.perf_counter()
+    assert answers_any([(reply, "9, please")] * 1000, ["do it"]) is False
+    assert time.perf_counter() - started < 2
+    # A long last turn after many short ones: its words are compared only with turns at least as long (18 s before).
+    earlier = ["on monday"] * 20_000
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    long_turn = " ".join("q" + "".join(letters[i // 26**k % 26] for k in range(4)) for i in range(60_000)) + " friday"
+    started = time.perf_counter()
+    assert restates_any([*earlier, long_turn], start=len(earlier)) is False
+    assert time.perf_counter() - started < 2
 
 
 def test_answers_any_reads_each_turn_against_the_reply_before_it():
