@@ -241,7 +241,8 @@ class _Reading:
                 by_unit.setdefault(slot[2], []).append(slot)
         words = frozenset(_content_words(_CLOCK.sub(" ", text)))
         clocks = [_minutes(match) for match in _CLOCK.finditer(text)]
-        split = _content_words(_CLOCK.sub(" ", re.sub(r"[-_]", " ", text)))
+        dashless = _CLOCK.sub(" ", re.sub(r"[-_]", " ", text))
+        split = _content_words(dashless)
         kinds: dict[str, set[str]] = {}
         for word in split:
             if word in _KINDS:
@@ -249,8 +250,7 @@ class _Reading:
                 kinds.setdefault(kind, set()).add(value)
         for match in _ORDINAL_DAY.finditer(text):
             kinds.setdefault("day of the month", set()).add(str(int(match.group(1))))
-        plain = _content_words(_ORDINAL_DAY.sub(" ", _CLOCK.sub(" ", re.sub(r"[-_]", " ", text))))
-        plain -= _KINDS.keys() | _BESIDE_A_VALUE
+        plain = _content_words(_ORDINAL_DAY.sub(" ", dashless)) - _KINDS.keys() - _BESIDE_A_VALUE
         return cls(
             slots,
             words,
@@ -281,11 +281,13 @@ def _opposites(text: str) -> list[Beside]:
 
 
 def _opposite_form(word: str) -> str | None:
-    """`word` as `_OPPOSITES` lists it ("keeps" and "keeping" are "keep", "removing" is "remove"), or None."""
-    for form in (word, word[:-1] if word.endswith("s") else "", word[:-3], word[:-3] + "e"):
-        if form in _OPPOSITES:
-            return form
-    return None
+    """`word` as `_OPPOSITES` lists it ("keeps" and "keeping" are "keep", "removing" is "remove", "stripping" is
+    "strip"), or None."""
+    forms = [word, word[:-1] if word.endswith("s") else ""]
+    if word.endswith("ing"):
+        stem = word[:-3]
+        forms += [stem, stem + "e", stem[:-1] if len(stem) > 2 and stem[-1] == stem[-2] else ""]
+    return next((form for form in forms if form in _OPPOSITES), None)
 
 
 def _flips(one: Beside, other: Beside, mine: frozenset[str]) -> bool:

@@ -130,6 +130,7 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
         # Word forms, hyphens and underscores are read alike on both sides.
         ("keep punctuation", ["it strips punctuation"], True),
         ("keep duplicates", ["remove all duplicates"], True),
+        ("keep punctuation", ["stripping punctuation"], True),  # -ing forms, a doubled consonant dropped
         ("lower-case please", ["convert names to upper-case"], True),
         ("tab-separated please", ["export as comma-separated values"], True),
         ("case-insensitive please", ["make the search case_sensitive"], True),
