@@ -42,7 +42,10 @@ from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.tasks import get_task
 
 # What `Refiner.confirm` returns, kept in an applied artifact's meta.
-CONFIRMATION_KEYS = ("runs", "guidelines", "score", "uncompiled_score", "scores", "uncompiled_scores", "confirmed")
+CONFIRMATION_KEYS = (
+    "runs", "guidelines", "score", "uncompiled_score", "scores", "uncompiled_scores", "difference", "difference_ci",
+    "bar", "confirmed",
+)  # fmt: skip
 # The compile's settings that decide its conversations (compile_domains.roles_for reads these).
 ROLE_SETTINGS = ("model", "temperature", "mediator_temperature", "max_tokens", "refiner_max_tokens")
 
@@ -98,7 +101,7 @@ def apply_rejection(domain: str, folder: Path, row: dict[str, Any]) -> str:
     program.set_guidelines([])
     record = {key: value for key, value in meta.items() if key not in SAVED_BY_ARTIFACTS}
     record.update(
-        confirmation={key: row[key] for key in CONFIRMATION_KEYS},
+        confirmation={key: row[key] for key in CONFIRMATION_KEYS if key in row},  # "bar": rows since 2336d86
         search_best={"guidelines": rules, "score": meta.get("validation_score")},
         validation_score=meta.get("baseline_score"),
     )
