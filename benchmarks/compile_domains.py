@@ -244,7 +244,7 @@ def _git_commit() -> str | None:
         return None
 
 
-def report(done: dict, config: dict) -> None:
+def report(done: dict, config: dict, name: str = "compile_domains") -> None:
     rows = []
     for domain, r in sorted(done.items()):
         usage = r.get("budget") or {}
@@ -258,10 +258,14 @@ def report(done: dict, config: dict) -> None:
                 usage.get("tokens"),
                 r["seconds"],
                 r.get("stopped") or "",
+                _confirmation_cell(r),
             ]
         )
+    flags = "".join(
+        f" --{key.replace('_', '-')} {config[key]}" for key in ("confirm_runs", "confirm_bar") if key in config
+    )
     write(
-        "compile_domains",
+        name,
         {"config": config, "domains": done},
         [
             "domain",
@@ -272,9 +276,24 @@ def report(done: dict, config: dict) -> None:
             "tokens",
             "seconds",
             "stopped",
+            "confirmation on fresh runs",
         ],
         rows,
-        "Reproduce: `python benchmarks/compile_domains.py` (resumable; artifacts in data/artifacts/).",
+        f"Reproduce: `python benchmarks/compile_domains.py{flags}` (resumable; artifacts in data/artifacts/). "
+        "Confirmation: the search's winner and the uncompiled Mediator on fresh validation runs, P of each, the "
+        "paired difference with its bootstrap 95% interval over tasks, and whether the winner shipped.",
+    )
+
+
+def _confirmation_cell(row: dict) -> str:
+    found = row.get("confirmation")
+    if not found:
+        return "–"
+    low, high = found.get("difference_ci") or (float("nan"), float("nan"))
+    verdict = "ships" if found["confirmed"] else "withdrawn: the uncompiled list ships"
+    return (
+        f"runs {found['runs']}: {found['score']:.1f} vs {found['uncompiled_score']:.1f}, "
+        f"{found['score'] - found['uncompiled_score']:+.1f} [{low:+.1f}, {high:+.1f}]; {verdict}"
     )
 
 
