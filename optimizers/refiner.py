@@ -60,6 +60,9 @@ class RefinerError(IntentMediatorError):
 
 # What a search's winner must show on fresh runs to ship (`Refiner(confirm_bar=...)`).
 CONFIRM_BARS = ("higher", "interval")
+# Fewest valset tasks the interval bar reads: over 3 tasks, 1 resample in 27 is one task thrice, so the interval's
+# lower end is the smallest task's difference, and a win on every task but by luck on each would pass.
+MIN_INTERVAL_TASKS = 4
 
 
 class Refiner(Teleprompter):
@@ -99,7 +102,8 @@ class Refiner(Teleprompter):
             has its best list confirmed. Its calls are reported in `report["confirmation"]["budget"]`.
         confirm_bar: What the winner must show on the fresh runs. "higher" (default): a higher mean than the
             uncompiled guidelines. "interval": a paired difference per valset task whose percentile-bootstrap 95%
-            interval over the tasks lies above 0, so one task's win on a small valset is not enough.
+            interval over the tasks lies above 0, so one task's win on a small valset is not enough; it needs
+            `confirm_runs` and a valset of at least `MIN_INTERVAL_TASKS` tasks (refused before any call).
         max_lm_calls, max_tokens: Hard budget over every LM call the compile makes (tokens as the LMs report
             them).
         storage: Optuna storage URL (e.g. "sqlite:///refiner.db") so a killed compile resumes. A study is
@@ -150,6 +154,8 @@ class Refiner(Teleprompter):
             raise ValueError(f"confirm_runs must be 0 or more, got {confirm_runs}")
         if confirm_bar not in CONFIRM_BARS:
             raise ValueError(f"confirm_bar must be one of {', '.join(CONFIRM_BARS)}, got {confirm_bar!r}")
+        if confirm_bar != "higher" and not confirm_runs:
+            raise ValueError(f"confirm_bar={confirm_bar!r} needs confirm_runs > 0 (the fresh runs it is read on)")
         if isinstance(metric, ConversationSettings):
             raise TypeError("Refiner takes the metric first, as DSPy's optimizers do: Refiner(metric, settings=...)")
         if metric is not None and not callable(metric):
@@ -222,6 +228,7 @@ class Refiner(Teleprompter):
         try:
             if self.mode == "optimize":
                 self._check_sampling()
+                self._check_bar(val)
             mined = trajectories if trajectories is not None else self._mine(train, student)
             _raise_if_all_failed(mined, "mining pairs")
             # Explicit requests that solved a task stay valid D+ for every round; revisions re-simulate only
@@ -412,6 +419,7 @@ class Refiner(Teleprompter):
         val = self._register(valset, "valset")
         if not val:
             raise RefinerError("confirm: the valset is empty")
+        self._check_bar(val)
         return self._confirm(student, guidelines, val, first_run=1)
 
     def _confirm(self, student, guidelines: list[str], val: list[Instruction], *, first_run: int) -> dict[str, Any]:
@@ -472,6 +480,14 @@ class Refiner(Teleprompter):
             raise RefinerError(
                 f"confirm_runs={self.confirm_runs} needs sampling, but the {' and '.join(sampling)} "
                 "temperature is 0: every run would repeat run 0 (give the assistant a temperature above 0)"
+            )
+
+    def _check_bar(self, val: list[Instruction]) -> None:
+        if self.confirm_runs and self.confirm_bar == "interval" and len(val) < MIN_INTERVAL_TASKS:
+            raise RefinerError(
+                f"confirm_bar='interval' needs at least {MIN_INTERVAL_TASKS} valset tasks, got {len(val)}: over "
+                "fewer, a bootstrap over tasks cannot tell a win from one lucky task (use a larger valset, or "
+                "confirm_bar='higher')"
             )
 
     def _fresh_scores(self, program, val: list[Instruction], runs: list[int], budget) -> dict[str, list[float]]:
@@ -619,4 +635,4 @@ def _clean(guidelines: Any, limit: int) -> list[str] | None:
     return cleaned[:limit] or None
 
 
-__all__ = ["CONFIRM_BARS", "CannotWinPruner", "Refiner", "RefinerError", "confirmation_meta"]
+__all__ = ["CONFIRM_BARS", "MIN_INTERVAL_TASKS", "CannotWinPruner", "Refiner", "RefinerError", "confirmation_meta"]

@@ -51,11 +51,11 @@ class Guard:
             token = header[7:] if header[:7].lower() == "bearer " else ""
             key = self.keys.identify(token) if token else None
             if key is None:
-                return await _reject(send, 401, "missing or invalid API key", "authentication_error")
+                return await _reject(send, 401, "missing or invalid API key", "authentication_error", close=True)
             scope[KEY_SCOPE] = key
         elif (scope.get("client") or ("",))[0] not in LOOPBACK:
             message = "no API keys are configured, so only loopback clients are served"
-            return await _reject(send, 403, message, "permission_error")
+            return await _reject(send, 403, message, "permission_error", close=True)
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return await _reject(send, 413, f"request body over {self.max_body_bytes} bytes", close=True)

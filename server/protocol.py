@@ -4,7 +4,9 @@ uvicorn bounds the idle time between keep-alive requests, and the server's guard
 (`ServerConfig.max_body_seconds`), but nothing bounds the head: a client that opens connections and never
 finishes a request line or its headers ("slowloris") holds each one, and with them the process's file
 descriptors. `HeadDeadlineProtocol` closes a connection whose head has not fully arrived within `HEAD_SECONDS`
-of the connection opening, or of the head's first byte after a keep-alive response. `serve` runs uvicorn with it.
+of the connection opening, or of the head's first byte after a keep-alive response (sent then, or already
+buffered behind the last request). The same deadline bounds a request body still arriving after the app
+answered without reading it (an early 401): no app is left to bound it. `serve` runs uvicorn with it.
 """
 
 from __future__ import annotations
@@ -33,12 +35,32 @@ class HeadDeadlineProtocol(H11Protocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        # Still waiting for a request line and headers: the first bytes of one, or of the next after keep-alive.
-        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+        self._watch()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._watch()
+
+    def _watch(self) -> None:
+        """Arm the deadline while bytes arrive that no app reads: a head begun but not finished, or the body of a
+        request already answered; otherwise disarm it, and let uvicorn's keep-alive timer bound an idle
+        connection."""
+        if self.transport.is_closing():
+            self._disarm()
+            return
+        conn = self.conn
+        head_begun = conn.their_state is h11.IDLE and bool(conn.trailing_data[0])
+        unread_body = conn.our_state in (h11.DONE, h11.MUST_CLOSE) and conn.their_state is h11.SEND_BODY
+        if head_begun or unread_body:
             if self._head_timer is None:
                 self._arm()
-        else:
-            self._disarm()
+            return
+        self._disarm()
+        if conn.their_state is h11.IDLE and self.timeout_keep_alive_task is None:
+            # Idle between requests (the body of an answered request just ended): keep-alive's own bound.
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

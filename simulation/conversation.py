@@ -13,6 +13,7 @@ assistant gets the conversation as real chat messages, the mediated assistant on
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,7 @@ from intent_mediator.data.records import Instruction
 from intent_mediator.facts import trajectory_fact_check
 from intent_mediator.finish import cut_off, finish_reasons
 from intent_mediator.lm import RoleLMs, lm_scope
+from intent_mediator.metrics import MetricError
 from intent_mediator.programs import Assistant, MediatedAssistant
 from intent_mediator.programs.ergo import ErgoAssistant
 from intent_mediator.programs.user_simulator import DeterministicUser, SimulatedUser, VerbatimUser, shard_texts
@@ -287,9 +289,13 @@ class Conversation:
 
 def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, answer: str) -> tuple[float, str]:
     result = metric(dspy.Example(record=record).with_inputs(), dspy.Prediction(response=reply, answer=answer))
+    score, feedback = result, ""
     if isinstance(result, dspy.Prediction):
-        return float(result.score), str(result.get("feedback") or "")
-    return float(result), ""
+        score, feedback = result.score, str(result.get("feedback") or "")
+    if not math.isfinite(float(score)):  # a NaN would sort anywhere and pass or fail any comparison
+        name = getattr(metric, "__name__", type(metric).__name__)
+        raise MetricError(f"the metric {name} returned {score!r} for {record.task_id}: a score must be finite")
+    return float(score), feedback
 
 
 def _sample(lm: dspy.LM | None, run: int, key: str) -> dspy.LM | None:

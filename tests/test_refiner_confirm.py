@@ -145,6 +145,27 @@ def test_the_interval_bar_wants_the_win_spread_over_the_tasks():
     assert result["confirmed"] is True and result["difference_ci"] == [100.0, 100.0]
     with pytest.raises(ValueError, match="confirm_bar must be one of higher, interval"):
         Refiner(settings=settings(world()), confirm_bar="lower")
+    with pytest.raises(ValueError, match="confirm_bar='interval' needs confirm_runs > 0"):
+        Refiner(settings=settings(world()), confirm_bar="interval")
+
+
+def test_the_interval_bar_refuses_a_valset_too_small_to_read_before_any_call():
+    engine = world()
+    kwargs = {"rounds": 1, "candidates_per_round": 1, "confirm_runs": 2, "confirm_bar": "interval"}
+    strict = Refiner(settings=settings(engine), **kwargs)
+    with pytest.raises(RefinerError, match="needs at least 4 valset tasks, got 3"):
+        strict.compile(MediatedAssistant(), trainset=TRAIN, valset=VAL[:3])
+    with pytest.raises(RefinerError, match="needs at least 4 valset tasks, got 3"):
+        strict.confirm(MediatedAssistant(), [KEEP_ALL], VAL[:3])
+    assert engine.requests == []
+
+
+def test_a_metric_that_returns_nan_is_an_error_not_a_score():
+    from intent_mediator.metrics import MetricError
+
+    refiner = Refiner(lambda example, pred, trace=None: float("nan"), settings=settings(world()), confirm_runs=1)
+    with pytest.raises(MetricError, match=r"returned nan for im-math-.*a score must be finite"):
+        refiner.confirm(MediatedAssistant(), [KEEP_ALL], VAL)
 
 
 def test_a_crashed_confirmation_conversation_is_an_error_not_a_zero():

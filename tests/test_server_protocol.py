@@ -17,8 +17,13 @@ class QuickDeadline(HeadDeadlineProtocol):
 
 
 async def echo_app(scope, receive, send):
-    """Answers every request with the length of its body, read to the end."""
+    """Answers every request with the length of its body, read to the end; "/early" answers without reading it
+    (as the server's guard answers a missing API key)."""
     if scope["type"] != "http":
+        return
+    if scope["path"] == "/early":
+        await send({"type": "http.response.start", "status": 401, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"no"})
         return
     size, more = 0, True
     while more:
@@ -105,6 +110,42 @@ def test_the_next_head_on_a_keep_alive_connection_has_its_own_deadline(server):
         time.sleep(0.8)  # idle past the head deadline: keep-alive's own timeout (5 s) governs this wait
         sock.sendall(b"GET / HTTP/1.1\r\n")  # a second head, never finished
         assert closed_within(sock, 3) < 2
+
+
+def test_a_partial_head_buffered_behind_a_request_has_the_deadline_too(server):
+    with connect(server) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n")  # a second, unfinished
+        assert response(sock).startswith(b"HTTP/1.1 200")
+        assert closed_within(sock, 4) < 2  # not keep-alive's 5 s
+
+
+def test_a_body_nobody_reads_is_bounded(server):
+    """The app answered without reading the body: bytes trickling in after that are bounded by the deadline."""
+    with connect(server) as sock:
+        sock.sendall(b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+        assert response(sock).startswith(b"HTTP/1.1 401")
+        started = time.monotonic()
+        with pytest.raises(OSError):  # closed: a send fails, or the peer resets
+            for _ in range(40):
+                sock.sendall(b"x")
+                time.sleep(0.1)
+                if not sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT):
+                    raise ConnectionResetError("closed")
+        assert time.monotonic() - started < 2
+
+
+def test_the_deadline_starts_at_the_heads_first_byte_after_a_body(server):
+    """After an answered request's body ends, the connection idles under keep-alive; the next head's deadline
+    starts at its first byte, so a head sent 0.45 s later in two parts is answered."""
+    with connect(server) as sock:
+        sock.sendall(b"POST /early HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n")
+        assert response(sock).startswith(b"HTTP/1.1 401")
+        sock.sendall(b"abcd")
+        time.sleep(0.45)
+        sock.sendall(b"GET / HTTP/1.1\r\n")
+        time.sleep(0.2)
+        sock.sendall(b"Host: x\r\n\r\n")
+        assert response(sock).startswith(b"HTTP/1.1 200")
 
 
 def test_serve_runs_uvicorn_with_the_deadline(monkeypatch):
