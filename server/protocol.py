@@ -77,5 +77,10 @@ class HeadDeadlineProtocol(H11Protocol):
     def _head_timed_out(self) -> None:
         self._head_timer = None
         if not self.transport.is_closing():
-            logger.warning("closed a connection from %s: no whole request head in %g s", self.client, self.head_seconds)
+            logger.warning(
+                "closed a connection from %s: a request head unfinished, or an answered request's body still "
+                "arriving, after %g s",
+                self.client,
+                self.head_seconds,
+            )
             self.transport.close()
