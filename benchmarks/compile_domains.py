@@ -33,7 +33,7 @@ from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.artifacts import save_artifact, shipped_model_key
 from intent_mediator.commands.common import count
 from intent_mediator.data.splits import load_split
-from intent_mediator.optimizers.refiner import Refiner, RefinerError, confirmation_meta
+from intent_mediator.optimizers.refiner import CONFIRM_BARS, Refiner, RefinerError, confirmation_meta
 from intent_mediator.programs.mediator import Mediator
 from intent_mediator.simulation.conversation import ConversationSettings
 from intent_mediator.tasks import get_task
@@ -66,7 +66,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--confirm-bar",
-        choices=("higher", "interval"),
+        choices=CONFIRM_BARS,
         default="higher",
         help="with --confirm-runs: a higher P (default) or a paired 95%% interval above 0 (Refiner's confirm_bar)",
     )

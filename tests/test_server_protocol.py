@@ -52,8 +52,7 @@ def server():
 
 
 def connect(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    return sock
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
 def closed_within(sock: socket.socket, seconds: float) -> float:
