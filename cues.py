@@ -23,7 +23,8 @@ from intent_mediator.facts import _NOT_NAMES, _STOP, _TIME, number_key
 # not appended. Deliberately broad: a false alarm costs one Mediator call, a miss a stale request.
 _REVISES = re.compile(
     r"\b(?:actu?al+y|actul+y|acutal+y|instead|rather|not|no longer|forget|scratch|scrap|cancel|drop|remove|"
-    r"never ?mind|change|switch|swap|replace|rename|correction|meant|i mean|make it|make that|should be|"
+    r"never ?mind|(?<!with )(?<!using )(?<!via )nvm(?! (?:install|use|ls|run|exec|alias))|"  # not the node tool
+    r"change|switch|swap|replace|rename|correction|meant|i mean|make it|make that|should be|"
     r"was wrong|on second thought|how about|what about|wait|hold on|sorry|oops|ugh|my bad|typos?|undo|except|skip|"
     r"ignore|leave (?:\w+ ){0,3}(?:out|off)|without|anymore|any more|(?:do|does|did|is|are|was|were|wo|ca|should|would|"
     r"could|have|has)nt|bother)\b|n't\b",
@@ -132,11 +133,29 @@ _OPPOSITE_PAIRS = (
     "largest/smallest biggest/smallest highest/smallest largest/lowest biggest/lowest most/least most/fewest "
     "oldest/newest oldest/youngest oldest/latest earliest/latest earliest/newest shortest/longest keep/strip "
     "keep/remove keep/drop keep/exclude keep/ignore include/exclude include/ignore include/skip "
-    "inclusive/exclusive sensitive/insensitive uppercase/lowercase"
+    "inclusive/exclusive sensitive/insensitive uppercase/lowercase even/odd positive/negative top/bottom "
+    "horizontal/vertical"
 )
 # "upper case", "upper-case" and "upper_case" are read as "uppercase" (but "upper bound" stays two words).
 _LETTER_CASE = re.compile(r"\b(upper|lower)[\s_-]?case\b")
 _BOUND = re.compile(r"\bat (?:least|most)\b")  # "at least 3", "at most 10": bounds, which add, not opposites
+# Units as users shorten them after a number ("4 s" and "6 seconds", "5 yrs" and "8 years", "45min"): read in
+# full. Only after a number: "min length" is no minute, "the 90s" and "m/s" no seconds.
+_SHORT_UNIT = re.compile(r"(\d)(?:\s+(s)|\s*(sec|secs|min|mins|h|hr|hrs|wk|wks|yr|yrs))\b")
+_UNITS = {"s": "seconds", "sec": "seconds", "min": "minutes", "h": "hours", "hr": "hours", "wk": "weeks", "yr": "years"}
+# Numbers in words ("eighteen", "twenty-five", "two dozen", "three hundred"), and "twice" and "thrice" as "2 times"
+# and "3 times". "one" alone is left as it is: it is as often a pronoun ("the closest one").
+_NUMBER_WORDS = {
+    word: value
+    for value, word in enumerate(
+        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+        "seventeen eighteen nineteen".split()
+    )
+} | {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_SCALES = {"dozen": 12, "hundred": 100, "thousand": 1000}
+MAX_SPELLED = 10**12  # a run of number words worth more is left as words (a hostile "hundred hundred ..." run)
+_NUMBER_WORD = "|".join(sorted([*_NUMBER_WORDS, *_SCALES], key=len, reverse=True))
+_NUMBER_RUN = re.compile(rf"\b(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*\b|\b(twice|thrice)\b")
 
 
 def _opposite_table(pairs: str) -> dict[str, frozenset[str]]:
@@ -169,10 +188,13 @@ def restates_value(text: str, earlier: Sequence[str]) -> bool:
     Two numbers fill the same slot when the nearest non-filler word before them is the same, and the word before
     that and the word after them agree (or one side has none): "top 3 words" / "top 5" do; "pizza costs 14 euros"
     / "soda costs 3 euros" and "buys 3 apples" / "buys 5 pears" don't. A bare value's slot is its unit ("65 mph"
-    after "going 60 mph"), and a bare clock time replaces an earlier one ("7:30" after "at 7pm"; "7:00 pm" and
-    "19:00" are the same time). Only a turn whose words all appear in the earlier turn can restate it ("she reads
-    40 pages on sundays" adds to "she reads 24 pages a day"), and a turn that marks itself as an addition ("also
-    in 2023", "and on March 7", "the second bond pays $60", "then 60 km per hour") never does.
+    after "going 60 mph"), a percentage may name its thing on either side ("vat is 19%" after "20% vat"), and a
+    bare clock time replaces an earlier one ("7:30" after "at 7pm"; "7:00 pm" and "19:00" are the same time).
+    Number words are numbers ("eighteen months" after "twelve months"; not "one"), "twice" is "2 times", and
+    short units are the long ones ("6 seconds" after "4 s"). Only a turn whose words all appear in the earlier
+    turn can restate it ("she reads 40 pages on sundays" adds to "she reads 24 pages a day"), and a turn that
+    marks itself as an addition ("also in 2023", "and on March 7", "the second bond pays $60", "then 60 km per
+    hour") never does.
     """
     return restates_any([*earlier, text], start=len(earlier))
 
@@ -203,7 +225,7 @@ def restates_any(said: Sequence[str], start: int = 0) -> bool:
             if turn.clocks and any(not any(clock & theirs for theirs in turn.clocks) for clock in new.clocks):
                 return True  # "7:30" after "a table at 7pm"
             for slot in new.slots:
-                others = turn.by_word.get(slot[0], ()) if slot[0] else turn.by_unit.get(slot[2] or "", ())
+                others = _counterparts(slot, turn)
                 compared += len(others)
                 if compared > MAX_SLOT_COMPARISONS:
                     return True  # cannot tell cheaply; the LM resolves it
@@ -224,6 +246,7 @@ class _Reading:
     marked: bool
     by_word: dict[str, list[Slot]]
     by_unit: dict[str, list[Slot]]
+    ends: dict[str, list[Slot]]  # percentages by slot word with no content word after them (`_ends`)
     kinds: dict[str, frozenset[str]]  # closed-set values by kind ("weekday": {"monday"}), `_KINDS`
     split: frozenset[str]  # content words with "-" and "_" splitting them ("tab-separated": tab, separated)
     plain: frozenset[str]  # `split` without those values and the words that may stand beside one
@@ -235,10 +258,13 @@ class _Reading:
         slots = _slots(text)
         by_word: dict[str, list[Slot]] = {}
         by_unit: dict[str, list[Slot]] = {}
+        ends: dict[str, list[Slot]] = {}
         for slot in slots:
             by_word.setdefault(slot[0], []).append(slot)
             if slot[2] is not None:
                 by_unit.setdefault(slot[2], []).append(slot)
+            if slot[0] and _ends(slot):
+                ends.setdefault(slot[0], []).append(slot)
         words = frozenset(_content_words(_CLOCK.sub(" ", text)))
         clocks = [_minutes(match) for match in _CLOCK.finditer(text)]
         dashless = _CLOCK.sub(" ", re.sub(r"[-_]", " ", text))
@@ -258,6 +284,7 @@ class _Reading:
             bool(_MARKED_ADDITION.search(text)),
             by_word,
             by_unit,
+            ends,
             {kind: frozenset(values) for kind, values in kinds.items()},
             frozenset(split),
             frozenset(plain),
@@ -312,7 +339,7 @@ def _slots(text: str) -> list[Slot]:
     the number that is not filler, singular: "utilities are 150" -> ("utilitie", None, None, "150"), "pizza costs
     14 euros" -> ("cost", "pizza", "euro", "14"); a bare value's is empty and its unit counts: "65 mph" -> ("",
     None, "mph", "65"). A number between them ends the look back."""
-    tokens = _SLOT_TOKEN.findall(_TIME.sub(" ", text.lower()))
+    tokens = _SLOT_TOKEN.findall(_numerals(_TIME.sub(" ", text.lower())))
     found = []
     for i, token in enumerate(tokens):
         if not _is_number(token) or (key := number_key(token)) is None:
@@ -336,12 +363,64 @@ def _is_number(token: str) -> bool:
     return token[-1].isdigit() or token.endswith("%")
 
 
-def _same_slot(one: Slot, other: Slot) -> bool:
-    """Whether two of `_slots`' numbers are values of the same thing (a bare value by its unit alone)."""
-    word, before, after, _ = one
+def _numerals(text: str) -> str:
+    """`text` (lower case) with its numbers in digits and its short units in full: "eighteen months" -> "18
+    months", "twice the width" -> "2 times the width", "4 s" -> "4 seconds" (`_NUMBER_RUN`, `_SHORT_UNIT`)."""
+    text = _NUMBER_RUN.sub(_spelled, text)
+    return _SHORT_UNIT.sub(_unit_in_full, text)
+
+
+def _unit_in_full(match: re.Match[str]) -> str:
+    return f"{match.group(1)} {_UNITS[match.group(2) or match.group(3).rstrip('s')]}"
+
+
+def _spelled(match: re.Match[str]) -> str:
+    """The digits of a `_NUMBER_RUN` match: "twenty-five" 25, "two dozen" 24, "three hundred" 300; "twice" "2
+    times"; "one" alone stays a word."""
+    if match.group(1):
+        return "2 times" if match.group(1) == "twice" else "3 times"
+    words = re.findall(r"[a-z]+", match.group())
+    if words == ["one"]:
+        return "one"
+    total = current = 0
+    for word in words:
+        if word in _SCALES:
+            current = (current or 1) * _SCALES[word]
+            if word == "thousand":
+                total, current = total + current, 0
+        else:
+            current += _NUMBER_WORDS[word]
+        if total + current > MAX_SPELLED:
+            return match.group()  # "hundred hundred hundred ...": no number anyone says; left as words
+    return str(total + current)
+
+
+def _counterparts(slot: Slot, turn: _Reading) -> list[Slot]:
+    """The numbers of an earlier turn that may be values of what `slot` is a value of: those of the same slot
+    word, or for a bare value those of the same unit; for a percentage also across the two ("vat is 19%" after
+    "20% vat", "19% vat" after "vat is 20%")."""
+    word, _, after, key = slot
     if not word:
-        return after is not None and other[2] == after
-    return other[0] == word and _agree(other[1], before) and _agree(other[2], after)
+        return turn.by_unit.get(after or "", []) + (turn.ends.get(after or "", []) if key.endswith("%") else [])
+    return turn.by_word.get(word, []) + (turn.by_unit.get(word, []) if _ends(slot) else [])
+
+
+def _same_slot(one: Slot, other: Slot) -> bool:
+    """Whether two of `_slots`' numbers are values of the same thing: the same slot word beside agreeing words, a
+    bare value by its unit alone, or two percentages, the thing named after one and before the other
+    (`_counterparts`; not "each notebook was $4" after "he bought 3 notebooks": a price, then a count)."""
+    word, before, after, key = one
+    if not word:
+        return after is not None and (other[2] == after or (other[0] == after and key.endswith("%") and _ends(other)))
+    if other[0] != word:
+        return other[2] == word and _ends(one) and other[3].endswith("%")
+    return _agree(other[1], before) and _agree(other[2], after)
+
+
+def _ends(slot: Slot) -> bool:
+    """Whether a slot is a percentage after its slot word with nothing but filler after it ("vat is 19%", "vat
+    is 19% now"): what it is a percentage of may be named after another one ("20% vat")."""
+    return slot[3].endswith("%") and bool(slot[0]) and (slot[2] is None or slot[2] in _NEIGHBOUR_FILLER)
 
 
 def _minutes(match: re.Match[str]) -> frozenset[int]:
@@ -463,7 +542,9 @@ def _reply_names(reply: str) -> set[str]:
 
 
 def _content_words(text: str) -> set[str]:
-    words = {t for t in _SLOT_TOKEN.findall(text.lower()) if t[0].isalpha()} - _SLOT_FILLER - _STOP
+    """A turn's words, lower case and singular, without filler; numbers in words and short units are read as
+    digits and in full (`_numerals`)."""
+    words = {t for t in _SLOT_TOKEN.findall(_numerals(text.lower())) if t[0].isalpha()} - _SLOT_FILLER - _STOP
     return {word for word in (t.rstrip("s") for t in words) if word}
 
 

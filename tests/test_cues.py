@@ -69,6 +69,11 @@ from intent_mediator.cues import (
         ("that's at 19:30", False),
         ("that is per person", False),
         ("split the list into the first half and the second", False),
+        # join revision 8
+        ("nvm the 8 years one", True),
+        ("oh nvm", True),
+        ("install node 18 with nvm", False),  # the node version manager
+        ("run nvm install 18 first", False),
     ],
 )
 def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected):
@@ -137,6 +142,40 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
         ("every thu", ["remind me every thursday"], False),  # the same day, abbreviated
         ("by date desc", ["sort by date descending"], False),
         ("lower bound 5", ["upper bound 10"], False),  # bounds, not letter case
+        # Number words are numbers, "twice" is "2 times", and short units are the long ones.
+        ("eighteen months", ["the rest over twelve months"], True),
+        ("twelve months", ["the rest over 12 months"], False),
+        ("length is three times the width", ["length is twice the width"], True),
+        ("length is 2 times the width", ["length is twice the width"], False),
+        ("it was 6 seconds", ["thunder heard 4 s after the lightning"], True),
+        ("after 8 years", ["worth after 5 yrs?"], True),
+        ("6 seconds later it stopped", ["thunder heard 4 s after the lightning"], False),  # says something new
+        # A percentage may name its thing before or after it.
+        ("vat is 19%", ["the total with 20% vat"], True),
+        ("19% vat", ["vat is 20%"], True),
+        ("vat is 20%", ["the total with 20% vat"], False),
+        ("each notebook was $4", ["he bought 3 notebooks"], False),  # a price after a count: not across
+        ("odd ones", ["return only the even ones"], True),
+        ("negative numbers too", ["keep the positive numbers"], False),  # "too": an addition
+        ("vat is 19% now", ["the total with 20% vat"], True),  # filler after the percentage
+        ("19% vat", ["vat is 20% now"], True),
+        ("the budget is eighty dollars", ["the budget is sixty dollars"], True),
+        ("the budget is twenty-five dollars", ["the budget is twenty dollars"], True),
+        ("25 dollars", ["twenty five dollars"], False),  # one number in words, not 20 and 5
+        ("24 eggs", ["two dozen eggs"], False),
+        ("200 dollars", ["two hundred dollars"], False),
+        ("the fee is 2300", ["the fee is two thousand three hundred"], False),
+        ("length is 3 times the width", ["length is thrice the width"], False),
+        ("timeout 45 minutes", ["timeout 30min"], True),
+        ("it takes 3 hours", ["it takes 2 hrs"], True),
+        ("it takes 2 hours", ["it takes 2 h"], False),
+        ("30 seconds each", ["play hits of the 90s"], False),  # "the 90s": no seconds
+        ("one hour", ["two hours"], False),  # "one" alone stays a word: it is as often a pronoun
+        # Bounds and everyday words are not opposites.
+        ("max length 64", ["min length 8"], False),
+        ("max 2 questions", ["the talk is 45 min"], False),
+        ("right now it prints 3 lines", ["align the numbers left"], False),
+        ("bottom 3", ["show the top 3 products by revenue"], True),
     ],
 )
 def test_restates_value_spots_a_silent_change_of_a_value_already_given(turn, earlier, expected):
@@ -187,6 +226,23 @@ def test_a_long_conversation_is_read_once_per_turn():
     started = time.perf_counter()
     assert joined_addition([Turn.user(text) for text in said], said) is not None
     assert time.perf_counter() - started < 8  # about 1 s on 2 cores; rereading every earlier turn took about 18 s
+
+
+def test_percentages_named_across_slot_and_unit_stay_linear():
+    """A bare percentage also compares with earlier percentages that end their clause; the numbers it looks at
+    count towards MAX_SLOT_COMPARISONS, so many small turns after one huge one stay cheap."""
+    import time
+
+    tags = [f"q{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(200)]
+    huge = "vat 5 x " * 50_000 + " ".join(tags)
+    said = [huge] + [" ".join(f"{p}% vat {tag} 1" for p in range(20, 45)) for tag in tags]
+    started = time.perf_counter()
+    restates_any(said, start=0)
+    assert time.perf_counter() - started < 4  # about 0.5 s on 2 cores; scanning every "vat" slot took about 3 s
+
+
+def test_a_hostile_run_of_number_words_is_left_as_words():
+    assert restates_value("hundred " * 20_000, ["hundred " * 20_000]) is False  # no int of 40,000 digits
 
 
 def test_answers_reply_reads_names_not_sentence_openers_or_common_words():
