@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from intent_mediator.facts import _NOT_NAMES, _STOP, _TIME, number_key
+from intent_mediator.facts import _NOT_NAMES, _STOP, _TIME, LINE_BREAKS, last_mark, number_key
 
 # A turn that answers the assistant ("yes", "no, the other one") or points at what it wrote ("the list you
 # suggested", "your query", "the one above") means nothing without the assistant's reply; one that changes or
@@ -520,10 +520,6 @@ def _pick_words(text: str) -> set[str]:
     return words - _SLOT_FILLER - _STOP
 
 
-# Where `str.splitlines` ends a line: "\n", a bare "\r", "\u2028" and the rest. A no-break space is not one.
-_LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
-
-
 def _reply_names(reply: str) -> set[str]:
     """The capitalised words of a reply that are names ("Lirico", "Zürich", "GROUP"), lower case and singular: not
     the first word of a sentence or line (unless it follows a list number, "2. Southwest"), nor a common word."""
@@ -531,10 +527,8 @@ def _reply_names(reply: str) -> set[str]:
     for match in _WORD.finditer(reply):
         if not match.group()[0].isupper():
             continue
-        i = match.start() - 1
-        while i >= 0 and reply[i] in " \t":
-            i -= 1
-        starts = i < 0 or reply[i] in ".!?:" or reply[i] in _LINE_BREAKS
+        i = last_mark(reply, match.start(), lines=True)
+        starts = i < 0 or reply[i] in ".!?:" or reply[i] in LINE_BREAKS
         if starts and not (i >= 0 and reply[i] == "." and _LIST_NUMBER.search(reply, max(i - 3, 0), i + 1)):
             continue
         names.add(match.group().lower().rstrip("s"))

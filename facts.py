@@ -199,12 +199,23 @@ def extract_facts(text: str, names: Iterable[str] = ()) -> list[Fact]:
 
 
 def _sentence_start(text: str, position: int) -> bool:
-    """Whether `position` starts the text or a sentence: only white space since the last ".!?:". Scans back over
-    the white space only (no copy of the text before it), so a long message's names cost linear time."""
-    i = position - 1
-    while i >= 0 and text[i].isspace():
-        i -= 1
+    """Whether `position` starts the text or a sentence: only white space since the last ".!?:"."""
+    i = last_mark(text, position)
     return i < 0 or text[i] in ".!?:"
+
+
+# Where `str.splitlines` ends a line: "\n", a bare "\r", "\u2028" and the rest. A no-break space is not one.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
+
+
+def last_mark(text: str, position: int, *, lines: bool = False) -> int:
+    """The index of the last character before `position` that is not white space (with `lines`, a line break
+    counts as a mark, not as white space), or -1. Scans back over the white space only (no copy of the text
+    before it), so reading every capitalised word of a long message costs linear time."""
+    i = position - 1
+    while i >= 0 and text[i].isspace() and not (lines and text[i] in LINE_BREAKS):
+        i -= 1
+    return i
 
 
 def _withdrawals(text: str, earlier: Sequence[str], names: Iterable[str]) -> tuple[set[tuple[str, str]], set[int]]:

@@ -92,7 +92,8 @@ class Mediator(dspy.Module):
     # noun phrase ("the kitchen speaker"), "that <verb>s" about the reply, "hold on", "leave ... off"; 8: rules for
     # test5's misses: number words and "twice" are numbers ("eighteen months" after "twelve months"), short units
     # the long ones ("6 seconds" after "4 s"), a percentage names its thing on either side ("vat is 19%" after
-    # "20% vat"), more opposites ("odd" after "even"), "nvm".
+    # "20% vat"), more opposites ("odd" after "even"), "nvm"; any white space but a line break (a no-break space)
+    # stands between a reply's sentences as a space does.
     join_revision: int = 8
 
     def __init__(

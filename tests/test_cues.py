@@ -252,6 +252,9 @@ def test_answers_reply_reads_names_not_sentence_openers_or_common_words():
     assert answers_reply("input is a tuple", "Here it is.\nInput: a list.", ["a function"]) is False  # a heading
     assert answers_reply("ab", "Use the Ab method.", []) is False  # too short to be a name
     assert answers_reply("abc", "Use the Abc method.", []) is True
+    # White space other than a line break stands between sentences as a space does ("Done.\u00a0Lirico ...").
+    assert answers_reply("book Lirico", "Done.\u00a0Lirico is free.", ["a hotel"]) is False
+    assert answers_reply("book Lirico", "Done, Lirico is free.", ["a hotel"]) is True
     for line_end in ("\n", "\r\n", "\r", "\u2028", "\x0c"):  # every line break opens a line, as splitlines reads them
         reply = f"Here it is.{line_end}Input: a list.{line_end}Use the Abc method."
         assert answers_reply("input is a tuple", reply, ["a function"]) is False, repr(line_end)
