@@ -97,7 +97,9 @@ def wilson(hits: int, n: int, z: float = 1.96) -> list[float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--file", choices=("dev", "test", "test2", "test3", "test4", "test5", "test6", "test7"), required=True)
+    parser.add_argument(
+        "--file", choices=("dev", "test", "test2", "test3", "test4", "test5", "test6", "test7"), required=True
+    )
     parser.add_argument("--name", help="results file name (default router_heldout_<file>)")
     args = parser.parse_args()
     items = load(args.file)
