@@ -16,7 +16,8 @@ only records whether it was called:
 
     python benchmarks/router_heldout.py --file dev     # misses listed: the file the cue list may be tuned on
     python benchmarks/router_heldout.py --file test    # scored, never tuned on
-    python benchmarks/router_heldout.py --file test5   # the last file sealed, scored once at join revision 7
+    python benchmarks/router_heldout.py --file test6   # scored once at join revision 8
+    python benchmarks/router_heldout.py --file test7   # sealed for the next change to the router
 """
 
 from __future__ import annotations

@@ -38,6 +38,30 @@ def test_load_percentiles_are_nearest_rank():
     assert percentile([7.0], 0.5) == 7 and percentile([], 0.5) != percentile([], 0.5)  # NaN when empty
 
 
+def test_router_shards_routes_follow_up_shards_and_lists_changes_against_an_earlier_file(tmp_path, monkeypatch):
+    import json
+
+    import router_shards
+
+    found = router_shards.routes(["builtin"])
+    assert found["im-math-04#3"] == {"task": "math", "text": "each notebook was $4", "joined": True}
+    assert not any(key.endswith("#0") for key in found)  # the first shard is no follow-up
+    assert any(not route["joined"] for route in found.values())  # revision tasks' revising shards go to the LM
+    earlier = {key: dict(route) for key, route in found.items()}
+    earlier["im-math-04#3"]["joined"] = False
+    monkeypatch.setattr(router_shards, "RESULTS", tmp_path)
+    (tmp_path / "old.json").write_text(json.dumps({"routes": earlier}))
+    monkeypatch.setattr(router_shards, "routes", lambda sources: found)
+    monkeypatch.setattr(router_shards, "write", lambda name, data, *rest: written.update(data))
+    written: dict = {}
+    monkeypatch.setattr(sys, "argv", ["router_shards.py", "--lic", "x.json", "--name", "new", "--against", "old"])
+    router_shards.main()
+    assert written["changed"] == ["im-math-04#3"]
+    (tmp_path / "old.json").write_text(json.dumps({"routes": {}}))
+    with pytest.raises(SystemExit, match="--against old: it routed other shards"):
+        router_shards.main()
+
+
 def test_router_heldout_reads_both_histories_and_counts_an_lm_call_only_when_made():
     from intent_mediator.engines.scripted import ScriptedEngine
     from intent_mediator.programs.mediator import Mediator

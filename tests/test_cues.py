@@ -175,6 +175,9 @@ def test_refers_back_flags_revisions_and_answers_to_the_assistant(turn, expected
         ("max length 64", ["min length 8"], False),
         ("max 2 questions", ["the talk is 45 min"], False),
         ("right now it prints 3 lines", ["align the numbers left"], False),
+        ("maximum 20 characters", ["minimum 3 characters"], False),
+        ("below 50", ["only values above 10"], False),
+        ("false if empty", ["return true if it is sorted"], False),
         ("bottom 3", ["show the top 3 products by revenue"], True),
     ],
 )
