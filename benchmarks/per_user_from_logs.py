@@ -46,6 +46,14 @@ class NothingToLearn(Exception):
     """A user whose logged conversations all succeeded: no failure to contrast, the domain artifact stays."""
 
 
+class DomainKept(Exception):
+    """A user's compile kept the domain's guidelines (nothing beat them on validation, or the winner was not
+    confirmed on fresh runs): no user artifact is written, and the domain artifact stays."""
+
+
+KEPT = (NothingToLearn.__name__, DomainKept.__name__)  # recompile outcomes that leave the user on the domain
+
+
 def parse_users(value: str) -> list[tuple[str, Any]]:
     """`name:persona,...` -> [(user id, Persona)], ids validated as artifact ids."""
     from intent_mediator.artifacts import validate_id
@@ -146,7 +154,7 @@ def log_conversations(app, users, records, domain: str, judge, done_file: Path) 
 def make_compile_one(settings, personas: dict[str, Any], valset: list, domain_root: Path, options: dict[str, Any]):
     """compile_one(user, domain, trajectories) for recompile_users: the Refiner on that user's logged pairs."""
     from intent_mediator.artifacts import load_artifact
-    from intent_mediator.optimizers.refiner import Refiner
+    from intent_mediator.optimizers.refiner import Refiner, confirmation_meta
     from intent_mediator.programs import MediatedAssistant
 
     def compile_one(user: str, domain: str, trajectories: list):
@@ -157,6 +165,13 @@ def make_compile_one(settings, personas: dict[str, Any], valset: list, domain_ro
         refiner = Refiner(settings=replace(settings, persona=personas[user]), workers=1, progress=False, **options)
         program = refiner.compile(student, trainset=[], valset=valset, trajectories=trajectories)
         report = program.refiner_report
+        if program.guidelines == student.guidelines:
+            confirmation = report.get("confirmation")
+            raise DomainKept(
+                f"{user}: the search's winner was not confirmed on {len(confirmation['runs'])} fresh runs"
+                if confirmation and not confirmation["confirmed"]
+                else f"{user}: no candidate beat the domain's guidelines on validation"
+            )
         meta = {
             "optimizer": "refiner",
             "persona": personas[user].name,
@@ -164,6 +179,7 @@ def make_compile_one(settings, personas: dict[str, Any], valset: list, domain_ro
             "baseline_score": report.get("baseline_score"),
             "validation": [r.task_id for r in valset],
             "models": settings.roles.models(),
+            **confirmation_meta(report),
         }
         return program, meta
 
@@ -213,6 +229,7 @@ def compare(settings, users, records, domain: str, root: Path, out_dir: Path, ru
 
 def build_parser() -> argparse.ArgumentParser:
     from intent_mediator.commands.common import add_model_flags
+    from intent_mediator.optimizers.refiner import CONFIRM_BARS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--domain", default="math", help="domain (default math)")
@@ -226,6 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--max-lm-calls", type=int, default=150, help="Refiner budget per user")
+    parser.add_argument(
+        "--confirm-runs", type=int, default=0, help="fresh runs per validation task a user's winner must hold up on"
+    )
+    parser.add_argument("--confirm-bar", choices=CONFIRM_BARS, default="higher", help="what it must show there")
     parser.add_argument("--out", default="runs/per_user", metavar="DIR", help="run folder, resumed if present")
     parser.add_argument("--results", default=str(Path(__file__).parent / "results"), metavar="DIR")
     parser.add_argument("--name", default="per_user_from_logs", help="results file name")
@@ -274,7 +295,13 @@ def main(argv: list[str] | None = None) -> int:
             "held_out": [r.task_id for r in test],
             "runs": args.runs,
             "min_feedback": args.min_feedback,
-            "refiner": {"rounds": args.rounds, "candidates": args.candidates, "max_lm_calls": args.max_lm_calls},
+            "refiner": {
+                "rounds": args.rounds,
+                "candidates": args.candidates,
+                "max_lm_calls": args.max_lm_calls,
+                # only when set: a folder run before the option existed resumes
+                **({"confirm_runs": args.confirm_runs, "confirm_bar": args.confirm_bar} if args.confirm_runs else {}),
+            },
             "domain_artifact": hashlib.sha256((source / "program.json").read_bytes()).hexdigest() if source else None,
         }
         check_config(out, config)
@@ -292,7 +319,13 @@ def main(argv: list[str] | None = None) -> int:
         judge = ReplyJudge("rules", roles.judge)
         logged = log_conversations(app, users, train, args.domain, judge, out / "logged.jsonl")
         # 2. Recompile per user.
-        options = {"rounds": args.rounds, "candidates_per_round": args.candidates, "max_lm_calls": args.max_lm_calls}
+        options = {
+            "rounds": args.rounds,
+            "candidates_per_round": args.candidates,
+            "max_lm_calls": args.max_lm_calls,
+            "confirm_runs": args.confirm_runs,
+            "confirm_bar": args.confirm_bar,
+        }
         compile_one = make_compile_one(settings, dict(users), val, root, options)
         results = recompile_users(
             store,
@@ -303,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=1,
             on_result=lambda r: print(f"[recompile] {r.user}: {r.artifact or r.error}", flush=True),
         )
-        failed = [r for r in results if r.error and not r.error.startswith(NothingToLearn.__name__)]
+        failed = [r for r in results if r.error and not r.error.startswith(KEPT)]
         if failed:
             raise IntentMediatorError("; ".join(f"recompiling {r.user} failed: {r.error}" for r in failed))
         # 3. Compare on held-out conversations.
@@ -318,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "logged": {u: sum(1 for d in logged if d["user"] == u) for u, _ in users},
         "logged_solved": {u: sum(1 for d in logged if d["user"] == u and d["solved"]) for u, _ in users},
         "users": rows,
+        "recompile": {r.user: r.artifact or r.error for r in results},
         "seconds": round(time.perf_counter() - started, 1),
     }
     text = markdown(data)
@@ -336,7 +370,13 @@ def markdown(data: dict[str, Any]) -> str:
         logged = f"{data['logged'][user]} ({data['logged_solved'][user]})"
         domain = "–" if row["P_domain"] is None else f"{row['P_domain']:.1f}"
         if "P_user" not in row:
-            why = "none: no failure to learn from" if data["logged_solved"][user] == data["logged"][user] else "none"
+            outcome = data.get("recompile", {}).get(user) or ""
+            if outcome.startswith(DomainKept.__name__):
+                why = "none: " + outcome.split(": ", 2)[-1]
+            elif data["logged_solved"][user] == data["logged"][user]:
+                why = "none: no failure to learn from"
+            else:
+                why = "none"
             cells = [user, row["persona"], logged, why, domain, "–", "–", "–"]
         else:
             ci = row["difference_ci95"]

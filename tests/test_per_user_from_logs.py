@@ -69,3 +69,55 @@ def test_bad_users_are_named(scripted, capsys):
     assert "--users 'ann:poet': unknown persona 'poet'" in capsys.readouterr().err
     assert per_user_from_logs.main(["--users", "../x:lazy"]) == 2
     assert "invalid user id '../x'" in capsys.readouterr().err
+
+
+def test_a_winner_confirmed_on_fresh_runs_ships_with_its_confirmation(scripted, tmp_path):
+    import per_user_from_logs
+
+    _, domain = scripted
+    out, results = tmp_path / "run", tmp_path / "results"
+    argv = ["--users", "ben:explicit", "--logged", "3", "--validation", "2", "--held-out", "2", "--runs", "1"]
+    argv += ["--min-feedback", "2", "--domain-artifact", str(domain), "--out", str(out), "--results", str(results)]
+    assert per_user_from_logs.main([*argv, "--no-progress", "--confirm-runs", "1"]) == 0
+    meta = read_meta(out / "artifacts" / "ben" / "math")
+    assert meta["guidelines"][0] == ANNOUNCED
+    assert meta["confirmation"]["confirmed"] and meta["confirmation"]["runs"] == [1]
+    config = json.loads((results / "per_user_from_logs.json").read_text())["config"]
+    assert config["refiner"]["confirm_runs"] == 1 and config["refiner"]["confirm_bar"] == "higher"
+
+
+@pytest.mark.parametrize(
+    ("report", "why"),
+    [
+        (
+            {"confirmation": {"runs": [1, 2], "confirmed": False}},
+            "the search's winner was not confirmed on 2 fresh runs",
+        ),
+        ({}, "no candidate beat the domain's guidelines on validation"),
+    ],
+)
+def test_a_compile_that_keeps_the_domain_guidelines_writes_no_user_artifact(
+    scripted, tmp_path, monkeypatch, report, why
+):
+    """The recompile job leaves the user on the domain artifact, and the table says why."""
+    import per_user_from_logs
+    from intent_mediator.optimizers.refiner import Refiner
+
+    def kept(self, student, **kwargs):
+        program = student.deepcopy()
+        program.refiner_report = report
+        return program
+
+    monkeypatch.setattr(Refiner, "compile", kept)
+    _, domain = scripted
+    out, results = tmp_path / "run", tmp_path / "results"
+    argv = ["--users", "ben:explicit", "--logged", "3", "--validation", "2", "--held-out", "2", "--runs", "1"]
+    argv += ["--min-feedback", "2", "--domain-artifact", str(domain), "--out", str(out), "--results", str(results)]
+    assert per_user_from_logs.main([*argv, "--no-progress"]) == 0
+    assert not (out / "artifacts" / "ben").exists()
+    data = json.loads((results / "per_user_from_logs.json").read_text())
+    assert data["recompile"]["ben"] == f"DomainKept: ben: {why}"
+    assert data["users"]["ben"]["artifact"] == "domain" and "P_user" not in data["users"]["ben"]
+    assert (
+        f"| ben | explicit | 3 (0) | none: {why} | 0.0 | – | – | – |" in (results / "per_user_from_logs.md").read_text()
+    )
