@@ -40,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from side_by_side import ConfigMismatch, _bootstrap, check_config
 
 DEFAULT_USERS = "u-lazy:lazy,u-corrective:corrective,u-explicit:explicit"
+# The sampling this benchmark serves, compiles and compares at (`add_model_flags` defaults).
+MODEL_DEFAULTS = {"temperature": 1.0, "max_tokens": 320, "role_temperature": ["judge=0", "mediator=0", "refiner=0.7"]}
 
 
 class NothingToLearn(Exception):
@@ -252,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="per_user_from_logs", help="results file name")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_model_flags(parser)
-    parser.set_defaults(temperature=1.0, max_tokens=320, role_temperature=["judge=0", "mediator=0", "refiner=0.7"])
+    parser.set_defaults(**MODEL_DEFAULTS)
     return parser
 
 

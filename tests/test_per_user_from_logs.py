@@ -121,3 +121,28 @@ def test_a_compile_that_keeps_the_domain_guidelines_writes_no_user_artifact(
     assert (
         f"| ben | explicit | 3 (0) | none: {why} | 0.0 | – | – | – |" in (results / "per_user_from_logs.md").read_text()
     )
+
+
+def test_a_users_artifact_is_confirmed_after_the_fact_on_fresh_runs(scripted, tmp_path, monkeypatch, capsys):
+    import _results
+    import confirm_user_artifact
+    import per_user_from_logs
+
+    _, domain = scripted
+    out = tmp_path / "run"
+    argv = ["--users", "ben:explicit", "--logged", "3", "--validation", "2", "--held-out", "2", "--runs", "1"]
+    argv += ["--min-feedback", "2", "--domain-artifact", str(domain), "--out", str(out)]
+    assert per_user_from_logs.main([*argv, "--results", str(tmp_path / "results"), "--no-progress"]) == 0
+    monkeypatch.setattr(_results, "RESULTS", tmp_path / "confirmed")
+    artifact = out / "artifacts" / "ben" / "math"
+    args = ["--artifact", str(artifact), "--domain-artifact", str(domain), "--runs", "2", "--name", "ben"]
+    monkeypatch.setattr(sys, "argv", ["confirm_user_artifact.py", *args])
+    confirm_user_artifact.main()
+    data = json.loads((tmp_path / "confirmed" / "ben.json").read_text())
+    result = data["confirmation"]
+    assert result["runs"] == [1, 2] and result["guidelines"][0] == ANNOUNCED
+    assert result["score"] == 100.0 and result["uncompiled_score"] == 0.0 and result["confirmed"]
+    assert "| ben | explicit | " in (tmp_path / "confirmed" / "ben.md").read_text()
+    (artifact / "meta.json").write_text(json.dumps({"user": "ben"}))
+    with pytest.raises(SystemExit, match="has no 'domain'"):
+        confirm_user_artifact.main()
