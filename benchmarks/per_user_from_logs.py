@@ -153,15 +153,23 @@ def log_conversations(app, users, records, domain: str, judge, done_file: Path) 
     return done
 
 
-def make_compile_one(settings, personas: dict[str, Any], valset: list, domain_root: Path, options: dict[str, Any]):
-    """compile_one(user, domain, trajectories) for recompile_users: the Refiner on that user's logged pairs."""
+def make_compile_one(
+    settings, personas: dict[str, Any], valset: list, domain_root: Path, options: dict[str, Any], kept_file: Path
+):
+    """compile_one(user, domain, trajectories) for recompile_users: the Refiner on that user's logged pairs. A
+    compile that keeps the domain's guidelines is recorded in `kept_file`, so that a resumed run does not search
+    again (the refiner samples: another search could end otherwise) and reports the same outcome."""
     from intent_mediator.artifacts import load_artifact
+    from intent_mediator.files import write_json_atomic
     from intent_mediator.optimizers.refiner import Refiner, confirmation_meta
     from intent_mediator.programs import MediatedAssistant
 
     def compile_one(user: str, domain: str, trajectories: list):
         if all(t.outcome == "solved" for t in trajectories):
             raise NothingToLearn(f"{user} logged no failed conversation in {domain}")
+        kept = json.loads(kept_file.read_text()) if kept_file.is_file() else {}
+        if user in kept:
+            raise DomainKept(kept[user])
         folder = domain_root / "_generic" / domain
         student = load_artifact(folder) if (folder / "program.json").is_file() else MediatedAssistant()
         refiner = Refiner(settings=replace(settings, persona=personas[user]), workers=1, progress=False, **options)
@@ -169,11 +177,13 @@ def make_compile_one(settings, personas: dict[str, Any], valset: list, domain_ro
         report = program.refiner_report
         if program.guidelines == student.guidelines:
             confirmation = report.get("confirmation")
-            raise DomainKept(
+            why = (
                 f"{user}: the search's winner was not confirmed on {len(confirmation['runs'])} fresh runs"
                 if confirmation and not confirmation["confirmed"]
                 else f"{user}: no candidate beat the domain's guidelines on validation"
             )
+            write_json_atomic(kept_file, {**kept, user: why})
+            raise DomainKept(why)
         meta = {
             "optimizer": "refiner",
             "persona": personas[user].name,
@@ -328,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
             "confirm_runs": args.confirm_runs,
             "confirm_bar": args.confirm_bar,
         }
-        compile_one = make_compile_one(settings, dict(users), val, root, options)
+        compile_one = make_compile_one(settings, dict(users), val, root, options, out / "kept.json")
         results = recompile_users(
             store,
             root,

@@ -121,6 +121,11 @@ def test_a_compile_that_keeps_the_domain_guidelines_writes_no_user_artifact(
     assert (
         f"| ben | explicit | 3 (0) | none: {why} | 0.0 | – | – | – |" in (results / "per_user_from_logs.md").read_text()
     )
+    # A resumed run does not search again (another search could end otherwise): it reports the same outcome.
+    monkeypatch.setattr(Refiner, "compile", lambda *args, **kwargs: pytest.fail("searched again on resume"))
+    assert per_user_from_logs.main([*argv, "--no-progress"]) == 0
+    resumed = json.loads((results / "per_user_from_logs.json").read_text())
+    assert resumed["recompile"]["ben"] == f"DomainKept: ben: {why}"
 
 
 def test_a_users_artifact_is_confirmed_after_the_fact_on_fresh_runs(scripted, tmp_path, monkeypatch, capsys):
