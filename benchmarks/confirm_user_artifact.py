@@ -43,12 +43,27 @@ def main() -> None:
     for key in ("user", "domain", "persona", "validation"):
         if key not in meta:
             raise SystemExit(f"confirm_user_artifact: error: {args.artifact / 'meta.json'} has no {key!r}")
+    if "confirmation" in meta:
+        raise SystemExit(
+            f"confirm_user_artifact: error: {args.artifact / 'meta.json'} was confirmed when compiled, on runs "
+            f"{meta['confirmation'].get('runs')}: Refiner.confirm would replay those runs, not draw fresh ones"
+        )
+    roles = roles_from_args(args)
+    if meta.get("models") not in (None, roles.models()):
+        raise SystemExit(
+            f"confirm_user_artifact: error: {args.artifact / 'meta.json'} was compiled with {meta['models']}, not "
+            f"{roles.models()}: give the same models (--model, --assistant, ...)"
+        )
+    if args.runs < 1:
+        raise SystemExit(f"confirm_user_artifact: error: --runs must be at least 1, got {args.runs}")
     by_id = {record.task_id: record for record in load_records("builtin", tasks=[meta["domain"]])}
     missing = [task for task in meta["validation"] if task not in by_id]
     if missing:
         raise SystemExit(f"confirm_user_artifact: error: validation tasks not among the builtin ones: {missing}")
     valset = [by_id[task] for task in meta["validation"]]
-    settings = ConversationSettings(roles=roles_from_args(args), persona=get_persona(meta["persona"]))
+    if not valset:
+        raise SystemExit(f"confirm_user_artifact: error: {args.artifact / 'meta.json'} lists no validation tasks")
+    settings = ConversationSettings(roles=roles, persona=get_persona(meta["persona"]))
     student = load_artifact(args.domain_artifact)
     guidelines = load_artifact(args.artifact).guidelines
     started = time.perf_counter()

@@ -153,6 +153,23 @@ def log_conversations(app, users, records, domain: str, judge, done_file: Path) 
     return done
 
 
+def check_confirm_flags(args: argparse.Namespace, validation_tasks: int) -> None:
+    """Refuse confirmation flags the Refiner would refuse, before any conversation is logged or the run folder's
+    configuration is recorded."""
+    from intent_mediator.errors import IntentMediatorError
+    from intent_mediator.optimizers.refiner import MIN_INTERVAL_TASKS
+
+    if args.confirm_runs < 0:
+        raise IntentMediatorError(f"--confirm-runs must be 0 or more, got {args.confirm_runs}")
+    if args.confirm_bar != "higher" and not args.confirm_runs:
+        raise IntentMediatorError(f"--confirm-bar {args.confirm_bar} needs --confirm-runs (the fresh runs it reads)")
+    if args.confirm_bar == "interval" and validation_tasks < MIN_INTERVAL_TASKS:
+        raise IntentMediatorError(
+            f"--confirm-bar interval needs at least {MIN_INTERVAL_TASKS} validation tasks, got {validation_tasks} "
+            "(--validation)"
+        )
+
+
 def make_compile_one(
     settings, personas: dict[str, Any], valset: list, domain_root: Path, options: dict[str, Any], kept_file: Path
 ):
@@ -175,13 +192,15 @@ def make_compile_one(
         refiner = Refiner(settings=replace(settings, persona=personas[user]), workers=1, progress=False, **options)
         program = refiner.compile(student, trainset=[], valset=valset, trajectories=trajectories)
         report = program.refiner_report
+        write_json_atomic(kept_file.parent / "reports" / f"{user}.json", report)  # what the search did, to audit
         if program.guidelines == student.guidelines:
             confirmation = report.get("confirmation")
-            why = (
-                f"{user}: the search's winner was not confirmed on {len(confirmation['runs'])} fresh runs"
-                if confirmation and not confirmation["confirmed"]
-                else f"{user}: no candidate beat the domain's guidelines on validation"
-            )
+            if confirmation and not confirmation.get("confirmed"):
+                why = f"{user}: the search's winner was not confirmed on {len(confirmation.get('runs', []))} fresh runs"
+            elif report.get("stopped"):
+                why = f"{user}: the search's LM budget ran out before anything scored above the domain's guidelines"
+            else:
+                why = f"{user}: no candidate beat the domain's guidelines on validation"
             write_json_atomic(kept_file, {**kept, user: why})
             raise DomainKept(why)
         meta = {
@@ -288,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         except RecordError as exc:
             raise IntentMediatorError(f"--domain {args.domain}: {exc}") from None
         train, val, test = train[: args.logged], val[: args.validation], test[: args.held_out]
+        check_confirm_flags(args, len(val))
         roles = roles_from_args(args)
         if args.domain_artifact:
             source = Path(args.domain_artifact)

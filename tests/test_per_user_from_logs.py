@@ -94,6 +94,10 @@ def test_a_winner_confirmed_on_fresh_runs_ships_with_its_confirmation(scripted, 
             "the search's winner was not confirmed on 2 fresh runs",
         ),
         ({}, "no candidate beat the domain's guidelines on validation"),
+        (
+            {"stopped": "LM budget spent: 60 calls of 60"},
+            "the search's LM budget ran out before anything scored above the domain's guidelines",
+        ),
     ],
 )
 def test_a_compile_that_keeps_the_domain_guidelines_writes_no_user_artifact(
@@ -148,6 +152,31 @@ def test_a_users_artifact_is_confirmed_after_the_fact_on_fresh_runs(scripted, tm
     assert result["runs"] == [1, 2] and result["guidelines"][0] == ANNOUNCED
     assert result["score"] == 100.0 and result["uncompiled_score"] == 0.0 and result["confirmed"]
     assert "| ben | explicit | " in (tmp_path / "confirmed" / "ben.md").read_text()
+    meta = json.loads((artifact / "meta.json").read_text())
+    (artifact / "meta.json").write_text(json.dumps({**meta, "confirmation": {"runs": [1, 2]}}))
+    with pytest.raises(SystemExit, match=r"was confirmed when compiled, on runs \[1, 2\]"):
+        confirm_user_artifact.main()
     (artifact / "meta.json").write_text(json.dumps({"user": "ben"}))
     with pytest.raises(SystemExit, match="has no 'domain'"):
         confirm_user_artifact.main()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--confirm-runs", "-1"], "--confirm-runs must be 0 or more"),
+        (["--confirm-bar", "interval"], "--confirm-bar interval needs --confirm-runs"),
+        (
+            ["--confirm-runs", "2", "--confirm-bar", "interval"],
+            "needs at least 4 validation tasks, got 2 (--validation)",
+        ),
+    ],
+)
+def test_confirmation_flags_are_refused_before_anything_is_logged(scripted, tmp_path, capsys, flags, message):
+    import per_user_from_logs
+
+    out = tmp_path / "run"
+    argv = ["--users", "ben:explicit", "--logged", "3", "--validation", "2", "--out", str(out), *flags]
+    assert per_user_from_logs.main([*argv, "--results", str(tmp_path / "results"), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()  # nothing logged, no configuration recorded: the corrected command runs in the folder
