@@ -293,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     from intent_mediator.data.records import RecordError
     from intent_mediator.data.splits import load_split
     from intent_mediator.errors import IntentMediatorError
+    from intent_mediator.files import write_text_atomic
     from intent_mediator.server import ServerConfig, create_app
     from intent_mediator.server.recompile import recompile_users
     from intent_mediator.simulation.conversation import ConversationSettings
@@ -389,8 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     text = markdown(data)
     results_dir = Path(args.results)
     results_dir.mkdir(parents=True, exist_ok=True)
-    (results_dir / f"{args.name}.json").write_text(json.dumps(data, indent=2) + "\n")
-    (results_dir / f"{args.name}.md").write_text(text)
+    write_text_atomic(results_dir / f"{args.name}.json", json.dumps(data, indent=2) + "\n")
+    write_text_atomic(results_dir / f"{args.name}.md", text)
     print(text)
     return 0
 

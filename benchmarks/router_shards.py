@@ -60,14 +60,17 @@ def main() -> None:
     if args.against:
         path = RESULTS / f"{args.against}.json"
         try:
-            earlier = json.loads(path.read_text())["routes"]
-        except (OSError, ValueError, KeyError) as error:
+            earlier = {key: bool(route["joined"]) for key, route in json.loads(path.read_text())["routes"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise SystemExit(
                 f"--against {args.against}: {path} is not a results file of this script ({error})"
             ) from error
         if earlier.keys() != found.keys():
-            raise SystemExit(f"--against {args.against}: it routed other shards ({len(earlier)} against {len(found)})")
-        changed = [key for key, route in found.items() if route["joined"] != earlier[key]["joined"]]
+            raise SystemExit(
+                f"--against {args.against}: it routed other shards ({len(earlier.keys() - found.keys())} only there, "
+                f"{len(found.keys() - earlier.keys())} only here)"
+            )
+        changed = [key for key, route in found.items() if route["joined"] != earlier[key]]
     data = {"join_revision": Mediator.join_revision, "lic": args.lic, "against": args.against, "changed": changed}
     data["routes"] = found
     notes = [

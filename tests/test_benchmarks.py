@@ -60,6 +60,9 @@ def test_router_shards_routes_follow_up_shards_and_lists_changes_against_an_earl
     (tmp_path / "old.json").write_text(json.dumps({"routes": {}}))
     with pytest.raises(SystemExit, match="--against old: it routed other shards"):
         router_shards.main()
+    (tmp_path / "old.json").write_text(json.dumps({"routes": {"im-math-04#3": "joined"}}))
+    with pytest.raises(SystemExit, match=r"--against old: .*old\.json is not a results file of this script"):
+        router_shards.main()
 
 
 def test_router_heldout_reads_both_histories_and_counts_an_lm_call_only_when_made():
