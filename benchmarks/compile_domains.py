@@ -31,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _results import RESULTS, write
 from intent_mediator import MediatedAssistant, RoleLMs
 from intent_mediator.artifacts import save_artifact, shipped_model_key
-from intent_mediator.commands.common import count
+from intent_mediator.commands.common import check_confirm_flags, count
 from intent_mediator.data.splits import load_split
+from intent_mediator.errors import IntentMediatorError
 from intent_mediator.optimizers.refiner import CONFIRM_BARS, Refiner, RefinerError, confirmation_meta
 from intent_mediator.programs.mediator import Mediator
 from intent_mediator.simulation.conversation import ConversationSettings
@@ -74,8 +75,10 @@ def main() -> None:
     parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
     parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
     args = parser.parse_args()
-    if args.confirm_bar != "higher" and not args.confirm_runs:
-        parser.error(f"--confirm-bar {args.confirm_bar}: give --confirm-runs N (the runs it is read on)")
+    try:
+        check_confirm_flags(args.confirm_runs, args.confirm_bar)
+    except IntentMediatorError as exc:
+        parser.error(str(exc))
     confirmation = ("confirm_runs", "confirm_bar")
     config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts", *confirmation)}
     # Confirmation runs after the search and does not change it: the study (named by the search's fingerprint)

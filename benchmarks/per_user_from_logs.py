@@ -153,23 +153,6 @@ def log_conversations(app, users, records, domain: str, judge, done_file: Path) 
     return done
 
 
-def check_confirm_flags(args: argparse.Namespace, validation_tasks: int) -> None:
-    """Refuse confirmation flags the Refiner would refuse, before any conversation is logged or the run folder's
-    configuration is recorded."""
-    from intent_mediator.errors import IntentMediatorError
-    from intent_mediator.optimizers.refiner import MIN_INTERVAL_TASKS
-
-    if args.confirm_runs < 0:
-        raise IntentMediatorError(f"--confirm-runs must be 0 or more, got {args.confirm_runs}")
-    if args.confirm_bar != "higher" and not args.confirm_runs:
-        raise IntentMediatorError(f"--confirm-bar {args.confirm_bar} needs --confirm-runs (the fresh runs it reads)")
-    if args.confirm_bar == "interval" and validation_tasks < MIN_INTERVAL_TASKS:
-        raise IntentMediatorError(
-            f"--confirm-bar interval needs at least {MIN_INTERVAL_TASKS} validation tasks, got {validation_tasks} "
-            "(--validation)"
-        )
-
-
 def make_compile_one(
     settings, personas: dict[str, Any], valset: list, domain_root: Path, options: dict[str, Any], kept_file: Path
 ):
@@ -289,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from intent_mediator.artifacts import choose_artifact
-    from intent_mediator.commands.common import roles_from_args
+    from intent_mediator.commands.common import check_confirm_flags, roles_from_args
     from intent_mediator.data.records import RecordError
     from intent_mediator.data.splits import load_split
     from intent_mediator.errors import IntentMediatorError
@@ -308,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         except RecordError as exc:
             raise IntentMediatorError(f"--domain {args.domain}: {exc}") from None
         train, val, test = train[: args.logged], val[: args.validation], test[: args.held_out]
-        check_confirm_flags(args, len(val))
+        check_confirm_flags(args.confirm_runs, args.confirm_bar, len(val))
         roles = roles_from_args(args)
         if args.domain_artifact:
             source = Path(args.domain_artifact)

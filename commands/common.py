@@ -309,6 +309,24 @@ def join_additions_in(programs: Iterable[Any]) -> None:
         program.mediator.join_additions = True
 
 
+def check_confirm_flags(confirm_runs: int, confirm_bar: str, validation_tasks: int | None = None) -> None:
+    """Refuse, naming the flag, confirmation settings `Refiner(confirm_runs=..., confirm_bar=...)` would refuse, before
+    anything runs: runs below 0, a bar other than "higher" without runs, and (when the validation size is known)
+    the interval bar on fewer than `MIN_INTERVAL_TASKS` tasks."""
+    if confirm_runs < 0:
+        raise IntentMediatorError(f"--confirm-runs must be 0 or more, got {confirm_runs}")
+    if confirm_bar != "higher" and not confirm_runs:
+        raise IntentMediatorError(f"--confirm-bar {confirm_bar}: give --confirm-runs N (the runs it is read on)")
+    if confirm_bar == "interval" and validation_tasks is not None:
+        from intent_mediator.optimizers.refiner import MIN_INTERVAL_TASKS  # DSPy loads only when a check needs it
+
+        if validation_tasks < MIN_INTERVAL_TASKS:
+            raise IntentMediatorError(
+                f"--confirm-bar interval needs at least {MIN_INTERVAL_TASKS} validation tasks, got "
+                f"{validation_tasks} (--validation)"
+            )
+
+
 def conversation_settings(args: argparse.Namespace):
     from intent_mediator.data.personas import get_persona
     from intent_mediator.programs import MediatedAssistant

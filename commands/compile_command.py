@@ -15,6 +15,7 @@ from typing import Any
 from intent_mediator.commands.common import (
     DEFAULT_MEDIATOR_HISTORY,
     at_least_one,
+    check_confirm_flags,
     conversation_settings,
     count,
     fraction,
@@ -203,8 +204,7 @@ def compile_program(args: argparse.Namespace, logged: list | None = None) -> tup
         raise IntentMediatorError(f"--selection {args.selection}: only --optimizer refiner selects by proxy")
     if args.optimizer != "refiner" and args.confirm_runs:
         raise IntentMediatorError(f"--confirm-runs {args.confirm_runs}: only --optimizer refiner confirms its winner")
-    if args.confirm_bar != "higher" and not args.confirm_runs:
-        raise IntentMediatorError(f"--confirm-bar {args.confirm_bar}: give --confirm-runs N (the runs it is read on)")
+    check_confirm_flags(args.confirm_runs, args.confirm_bar)
     trajectories = None
     for path in args.trajectories or []:
         if not Path(path).is_file():

@@ -165,7 +165,7 @@ def test_a_users_artifact_is_confirmed_after_the_fact_on_fresh_runs(scripted, tm
     ("flags", "message"),
     [
         (["--confirm-runs", "-1"], "--confirm-runs must be 0 or more"),
-        (["--confirm-bar", "interval"], "--confirm-bar interval needs --confirm-runs"),
+        (["--confirm-bar", "interval"], "--confirm-bar interval: give --confirm-runs N"),
         (
             ["--confirm-runs", "2", "--confirm-bar", "interval"],
             "needs at least 4 validation tasks, got 2 (--validation)",
