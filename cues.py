@@ -15,7 +15,16 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from intent_mediator.facts import _NOT_NAMES, _STOP, _TIME, LINE_BREAKS, last_mark, number_key
+from intent_mediator.facts import (
+    _NOT_NAMES,
+    _STOP,
+    _TIME,
+    LINE_BREAKS,
+    NUMBER_SCALES,
+    NUMBER_WORDS,
+    last_mark,
+    number_key,
+)
 
 # A turn that answers the assistant ("yes", "no, the other one") or points at what it wrote ("the list you
 # suggested", "your query", "the one above") means nothing without the assistant's reply; one that changes or
@@ -143,18 +152,10 @@ _BOUND = re.compile(r"\bat (?:least|most)\b")  # "at least 3", "at most 10": bou
 # full. Only after a number: "min length" is no minute, "the 90s" and "m/s" no seconds.
 _SHORT_UNIT = re.compile(r"(\d)(?:\s+(s)|\s*(sec|secs|min|mins|h|hr|hrs|wk|wks|yr|yrs))\b")
 _UNITS = {"s": "seconds", "sec": "seconds", "min": "minutes", "h": "hours", "hr": "hours", "wk": "weeks", "yr": "years"}
-# Numbers in words ("eighteen", "twenty-five", "two dozen", "three hundred"), and "twice" and "thrice" as "2 times"
-# and "3 times". "one" alone is left as it is: it is as often a pronoun ("the closest one").
-_NUMBER_WORDS = {
-    word: value
-    for value, word in enumerate(
-        "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-        "seventeen eighteen nineteen".split()
-    )
-} | {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_SCALES = {"dozen": 12, "hundred": 100, "thousand": 1000}
 MAX_SPELLED = 10**12  # a run of number words worth more is left as words (a hostile "hundred hundred ..." run)
-_NUMBER_WORD = "|".join(sorted([*_NUMBER_WORDS, *_SCALES], key=len, reverse=True))
+# Runs of number words ("eighteen", "twenty-five", "two dozen", "three hundred"; `facts.NUMBER_WORDS`), and "twice"
+# and "thrice" as "2 times" and "3 times". "one" alone is left as it is: it is as often a pronoun ("the closest one").
+_NUMBER_WORD = "|".join(sorted([*NUMBER_WORDS, *NUMBER_SCALES], key=len, reverse=True))
 _NUMBER_RUN = re.compile(rf"\b(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*\b|\b(twice|thrice)\b")
 
 
@@ -384,12 +385,12 @@ def _spelled(match: re.Match[str]) -> str:
         return "one"
     total = current = 0
     for word in words:
-        if word in _SCALES:
-            current = (current or 1) * _SCALES[word]
+        if word in NUMBER_SCALES:
+            current = (current or 1) * NUMBER_SCALES[word]
             if word == "thousand":
                 total, current = total + current, 0
         else:
-            current += _NUMBER_WORDS[word]
+            current += NUMBER_WORDS[word]
         if total + current > MAX_SPELLED:
             return match.group()  # "hundred hundred hundred ...": no number anyone says; left as words
     return str(total + current)
