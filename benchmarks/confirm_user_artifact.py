@@ -26,8 +26,9 @@ from per_user_from_logs import MODEL_DEFAULTS  # noqa: E402
 def main() -> None:
     from intent_mediator.artifacts import load_artifact, read_meta
     from intent_mediator.commands.common import add_model_flags, roles_from_args
-    from intent_mediator.data.loaders import load_records
     from intent_mediator.data.personas import get_persona
+    from intent_mediator.data.records import RecordError
+    from intent_mediator.data.splits import builtin_records
     from intent_mediator.optimizers.refiner import Refiner
     from intent_mediator.simulation.conversation import ConversationSettings
 
@@ -56,11 +57,10 @@ def main() -> None:
         )
     if args.runs < 1:
         raise SystemExit(f"confirm_user_artifact: error: --runs must be at least 1, got {args.runs}")
-    by_id = {record.task_id: record for record in load_records("builtin", tasks=[meta["domain"]])}
-    missing = [task for task in meta["validation"] if task not in by_id]
-    if missing:
-        raise SystemExit(f"confirm_user_artifact: error: validation tasks not among the builtin ones: {missing}")
-    valset = [by_id[task] for task in meta["validation"]]
+    try:
+        valset = builtin_records(meta["domain"], meta["validation"], where=f"{args.artifact / 'meta.json'}: validation")
+    except RecordError as exc:
+        raise SystemExit(f"confirm_user_artifact: error: {exc}") from None
     if not valset:
         raise SystemExit(f"confirm_user_artifact: error: {args.artifact / 'meta.json'} lists no validation tasks")
     settings = ConversationSettings(roles=roles, persona=get_persona(meta["persona"]))

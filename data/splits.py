@@ -71,11 +71,21 @@ def split_ids(domain: str, split: str, *, path: str | Path = SPLITS_FILE) -> lis
 
 def load_split(domain: str, split: str, *, path: str | Path = SPLITS_FILE) -> list[Instruction]:
     """The builtin records of one domain's split, in id order."""
-    wanted = split_ids(domain, split, path=path)
+    return builtin_records(domain, split_ids(domain, split, path=path), where=f"{path}: {domain}/{split}")
+
+
+def builtin_records(domain: str, task_ids: Iterable[str], *, where: str) -> list[Instruction]:
+    """The builtin records of `domain` with these ids, in their order.
+
+    Raises:
+        RecordError: an id that is no builtin task of the domain, naming `where` (the file and field that listed
+            it) and every such id.
+    """
+    wanted = list(task_ids)
     by_id = {record.task_id: record for record in load_records("builtin", tasks=[domain])}
     missing = [task_id for task_id in wanted if task_id not in by_id]
     if missing:
-        raise RecordError(f"{path}: {domain}/{split} names tasks that are not builtin: {', '.join(missing)}")
+        raise RecordError(f"{where} names tasks that are not builtin: {', '.join(missing)}")
     return [by_id[task_id] for task_id in wanted]
 
 
