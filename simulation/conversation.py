@@ -292,10 +292,11 @@ def _metric_score(metric: Callable[..., Any], record: Instruction, reply: str, a
     score, feedback = result, ""
     if isinstance(result, dspy.Prediction):
         score, feedback = result.score, str(result.get("feedback") or "")
-    if not math.isfinite(float(score)):  # a NaN would sort anywhere and pass or fail any comparison
+    value = float(score)
+    if not math.isfinite(value):  # a NaN would sort anywhere and pass or fail any comparison
         name = getattr(metric, "__name__", type(metric).__name__)
         raise MetricError(f"the metric {name} returned {score!r} for {record.task_id}: a score must be finite")
-    return float(score), feedback
+    return value, feedback
 
 
 def _sample(lm: dspy.LM | None, run: int, key: str) -> dspy.LM | None:
