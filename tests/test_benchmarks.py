@@ -109,3 +109,39 @@ def test_router_heldout_refuses_a_bad_follow_up_naming_it(tmp_path, monkeypatch,
     with pytest.raises(SystemExit, match="item 1: not an object with a new string 'id'"):
         router_heldout.load("dev")
     assert router_heldout.share(0, 0) == "–" and router_heldout.share(1, 2).startswith("1/2 = 50.0 [")
+
+
+def test_request_layout_sends_each_layout_pairs_runs_and_resumes_only_unchanged(tmp_path):
+    from intent_mediator import ScriptedEngine
+    from intent_mediator.data.loaders import load_records
+    from intent_mediator.simulation.conversation import ConversationSettings
+    from request_layout import LAYOUTS, measure, questions_last, summarize
+    from side_by_side import ConfigMismatch
+
+    assert questions_last(["how much?", "a is 2", "and b?", "b is 3"]) == ["a is 2", "b is 3", "how much?", "and b?"]
+    records = [r for r in load_records("builtin", tasks=["math"]) if r.task_id in ("im-math-04", "im-math-05")]
+    gold = {r.task_id: r["answer"].split("####")[-1].strip() for r in records}
+    engine = ScriptedEngine()
+
+    def reply(call):  # solves only when the request asks last and holds every shard
+        record = next(r for r in records if r.shards[0].shard.lower().rstrip("?") in call.last_user.lower())
+        asks_last = call.last_user.rstrip().endswith("?")
+        return f"The answer is {gold[record.task_id]}." if asks_last else "The answer is 1."
+
+    engine.on(role="assistant", reply=reply)
+    settings = ConversationSettings(roles=RoleLMs.scripted(engine))
+    config, rows = measure(records, settings, 2, tmp_path / "run")
+    assert len(rows) == len(records) * len(LAYOUTS) * 2 and config["layouts"] == list(LAYOUTS)
+    sent = {(r["task_id"], r["layout"]): r["request"] for r in rows}
+    assert sent[("im-math-04", "lines")].splitlines()[0] == "what change does tom get back?"
+    assert sent[("im-math-04", "lines_qlast")].splitlines()[-1] == "what change does tom get back?"
+    assert sent[("im-math-04", "natural_qlast")].endswith(" What change does tom get back?")
+    assert {(r["layout"], r["score"]) for r in rows} == {
+        ("lines", 0.0), ("natural", 0.0), ("lines_qlast", 100.0), ("natural_qlast", 100.0)
+    }  # fmt: skip
+    _, data = summarize(rows)
+    assert data["math/lines_qlast"]["diff"] == 100.0 and data["math/natural"]["diff"] == 0.0
+    calls = len(engine.requests)
+    assert measure(records, settings, 2, tmp_path / "run")[1] == rows and len(engine.requests) == calls
+    with pytest.raises(ConfigMismatch, match="runs: 2 -> 3"):
+        measure(records, settings, 3, tmp_path / "run")

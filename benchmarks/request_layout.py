@@ -1,0 +1,175 @@
+"""Does the layout of a joined request change what the assistant solves? One call per request, no Mediator.
+
+A Mediator that joins turns only adding information (`Mediator(join_additions=True)`) sends the user's turns
+as they came, one per line: the question first when the user opened with it ("what change does tom get
+back?", then the amounts). A fully specified prompt usually states the facts and asks last. This benchmark
+sends the same shards of each ordinary (non-revision) builtin task to the assistant in four layouts, each as
+a one-turn request through `MediatedAssistant.respond` (the mediated assistant's own call), judged and scored
+as in a conversation:
+
+- `lines`: one shard per line, in order (what the joined Mediator sends today);
+- `natural`: the shards as the sentences of one paragraph, in order (LiC's concat; `tasks.base.natural_message`);
+- `lines_qlast` and `natural_qlast`: the same, with the shards that end in "?" moved after the others.
+
+Run k of every layout of a task shares the assistant's sampling seed, so the layouts are compared pairwise.
+Meant for the train and validation splits (the layout is a design choice; the test split judges it after).
+Rows go to `<out>/rows.jsonl` as they come; a folder resumes only with the same configuration.
+
+    python benchmarks/request_layout.py --domains math --splits train,validation --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _results import write
+from intent_mediator.data.records import Instruction
+from intent_mediator.data.splits import DOMAINS, SPLIT_NAMES, load_split
+from intent_mediator.lm import RoleLMs
+from intent_mediator.programs.mediator import join_user_turns
+from intent_mediator.simulation.conversation import Conversation, ConversationSettings
+from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+from intent_mediator.stats import bootstrap_ci, paired_differences
+from intent_mediator.tasks.base import natural_message
+from side_by_side import check_config
+
+
+def questions_last(texts: list[str]) -> list[str]:
+    """`texts` with the ones ending in "?" moved after the others, each group in its own order."""
+    return [t for t in texts if not t.strip().endswith("?")] + [t for t in texts if t.strip().endswith("?")]
+
+
+LAYOUTS = {
+    "lines": join_user_turns,
+    "natural": natural_message,
+    "lines_qlast": lambda texts: join_user_turns(questions_last(texts)),
+    "natural_qlast": lambda texts: natural_message(questions_last(texts)),
+}
+BASELINE = "lines"
+
+
+class OneRequest(Conversation):
+    """A one-turn conversation whose only user turn is `request`, answered as the mediated assistant answers."""
+
+    def __init__(self, record: Instruction, request: str, run: int, settings: ConversationSettings):
+        super().__init__(record, "concat", run, settings)
+        self.request = request
+
+    def _single_turn(self) -> None:
+        self._exchange([], TurnRecord(index=0, user=self.request, request=self.request))
+
+    def _reply(self, transcript, turn: TurnRecord) -> str:
+        return self.mediated.respond(turn.request or "", self.system, lm=self.assistant_lm)
+
+
+def run_one(record: Instruction, layout: str, run: int, settings: ConversationSettings) -> Trajectory:
+    request = LAYOUTS[layout]([shard.shard for shard in record.shards])
+    return OneRequest(record, request, run, settings).run_to_end()
+
+
+def measure(
+    records: list[Instruction], settings: ConversationSettings, runs: int, out: Path
+) -> tuple[dict, list[dict]]:
+    """Every layout of every record, `runs` times: (the configuration, the rows). Rows already in `out` are kept,
+    not run again.
+
+    Raises:
+        ConfigMismatch: `out` was started with other models, sampling, runs, layouts or records.
+        SystemExit: a call failed (the rows before it are kept; a rerun retries it).
+    """
+    roles = settings.roles
+    config = {
+        "models": roles.models(),
+        "temperatures": roles.temperatures(),
+        "max_tokens": roles.max_tokens()["assistant"],
+        "runs": runs,
+        "layouts": list(LAYOUTS),
+        "records": [r.task_id for r in records],
+    }
+    check_config(out, config)
+    path = out / "rows.jsonl"
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    done = {(r["task_id"], r["layout"], r["run"]) for r in rows}
+    with path.open("a", encoding="utf-8") as sink:
+        for record in records:
+            for layout in LAYOUTS:
+                for run in range(runs):
+                    if (record.task_id, layout, run) in done:
+                        continue
+                    t = run_one(record, layout, run, settings)
+                    if t.error:  # a crashed call is an error, not a 0: stop, so a rerun retries it
+                        raise SystemExit(f"{record.task_id} {layout} run {run}: {t.error}")
+                    row = {"task_id": record.task_id, "domain": record.task, "layout": layout, "run": run,
+                           "score": t.score, "request": t.turns[0].request, "seconds": t.seconds}  # fmt: skip
+                    sink.write(json.dumps(row) + "\n")
+                    sink.flush()
+                    rows.append(row)
+                    print(f"{record.task_id} {layout} run {run}: {t.score:.0f} ({t.seconds:.0f} s)", flush=True)
+    return config, rows
+
+
+def summarize(rows: list[dict]) -> tuple[list[list], dict]:
+    """One table row per domain and layout, plus 'all': P [95% CI], and the paired difference from `lines`."""
+    scores: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        for domain in (row["domain"], "all"):
+            scores[(domain, row["layout"])][row["task_id"]].append(row["score"])
+    table, data = [], {}
+    domains = list(dict.fromkeys(row["domain"] for row in rows))
+    for domain in [*domains, "all"] if len(domains) > 1 else domains:
+        for layout in LAYOUTS:
+            per_task = scores.get((domain, layout))
+            if not per_task:
+                continue
+            means = [sum(v) / len(v) for v in per_task.values()]
+            p, ci = sum(means) / len(means), bootstrap_ci(means)
+            diff = paired_differences(per_task, scores[(domain, BASELINE)])
+            d = sum(diff) / len(diff) if diff else float("nan")
+            d_ci = bootstrap_ci(diff)
+            n = sum(len(v) for v in per_task.values())
+            data[f"{domain}/{layout}"] = {"P": p, "ci": ci, "diff": d, "diff_ci": d_ci, "tasks": len(means), "n": n}
+            shown = "–" if layout == BASELINE else f"{d:+.1f} [{d_ci[0]:+.1f}, {d_ci[1]:+.1f}]"
+            table.append([domain, layout, f"{p:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]", shown, len(means), n])
+    return table, data
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--domains", default=",".join(DOMAINS), help="comma-separated domains (default all four)")
+    parser.add_argument(
+        "--splits", default="train,validation", help="comma-separated splits (default train,validation)"
+    )
+    parser.add_argument("--runs", type=int, default=3, help="samples per task and layout (default 3)")
+    parser.add_argument("--max-tokens", type=int, default=320, help="the assistant's reply cap (the demo's, 320)")
+    parser.add_argument("--out", default="runs/request_layout", metavar="DIR", help="rows folder, resumed if present")
+    parser.add_argument("--name", default="request_layout", help="results file name")
+    args = parser.parse_args(argv)
+    domains, splits = args.domains.split(","), args.splits.split(",")
+    for flag, values, known in (("--domains", domains, DOMAINS), ("--splits", splits, SPLIT_NAMES)):
+        if unknown := [v for v in values if v not in known]:
+            parser.error(f"{flag}: unknown {unknown}; known: {', '.join(known)}")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    records = [r for d in domains for s in splits for r in load_split(d, s) if not r.revisions]
+    roles = RoleLMs.from_models(max_tokens=args.max_tokens)
+    config, rows = measure(records, ConversationSettings(roles=roles), args.runs, Path(args.out))
+    table, data = summarize(rows)
+    command = "python benchmarks/request_layout.py " + shlex.join(argv if argv is not None else sys.argv[1:])
+    write(
+        args.name,
+        {"command": command, "config": config, "summary": data, "rows": rows},
+        ["domain", "layout", "P [95% CI]", f"minus {BASELINE}, paired [95% CI]", "tasks", "n"],
+        table,
+        "P: share of requests answered correctly (0-100), averaged over tasks; intervals: percentile bootstrap "
+        f"over tasks; the difference pairs each task's runs with the same seeds. Reproduce: `{command}`.",
+    )
+
+
+if __name__ == "__main__":
+    main()
