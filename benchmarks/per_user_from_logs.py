@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
+from intent_mediator.server.recompile import KeepCurrent
 from side_by_side import ConfigMismatch, _bootstrap, check_config
 
 DEFAULT_USERS = "u-lazy:lazy,u-corrective:corrective,u-explicit:explicit"
@@ -44,16 +45,13 @@ DEFAULT_USERS = "u-lazy:lazy,u-corrective:corrective,u-explicit:explicit"
 MODEL_DEFAULTS = {"temperature": 1.0, "max_tokens": 320, "role_temperature": ["judge=0", "mediator=0", "refiner=0.7"]}
 
 
-class NothingToLearn(Exception):
+class NothingToLearn(KeepCurrent):
     """A user whose logged conversations all succeeded: no failure to contrast, the domain artifact stays."""
 
 
-class DomainKept(Exception):
+class DomainKept(KeepCurrent):
     """A user's compile kept the domain's guidelines (nothing beat them on validation, or the winner was not
     confirmed on fresh runs): no user artifact is written, and the domain artifact stays."""
-
-
-KEPT = (NothingToLearn.__name__, DomainKept.__name__)  # recompile outcomes that leave the user on the domain
 
 
 def parse_users(value: str) -> list[tuple[str, Any]]:
@@ -350,9 +348,9 @@ def main(argv: list[str] | None = None) -> int:
             min_feedback=args.min_feedback,
             domains=[args.domain],
             workers=1,
-            on_result=lambda r: print(f"[recompile] {r.user}: {r.artifact or r.error}", flush=True),
+            on_result=lambda r: print(f"[recompile] {r.user}: {r.artifact or r.kept or r.error}", flush=True),
         )
-        failed = [r for r in results if r.error and not r.error.startswith(KEPT)]
+        failed = [r for r in results if r.error]
         if failed:
             raise IntentMediatorError("; ".join(f"recompiling {r.user} failed: {r.error}" for r in failed))
         # 3. Compare on held-out conversations.
@@ -367,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         "logged": {u: sum(1 for d in logged if d["user"] == u) for u, _ in users},
         "logged_solved": {u: sum(1 for d in logged if d["user"] == u and d["solved"]) for u, _ in users},
         "users": rows,
-        "recompile": {r.user: r.artifact or r.error for r in results},
+        "recompile": {r.user: r.artifact or r.kept or r.error for r in results},
         "seconds": round(time.perf_counter() - started, 1),
     }
     text = markdown(data)

@@ -296,9 +296,9 @@ def _run_per_user(args: argparse.Namespace) -> int:
     _check_store(args.from_logs)
 
     def report(result) -> None:
-        status = (
-            f"error: {result.error}" if result.error else f"{result.conversations} conversations, {result.artifact}"
-        )
+        status = f"{result.conversations} conversations, {result.artifact}"
+        if result.kept or result.error:
+            status = f"kept its current artifact: {result.kept}" if result.kept else f"error: {result.error}"
         print(f"  {result.user}/{result.domain}: {status} ({result.seconds:.1f} s)", flush=True)
 
     results = recompile_users(
@@ -313,7 +313,11 @@ def _run_per_user(args: argparse.Namespace) -> int:
     )
     done = summary(results)
     write_json_atomic(Path(args.out) / "recompile.json", done)
-    print(f"per-user recompile: {done['compiled']} compiled, {done['failed']} failed, of {len(results)} pending users")
+    kept = f", {done['kept']} kept their current artifact" if done["kept"] else ""
+    print(
+        f"per-user recompile: {done['compiled']} compiled{kept}, {done['failed']} failed, "
+        f"of {len(results)} pending users"
+    )
     return 1 if done["failed"] else 0
 
 

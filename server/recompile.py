@@ -42,14 +42,24 @@ class PendingUser:
     since: float | None
 
 
+class KeepCurrent(Exception):
+    """Raised by a `CompileOne` that decides the user keeps the artifact they are served now (no failure to learn
+    from, or nothing beat it): no artifact is written, and the result says why (`RecompileResult.kept`), without
+    counting as a failure. Subclass it to name the reason."""
+
+
 @dataclass(frozen=True)
 class RecompileResult:
+    """One (user, domain) of a recompile job: the artifact written, or why none was (`kept` or `error`, as
+    "<exception class>: <message>")."""
+
     user: str
     domain: str
     artifact: str | None
     conversations: int
     seconds: float
     error: str | None = None
+    kept: str | None = None
 
 
 def feedback_until(artifacts: str | Path, user: str, domain: str) -> float | None:
@@ -81,6 +91,7 @@ def recompile_one(store_url: str, artifacts: str, pending: PendingUser, compile_
     """Compile one user's artifact from their logs; a failure is returned as the result's error, not raised."""
     started = time.perf_counter()
     store = open_log_store(store_url)
+    rows = []
     try:
         rows = store.conversations(pending.user, pending.domain)
         trajectories = store.trajectories(pending.user, pending.domain)
@@ -96,6 +107,11 @@ def recompile_one(store_url: str, artifacts: str, pending: PendingUser, compile_
         return RecompileResult(
             pending.user, pending.domain, str(folder), len(rows), round(time.perf_counter() - started, 3)
         )
+    except KeepCurrent as exc:
+        logger.info("%s/%s keeps its current artifact: %s", pending.user, pending.domain, exc)
+        seconds = round(time.perf_counter() - started, 3)
+        kept = f"{type(exc).__name__}: {exc}"
+        return RecompileResult(pending.user, pending.domain, None, len(rows), seconds, kept=kept)
     except Exception as exc:  # one user's failure must not stop the others; the job reports it
         logger.warning("recompiling %s/%s failed: %s", pending.user, pending.domain, exc)
         error = f"{type(exc).__name__}: {exc}"
@@ -173,7 +189,8 @@ def _on_ray(store_url, artifacts, pending, compile_one, workers, on_result) -> l
 def summary(results: list[RecompileResult]) -> dict[str, Any]:
     """What the job did, for its JSON report."""
     return {
-        "compiled": sum(r.error is None for r in results),
+        "compiled": sum(r.artifact is not None for r in results),
+        "kept": sum(r.kept is not None for r in results),
         "failed": sum(r.error is not None for r in results),
         "results": [asdict(r) for r in results],
     }

@@ -8,7 +8,7 @@ import json
 import pytest
 from intent_mediator.artifacts import load_mediator, read_meta
 from intent_mediator.errors import IntentMediatorError
-from intent_mediator.server.recompile import pending_users, recompile_users
+from intent_mediator.server.recompile import KeepCurrent, pending_users, recompile_users, summary
 from intent_mediator.stores import open_log_store
 from intent_mediator.testing.refiner_world import ANNOUNCED, KEEP_ALL, PREFIX, RECORDS
 
@@ -87,6 +87,28 @@ def test_one_users_failure_is_reported_and_the_others_still_compile(logs, tmp_pa
     assert results[0].user == "alice" and "no refiner for alice" in results[0].error
     assert results[1].user == "bob" and results[1].error is None
     assert not (tmp_path / "artifacts" / "alice").exists()
+
+
+def test_a_user_kept_on_the_current_artifact_is_neither_compiled_nor_failed(logs, tmp_path, caplog):
+    class NothingNew(KeepCurrent):
+        pass
+
+    def compile_one(user, domain, trajectories):
+        if user == "alice":
+            raise NothingNew(f"{user}: nothing beat the domain's guidelines")
+        return compile_from_logs(user, domain, trajectories)
+
+    url, _ = logs
+    with caplog.at_level("INFO", logger="intent_mediator.server.recompile"):
+        results = recompile_users(url, tmp_path / "artifacts", compile_one, min_feedback=2)
+    alice, bob = results
+    assert (alice.artifact, alice.error, alice.conversations) == (None, None, 3)
+    assert alice.kept == "NothingNew: alice: nothing beat the domain's guidelines"
+    assert bob.artifact and bob.kept is None
+    assert not (tmp_path / "artifacts" / "alice").exists()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]  # a decision, not a failure
+    done = summary(results)
+    assert (done["compiled"], done["kept"], done["failed"]) == (1, 1, 0)
 
 
 def test_bad_backend_and_workers_name_the_flag(logs, tmp_path):
