@@ -3,13 +3,15 @@
 A Mediator that joins turns only adding information (`Mediator(join_additions=True)`) sends the user's turns
 as they came, one per line: the question first when the user opened with it ("what change does tom get
 back?", then the amounts). A fully specified prompt usually states the facts and asks last. This benchmark
-sends the same shards of each ordinary (non-revision) builtin task to the assistant in four layouts, each as
-a one-turn request through `MediatedAssistant.respond` (the mediated assistant's own call), judged and scored
-as in a conversation:
+sends the same shards of each ordinary (non-revision) builtin task to the assistant in several layouts, each
+in one call, judged and scored as in a conversation:
 
-- `lines`: one shard per line, in order (what the joined Mediator sends today);
+- `lines`: one shard per line, in order (what the joined Mediator sends today), as a one-turn request through
+  `MediatedAssistant.respond` (the mediated assistant's own call);
 - `natural`: the shards as the sentences of one paragraph, in order (LiC's concat; `tasks.base.natural_message`);
-- `lines_qlast` and `natural_qlast`: the same, with the shards that end in "?" moved after the others.
+- `lines_qlast` and `natural_qlast`: the same, with the shards that end in "?" moved after the others;
+- `messages`: each shard as its own user message, with no assistant turn between them (what drop-assistant
+  sends at the last turn of an additions-only conversation).
 
 Run k of every layout of a task shares the assistant's sampling seed, so the layouts are compared pairwise.
 Meant for the train and validation splits (the layout is a design choice; the test split judges it after).
@@ -25,6 +27,7 @@ import json
 import shlex
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -37,6 +40,7 @@ from intent_mediator.simulation.conversation import Conversation, ConversationSe
 from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
 from intent_mediator.stats import bootstrap_ci, paired_differences
 from intent_mediator.tasks.base import natural_message
+from intent_mediator.transcript import Turn
 from side_by_side import check_config
 
 
@@ -45,26 +49,32 @@ def questions_last(texts: list[str]) -> list[str]:
     return [t for t in texts if not t.strip().endswith("?")] + [t for t in texts if t.strip().endswith("?")]
 
 
-LAYOUTS = {
+LAYOUTS: dict[str, Callable[[list[str]], str | list[str]]] = {
     "lines": join_user_turns,
     "natural": natural_message,
     "lines_qlast": lambda texts: join_user_turns(questions_last(texts)),
     "natural_qlast": lambda texts: natural_message(questions_last(texts)),
+    "messages": lambda texts: [text.strip() for text in texts if text.strip()],
 }
 BASELINE = "lines"
 
 
 class OneRequest(Conversation):
-    """A one-turn conversation whose only user turn is `request`, answered as the mediated assistant answers."""
+    """One call: a `request` answered as the mediated assistant answers it, or a list of user messages answered
+    as the plain assistant answers a chat."""
 
-    def __init__(self, record: Instruction, request: str, run: int, settings: ConversationSettings):
+    def __init__(self, record: Instruction, request: str | list[str], run: int, settings: ConversationSettings):
         super().__init__(record, "concat", run, settings)
         self.request = request
 
     def _single_turn(self) -> None:
-        self._exchange([], TurnRecord(index=0, user=self.request, request=self.request))
+        messages = self.request if isinstance(self.request, list) else None
+        text = "\n".join(messages) if messages else str(self.request)
+        self._exchange([Turn.user(m) for m in messages or []], TurnRecord(index=0, user=text, request=text))
 
-    def _reply(self, transcript, turn: TurnRecord) -> str:
+    def _reply(self, transcript: list[Turn], turn: TurnRecord) -> str:
+        if transcript:
+            return self.assistant(transcript=transcript).response
         return self.mediated.respond(turn.request or "", self.system, lm=self.assistant_lm)
 
 
@@ -74,22 +84,22 @@ def run_one(record: Instruction, layout: str, run: int, settings: ConversationSe
 
 
 def measure(
-    records: list[Instruction], settings: ConversationSettings, runs: int, out: Path
+    records: list[Instruction], settings: ConversationSettings, runs: int, out: Path, layouts: list[str] | None = None
 ) -> tuple[dict, list[dict]]:
-    """Every layout of every record, `runs` times: (the configuration, the rows). Rows already in `out` are kept,
-    not run again.
+    """Each of `layouts` (default all) of every record, `runs` times: (the configuration, the rows). Rows already
+    in `out` are kept, not run again.
 
     Raises:
         ConfigMismatch: `out` was started with other models, sampling, runs, layouts or records.
         SystemExit: a call failed (the rows before it are kept; a rerun retries it).
     """
-    roles = settings.roles
+    roles, layouts = settings.roles, layouts or list(LAYOUTS)
     config = {
         "models": roles.models(),
         "temperatures": roles.temperatures(),
         "max_tokens": roles.max_tokens()["assistant"],
         "runs": runs,
-        "layouts": list(LAYOUTS),
+        "layouts": layouts,
         "records": [r.task_id for r in records],
     }
     check_config(out, config)
@@ -98,7 +108,7 @@ def measure(
     done = {(r["task_id"], r["layout"], r["run"]) for r in rows}
     with path.open("a", encoding="utf-8") as sink:
         for record in records:
-            for layout in LAYOUTS:
+            for layout in layouts:
                 for run in range(runs):
                     if (record.task_id, layout, run) in done:
                         continue
@@ -145,20 +155,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--splits", default="train,validation", help="comma-separated splits (default train,validation)"
     )
+    parser.add_argument("--layouts", default=",".join(LAYOUTS), help="comma-separated layouts (default all)")
     parser.add_argument("--runs", type=int, default=3, help="samples per task and layout (default 3)")
     parser.add_argument("--max-tokens", type=int, default=320, help="the assistant's reply cap (the demo's, 320)")
     parser.add_argument("--out", default="runs/request_layout", metavar="DIR", help="rows folder, resumed if present")
     parser.add_argument("--name", default="request_layout", help="results file name")
     args = parser.parse_args(argv)
     domains, splits = args.domains.split(","), args.splits.split(",")
-    for flag, values, known in (("--domains", domains, DOMAINS), ("--splits", splits, SPLIT_NAMES)):
+    layouts = args.layouts.split(",")
+    checks = (("--domains", domains, DOMAINS), ("--splits", splits, SPLIT_NAMES), ("--layouts", layouts, LAYOUTS))
+    for flag, values, known in checks:
         if unknown := [v for v in values if v not in known]:
             parser.error(f"{flag}: unknown {unknown}; known: {', '.join(known)}")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if BASELINE not in layouts:
+        parser.error(f"--layouts: the differences are taken from {BASELINE}; include it")
     records = [r for d in domains for s in splits for r in load_split(d, s) if not r.revisions]
     roles = RoleLMs.from_models(max_tokens=args.max_tokens)
-    config, rows = measure(records, ConversationSettings(roles=roles), args.runs, Path(args.out))
+    config, rows = measure(records, ConversationSettings(roles=roles), args.runs, Path(args.out), layouts)
     table, data = summarize(rows)
     command = "python benchmarks/request_layout.py " + shlex.join(argv if argv is not None else sys.argv[1:])
     write(

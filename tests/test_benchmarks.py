@@ -123,10 +123,11 @@ def test_request_layout_sends_each_layout_pairs_runs_and_resumes_only_unchanged(
     gold = {r.task_id: r["answer"].split("####")[-1].strip() for r in records}
     engine = ScriptedEngine()
 
-    def reply(call):  # solves only when the request asks last and holds every shard
-        record = next(r for r in records if r.shards[0].shard.lower().rstrip("?") in call.last_user.lower())
-        asks_last = call.last_user.rstrip().endswith("?")
-        return f"The answer is {gold[record.task_id]}." if asks_last else "The answer is 1."
+    def reply(call):  # solves only from one message that holds the task's first shard and asks last
+        text = call.last_user.lower()
+        record = next((r for r in records if r.shards[0].shard.lower().rstrip("?") in text), None)
+        asks_last = text.rstrip().endswith("?")
+        return f"The answer is {gold[record.task_id]}." if record and asks_last else "The answer is 1."
 
     engine.on(role="assistant", reply=reply)
     settings = ConversationSettings(roles=RoleLMs.scripted(engine))
@@ -136,8 +137,11 @@ def test_request_layout_sends_each_layout_pairs_runs_and_resumes_only_unchanged(
     assert sent[("im-math-04", "lines")].splitlines()[0] == "what change does tom get back?"
     assert sent[("im-math-04", "lines_qlast")].splitlines()[-1] == "what change does tom get back?"
     assert sent[("im-math-04", "natural_qlast")].endswith(" What change does tom get back?")
+    shards = [s.shard for s in records[0].shards]
+    as_messages = [r.messages for r in engine.requests if len([m for m in r.messages if m["role"] == "user"]) > 1]
+    assert [m["content"] for m in as_messages[0] if m["role"] == "user"] == shards  # one message per shard
     assert {(r["layout"], r["score"]) for r in rows} == {
-        ("lines", 0.0), ("natural", 0.0), ("lines_qlast", 100.0), ("natural_qlast", 100.0)
+        ("lines", 0.0), ("natural", 0.0), ("lines_qlast", 100.0), ("natural_qlast", 100.0), ("messages", 0.0)
     }  # fmt: skip
     _, data = summarize(rows)
     assert data["math/lines_qlast"]["diff"] == 100.0 and data["math/natural"]["diff"] == 0.0
@@ -145,3 +149,5 @@ def test_request_layout_sends_each_layout_pairs_runs_and_resumes_only_unchanged(
     assert measure(records, settings, 2, tmp_path / "run")[1] == rows and len(engine.requests) == calls
     with pytest.raises(ConfigMismatch, match="runs: 2 -> 3"):
         measure(records, settings, 3, tmp_path / "run")
+    _, some = measure(records, settings, 1, tmp_path / "two", ["lines", "messages"])
+    assert {r["layout"] for r in some} == {"lines", "messages"}
