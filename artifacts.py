@@ -13,7 +13,8 @@ before they are parsed, unknown keys are rejected, and every value of the wrong 
 user+domain to the domain's generic artifact (`_generic/<domain>`), then to the compiled domain artifact that
 ships with the package for the Mediator's model (`data/artifacts/<model>/_generic/<domain>`, when asked for),
 then to the generic one (`_generic/_generic`), and finally to the uncompiled program; `choose_artifact` says
-which one applies.
+which one applies. A folder may also hold `kept.json` and no `program.json`: the per-user recompile job decided
+that the user keeps what they are served (`server.recompile.KeepCurrent`); loading ignores it.
 """
 
 from __future__ import annotations
@@ -413,3 +414,13 @@ def load_mediator(
 def read_meta(folder: str | Path) -> dict[str, Any]:
     """An artifact's `meta.json` (size-capped, a JSON object)."""
     return _read_json_object(Path(folder) / "meta.json", "meta file")
+
+
+KEPT_FILE = "kept.json"
+
+
+def read_kept(folder: str | Path) -> dict[str, Any] | None:
+    """The recompile job's decision to keep what the user is served (`KEPT_FILE`: why, and the newest feedback
+    it had read), or None when the folder holds none. Size-capped, a JSON object."""
+    path = Path(folder) / KEPT_FILE
+    return _read_json_object(path, "kept file") if path.is_file() else None

@@ -152,11 +152,12 @@ def log_conversations(app, users, records, domain: str, judge, done_file: Path) 
 
 
 def make_compile_one(
-    settings, personas: dict[str, Any], valset: list, domain_root: Path, options: dict[str, Any], kept_file: Path
+    settings, personas: dict[str, Any], valset: list, domain_root: Path, options: dict[str, Any], reports: Path
 ):
-    """compile_one(user, domain, trajectories) for recompile_users: the Refiner on that user's logged pairs. A
-    compile that keeps the domain's guidelines is recorded in `kept_file`, so that a resumed run does not search
-    again (the refiner samples: another search could end otherwise) and reports the same outcome."""
+    """compile_one(user, domain, trajectories) for recompile_users: the Refiner on that user's logged pairs, its
+    report saved in `reports`. A compile that keeps the domain's guidelines raises `DomainKept`; the recompile
+    job records that decision, so a resumed run does not search again (the refiner samples: another search
+    could end otherwise), and `main` reports the recorded reason."""
     from intent_mediator.artifacts import load_artifact
     from intent_mediator.files import write_json_atomic
     from intent_mediator.optimizers.refiner import Refiner, confirmation_meta
@@ -165,15 +166,12 @@ def make_compile_one(
     def compile_one(user: str, domain: str, trajectories: list):
         if all(t.outcome == "solved" for t in trajectories):
             raise NothingToLearn(f"{user} logged no failed conversation in {domain}")
-        kept = json.loads(kept_file.read_text()) if kept_file.is_file() else {}
-        if user in kept:
-            raise DomainKept(kept[user])
         folder = domain_root / "_generic" / domain
         student = load_artifact(folder) if (folder / "program.json").is_file() else MediatedAssistant()
         refiner = Refiner(settings=replace(settings, persona=personas[user]), workers=1, progress=False, **options)
         program = refiner.compile(student, trainset=[], valset=valset, trajectories=trajectories)
         report = program.refiner_report
-        write_json_atomic(kept_file.parent / "reports" / f"{user}.json", report)  # what the search did, to audit
+        write_json_atomic(reports / f"{user}.json", report)  # what the search did, to audit
         if program.guidelines == student.guidelines:
             confirmation = report.get("confirmation")
             if confirmation and not confirmation.get("confirmed"):
@@ -182,7 +180,6 @@ def make_compile_one(
                 why = f"{user}: the search's LM budget ran out before anything scored above the domain's guidelines"
             else:
                 why = f"{user}: no candidate beat the domain's guidelines on validation"
-            write_json_atomic(kept_file, {**kept, user: why})
             raise DomainKept(why)
         meta = {
             "optimizer": "refiner",
@@ -340,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
             "confirm_runs": args.confirm_runs,
             "confirm_bar": args.confirm_bar,
         }
-        compile_one = make_compile_one(settings, dict(users), val, root, options, out / "kept.json")
+        compile_one = make_compile_one(settings, dict(users), val, root, options, out / "reports")
         results = recompile_users(
             store,
             root,
@@ -365,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         "logged": {u: sum(1 for d in logged if d["user"] == u) for u, _ in users},
         "logged_solved": {u: sum(1 for d in logged if d["user"] == u and d["solved"]) for u, _ in users},
         "users": rows,
-        "recompile": {r.user: r.artifact or r.kept or r.error for r in results},
+        "recompile": outcomes(Path(args.out) / "artifacts", users, args.domain, results),
         "seconds": round(time.perf_counter() - started, 1),
     }
     text = markdown(data)
@@ -375,6 +372,24 @@ def main(argv: list[str] | None = None) -> int:
     write_text_atomic(results_dir / f"{args.name}.md", text)
     print(text)
     return 0
+
+
+def outcomes(root: Path, users: list[tuple[str, Any]], domain: str, results: list) -> dict[str, str | None]:
+    """Each user's recompile outcome: the artifact written, why none was, or the error. A user no longer
+    pending (a resumed run) gets what an earlier run left in their artifact folder."""
+    from intent_mediator.artifacts import artifact_dir, read_kept
+
+    ran = {r.user: r.artifact or r.kept or r.error for r in results}
+    out: dict[str, str | None] = {}
+    for user, _ in users:
+        folder = artifact_dir(root, user, domain)
+        if user in ran:
+            out[user] = ran[user]
+        elif (folder / "program.json").is_file():
+            out[user] = str(folder)
+        elif (kept := read_kept(folder)) is not None:
+            out[user] = kept.get("reason")
+    return out
 
 
 def markdown(data: dict[str, Any]) -> str:

@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from intent_mediator.artifacts import artifact_dir, read_meta, save_artifact
+from intent_mediator.artifacts import KEPT_FILE, artifact_dir, read_kept, read_meta, save_artifact
 from intent_mediator.errors import IntentMediatorError
+from intent_mediator.files import write_json_atomic
 from intent_mediator.programs import MediatedAssistant
 from intent_mediator.simulation.trajectory import Trajectory
 from intent_mediator.stores import open_log_store
@@ -45,7 +46,9 @@ class PendingUser:
 class KeepCurrent(Exception):
     """Raised by a `CompileOne` that decides the user keeps the artifact they are served now (no failure to learn
     from, or nothing beat it): no artifact is written, and the result says why (`RecompileResult.kept`), without
-    counting as a failure. Subclass it to name the reason."""
+    counting as a failure. The decision is recorded in the user's artifact folder (`artifacts.KEPT_FILE`, with the
+    newest feedback read), so the user is pending again only after `min_feedback` newer feedback, as after a
+    compile. Subclass it to name the reason."""
 
 
 @dataclass(frozen=True)
@@ -63,11 +66,16 @@ class RecompileResult:
 
 
 def feedback_until(artifacts: str | Path, user: str, domain: str) -> float | None:
-    """The newest feedback time the user's own artifact learnt from (None: no artifact of this user)."""
+    """The newest feedback time the user's last compile read: the later of their own artifact's and of a
+    decision to keep what they are served (None: neither exists)."""
     folder = artifact_dir(artifacts, user, domain)
-    if not (folder / "meta.json").is_file():
-        return None
-    return read_meta(folder).get("feedback_until")
+    times = []
+    if (folder / "meta.json").is_file():
+        times.append(read_meta(folder).get("feedback_until"))
+    if (kept := read_kept(folder)) is not None:
+        times.append(kept.get("feedback_until"))
+    known = [t for t in times if t is not None]
+    return max(known) if known else None
 
 
 def pending_users(
@@ -91,12 +99,12 @@ def recompile_one(store_url: str, artifacts: str, pending: PendingUser, compile_
     """Compile one user's artifact from their logs; a failure is returned as the result's error, not raised."""
     started = time.perf_counter()
     store = open_log_store(store_url)
-    rows = []
+    rows, newest = [], None
     try:
         rows = store.conversations(pending.user, pending.domain)
         trajectories = store.trajectories(pending.user, pending.domain)
-        program, meta = compile_one(pending.user, pending.domain, trajectories)
         newest = max((row.feedback_at for row in rows if row.feedback_at is not None), default=None)
+        program, meta = compile_one(pending.user, pending.domain, trajectories)
         folder = save_artifact(
             program,
             artifacts,
@@ -104,13 +112,21 @@ def recompile_one(store_url: str, artifacts: str, pending: PendingUser, compile_
             domain=pending.domain,
             meta={**meta, "feedback_until": newest, "feedback_conversations": len(rows)},
         )
+        (folder / KEPT_FILE).unlink(missing_ok=True)  # an earlier decision to keep, now superseded
         return RecompileResult(
             pending.user, pending.domain, str(folder), len(rows), round(time.perf_counter() - started, 3)
         )
     except KeepCurrent as exc:
-        logger.info("%s/%s keeps its current artifact: %s", pending.user, pending.domain, exc)
-        seconds = round(time.perf_counter() - started, 3)
         kept = f"{type(exc).__name__}: {exc}"
+        decision = {"reason": kept, "feedback_until": newest, "feedback_conversations": len(rows)}
+        seconds = round(time.perf_counter() - started, 3)
+        try:
+            write_json_atomic(artifact_dir(artifacts, pending.user, pending.domain) / KEPT_FILE, decision)
+        except OSError as failed:  # unrecorded, the user would be compiled again on every job
+            logger.warning("%s/%s: recording the decision to keep failed: %s", pending.user, pending.domain, failed)
+            error = f"{kept}; recording it failed: {type(failed).__name__}: {failed}"
+            return RecompileResult(pending.user, pending.domain, None, len(rows), seconds, error)
+        logger.info("%s/%s keeps its current artifact: %s", pending.user, pending.domain, exc)
         return RecompileResult(pending.user, pending.domain, None, len(rows), seconds, kept=kept)
     except Exception as exc:  # one user's failure must not stop the others; the job reports it
         logger.warning("recompiling %s/%s failed: %s", pending.user, pending.domain, exc)

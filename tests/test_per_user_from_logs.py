@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from intent_mediator import MediatedAssistant, RoleLMs
-from intent_mediator.artifacts import read_meta, save_artifact
+from intent_mediator.artifacts import read_kept, read_meta, save_artifact
 from intent_mediator.testing.refiner_world import ANNOUNCED, KEEP_ALL, world
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -47,7 +47,11 @@ def test_each_users_artifact_against_the_domain_artifact_on_their_held_out_conve
     assert ben["P_domain"] == 0.0 and ben["P_user"] == 100.0 and ben["difference"] == 100.0
     assert ben["at_least_as_well"] and ben["instructions"] == 3
     # ann never failed: nothing to learn, she keeps the domain artifact (and is not re-simulated with a copy).
-    assert not (out / "artifacts" / "ann").exists()
+    assert not (out / "artifacts" / "ann" / "math" / "program.json").exists()  # nothing to learn: no artifact
+    assert (
+        read_kept(out / "artifacts" / "ann" / "math")["reason"]
+        == "NothingToLearn: ann logged no failed conversation in math"
+    )
     assert ann["P_domain"] == 100.0 and ann["artifact"] == "domain" and "P_user" not in ann
     assert data["logged"] == {"ann": 3, "ben": 3} and data["logged_solved"] == {"ann": 3, "ben": 0}
     text = (results / "per_user_from_logs.md").read_text()
@@ -118,7 +122,8 @@ def test_a_compile_that_keeps_the_domain_guidelines_writes_no_user_artifact(
     argv = ["--users", "ben:explicit", "--logged", "3", "--validation", "2", "--held-out", "2", "--runs", "1"]
     argv += ["--min-feedback", "2", "--domain-artifact", str(domain), "--out", str(out), "--results", str(results)]
     assert per_user_from_logs.main([*argv, "--no-progress"]) == 0
-    assert not (out / "artifacts" / "ben").exists()
+    assert not (out / "artifacts" / "ben" / "math" / "program.json").exists()
+    assert read_kept(out / "artifacts" / "ben" / "math")["reason"] == f"DomainKept: ben: {why}"
     data = json.loads((results / "per_user_from_logs.json").read_text())
     assert data["recompile"]["ben"] == f"DomainKept: ben: {why}"
     assert data["users"]["ben"]["artifact"] == "domain" and "P_user" not in data["users"]["ben"]

@@ -6,7 +6,7 @@ import functools
 import json
 
 import pytest
-from intent_mediator.artifacts import load_mediator, read_meta
+from intent_mediator.artifacts import load_mediator, read_kept, read_meta
 from intent_mediator.errors import IntentMediatorError
 from intent_mediator.server.recompile import KeepCurrent, pending_users, recompile_users, summary
 from intent_mediator.stores import open_log_store
@@ -89,7 +89,7 @@ def test_one_users_failure_is_reported_and_the_others_still_compile(logs, tmp_pa
     assert not (tmp_path / "artifacts" / "alice").exists()
 
 
-def test_a_user_kept_on_the_current_artifact_is_neither_compiled_nor_failed(logs, tmp_path, caplog):
+def test_a_user_kept_on_the_current_artifact_is_neither_compiled_nor_failed_nor_pending_again(logs, tmp_path, caplog):
     class NothingNew(KeepCurrent):
         pass
 
@@ -98,17 +98,44 @@ def test_a_user_kept_on_the_current_artifact_is_neither_compiled_nor_failed(logs
             raise NothingNew(f"{user}: nothing beat the domain's guidelines")
         return compile_from_logs(user, domain, trajectories)
 
-    url, _ = logs
+    url, store = logs
+    root = tmp_path / "artifacts"
     with caplog.at_level("INFO", logger="intent_mediator.server.recompile"):
-        results = recompile_users(url, tmp_path / "artifacts", compile_one, min_feedback=2)
+        results = recompile_users(url, root, compile_one, min_feedback=2)
     alice, bob = results
     assert (alice.artifact, alice.error, alice.conversations) == (None, None, 3)
     assert alice.kept == "NothingNew: alice: nothing beat the domain's guidelines"
     assert bob.artifact and bob.kept is None
-    assert not (tmp_path / "artifacts" / "alice").exists()
+    assert not (root / "alice" / "math" / "program.json").exists()
+    assert load_mediator("alice", "math", root=root).guidelines == []  # served what she had: the uncompiled one
     assert not [r for r in caplog.records if r.levelname == "WARNING"]  # a decision, not a failure
     done = summary(results)
     assert (done["compiled"], done["kept"], done["failed"]) == (1, 1, 0)
+    # The decision is recorded with the feedback it read: the next job does not compile her again ...
+    newest = max(row.feedback_at for row in store.conversations("alice"))
+    assert read_kept(root / "alice" / "math") == {
+        "reason": alice.kept,
+        "feedback_until": newest,
+        "feedback_conversations": 3,
+    }
+    assert recompile_users(url, root, compile_one, min_feedback=2) == []
+    # ... until enough new feedback arrives; a compile then writes her artifact and drops the old decision.
+    log_conversations(store, "alice", RECORDS[3:5], announced=False, start=10)
+    [again] = recompile_users(url, root, compile_from_logs, min_feedback=2)
+    assert (again.user, again.conversations, again.kept) == ("alice", 5, None) and again.artifact
+    assert (
+        read_kept(root / "alice" / "math") is None and KEEP_ALL in load_mediator("alice", "math", root=root).guidelines
+    )
+
+
+def test_recording_a_decision_to_keep_that_cannot_be_written_is_an_error(logs, tmp_path):
+    def compile_one(user, domain, trajectories):
+        raise KeepCurrent("nothing new")
+
+    url, _ = logs
+    (tmp_path / "artifacts").write_text("a file where the artifact root should be")
+    results = recompile_users(url, tmp_path / "artifacts", compile_one, min_feedback=2)
+    assert all(r.kept is None and r.error.startswith("KeepCurrent: nothing new; recording it failed") for r in results)
 
 
 def test_bad_backend_and_workers_name_the_flag(logs, tmp_path):
