@@ -78,9 +78,32 @@ class OneRequest(Conversation):
         return self.mediated.respond(turn.request or "", self.system, lm=self.assistant_lm)
 
 
+def run_request(record: Instruction, layout: str) -> list[str]:
+    """What `layout` sends for `record`, as its user messages (one, except for `messages`)."""
+    request = LAYOUTS[layout]([shard.shard for shard in record.shards])
+    return request if isinstance(request, list) else [request]
+
+
 def run_one(record: Instruction, layout: str, run: int, settings: ConversationSettings) -> Trajectory:
     request = LAYOUTS[layout]([shard.shard for shard in record.shards])
     return OneRequest(record, request, run, settings).run_to_end()
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows written so far. A last line cut off by a killed run is dropped (its call runs again); any other
+    line that is not a JSON row is an error naming the file and line."""
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number < len(lines):
+                raise SystemExit(f"{path}:{number}: not a JSON row; move the folder aside and run again") from None
+            path.write_text("".join(f"{text}\n" for text in lines[:-1]), encoding="utf-8")  # the cut-off line
+    return rows
 
 
 def measure(
@@ -93,7 +116,8 @@ def measure(
         ConfigMismatch: `out` was started with other models, sampling, runs, layouts or records.
         SystemExit: a call failed (the rows before it are kept; a rerun retries it).
     """
-    roles, layouts = settings.roles, layouts or list(LAYOUTS)
+    roles = settings.roles
+    layouts = [name for name in LAYOUTS if name in (layouts or LAYOUTS)]  # one order, whatever order was asked
     config = {
         "models": roles.models(),
         "temperatures": roles.temperatures(),
@@ -104,7 +128,7 @@ def measure(
     }
     check_config(out, config)
     path = out / "rows.jsonl"
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+    rows = read_rows(path)
     done = {(r["task_id"], r["layout"], r["run"]) for r in rows}
     with path.open("a", encoding="utf-8") as sink:
         for record in records:
@@ -115,8 +139,10 @@ def measure(
                     t = run_one(record, layout, run, settings)
                     if t.error:  # a crashed call is an error, not a 0: stop, so a rerun retries it
                         raise SystemExit(f"{record.task_id} {layout} run {run}: {t.error}")
+                    turn = t.turns[0]
                     row = {"task_id": record.task_id, "domain": record.task, "layout": layout, "run": run,
-                           "score": t.score, "request": t.turns[0].request, "seconds": t.seconds}  # fmt: skip
+                           "score": t.score, "request": turn.request, "messages": len(run_request(record, layout)),
+                           "reply": turn.assistant, "cut_off": turn.cut_off, "seconds": t.seconds}  # fmt: skip
                     sink.write(json.dumps(row) + "\n")
                     sink.flush()
                     rows.append(row)
@@ -130,6 +156,8 @@ def summarize(rows: list[dict]) -> tuple[list[list], dict]:
     for row in rows:
         for domain in (row["domain"], "all"):
             scores[(domain, row["layout"])][row["task_id"]].append(row["score"])
+    if rows and not any(row["layout"] == BASELINE for row in rows):
+        raise ValueError(f"no row of the {BASELINE} layout: the differences are taken from it")
     table, data = [], {}
     domains = list(dict.fromkeys(row["domain"] for row in rows))
     for domain in [*domains, "all"] if len(domains) > 1 else domains:
@@ -140,7 +168,7 @@ def summarize(rows: list[dict]) -> tuple[list[list], dict]:
             means = [sum(v) / len(v) for v in per_task.values()]
             p, ci = sum(means) / len(means), bootstrap_ci(means)
             diff = paired_differences(per_task, scores[(domain, BASELINE)])
-            d = sum(diff) / len(diff) if diff else float("nan")
+            d = round(sum(diff) / len(diff), 9) + 0.0 if diff else float("nan")  # + 0.0: no "-0.0"
             d_ci = bootstrap_ci(diff)
             n = sum(len(v) for v in per_task.values())
             data[f"{domain}/{layout}"] = {"P": p, "ci": ci, "diff": d, "diff_ci": d_ci, "tasks": len(means), "n": n}

@@ -151,3 +151,44 @@ def test_request_layout_sends_each_layout_pairs_runs_and_resumes_only_unchanged(
         measure(records, settings, 3, tmp_path / "run")
     _, some = measure(records, settings, 1, tmp_path / "two", ["lines", "messages"])
     assert {r["layout"] for r in some} == {"lines", "messages"}
+
+
+def test_request_layout_pairs_each_run_across_layouts_and_retries_a_crashed_call(tmp_path):
+    from intent_mediator import ScriptedEngine
+    from intent_mediator.data.loaders import load_records
+    from intent_mediator.simulation.conversation import ConversationSettings
+    from request_layout import LAYOUTS, OneRequest, measure, read_rows, summarize
+
+    [record] = [r for r in load_records("builtin", tasks=["math"]) if r.task_id == "im-math-04"]
+    seeded = ConversationSettings(roles=RoleLMs.from_models({"assistant": "openai/gpt-4o-mini"}, roles=("assistant",)))
+    seeds = {
+        (name, run): OneRequest(record, "x", run, seeded).assistant_lm.kwargs["seed"]
+        for name in LAYOUTS
+        for run in (0, 1)
+    }
+    assert len({seeds[(name, 0)] for name in LAYOUTS}) == 1 and seeds[("lines", 0)] != seeds[("lines", 1)]
+
+    engine = ScriptedEngine()
+    failing = {"on": True}
+
+    def reply(call):
+        if failing["on"] and call.last_user.startswith("What change"):  # the natural layout's sentence
+            raise RuntimeError("upstream down")
+        return "The answer is 11."
+
+    engine.on(role="assistant", reply=reply)
+    settings = ConversationSettings(roles=RoleLMs.scripted(engine))
+    with pytest.raises(SystemExit, match=r"im-math-04 natural run 0: .*upstream down"):
+        measure([record], settings, 1, tmp_path / "run", ["natural", "lines"])
+    path = tmp_path / "run" / "rows.jsonl"
+    assert [r["layout"] for r in read_rows(path)] == ["lines"]  # the crash wrote no row, and no 0
+    path.write_text(path.read_text() + '{"task_id": "im-math-04", "lay')  # a run killed mid-write
+    failing["on"] = False
+    _, rows = measure([record], settings, 1, tmp_path / "run", ["lines", "natural"])
+    assert [(r["layout"], r["score"]) for r in rows] == [("lines", 100.0), ("natural", 100.0)]
+    assert rows[0]["reply"] == "The answer is 11." and rows[0]["cut_off"] is False and rows[0]["messages"] == 1
+    path.write_text('not json\n{"a": 1}\n')
+    with pytest.raises(SystemExit, match=r"rows\.jsonl:1: not a JSON row"):
+        read_rows(path)
+    with pytest.raises(ValueError, match="no row of the lines layout"):
+        summarize([{**rows[1]}])
