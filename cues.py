@@ -20,8 +20,7 @@ from intent_mediator.facts import (
     _STOP,
     _TIME,
     LINE_BREAKS,
-    NUMBER_SCALES,
-    NUMBER_WORDS,
+    in_digits,
     last_mark,
     number_key,
 )
@@ -152,11 +151,8 @@ _BOUND = re.compile(r"\bat (?:least|most)\b")  # "at least 3", "at most 10": bou
 # full. Only after a number: "min length" is no minute, "the 90s" and "m/s" no seconds.
 _SHORT_UNIT = re.compile(r"(\d)(?:\s+(s)|\s*(sec|secs|min|mins|h|hr|hrs|wk|wks|yr|yrs))\b")
 _UNITS = {"s": "seconds", "sec": "seconds", "min": "minutes", "h": "hours", "hr": "hours", "wk": "weeks", "yr": "years"}
-MAX_SPELLED = 10**12  # a run of number words worth more is left as words (a hostile "hundred hundred ..." run)
-# Runs of number words ("eighteen", "twenty-five", "two dozen", "three hundred"; `facts.NUMBER_WORDS`), and "twice"
-# and "thrice" as "2 times" and "3 times". "one" alone is left as it is: it is as often a pronoun ("the closest one").
-_NUMBER_WORD = "|".join(sorted([*NUMBER_WORDS, *NUMBER_SCALES], key=len, reverse=True))
-_NUMBER_RUN = re.compile(rf"\b(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*\b|\b(twice|thrice)\b")
+# "twice" and "thrice" are read as "2 times" and "3 times", beside the numbers in words (`facts.in_digits`).
+_MULTIPLE = re.compile(r"\b(twice|thrice)\b")
 
 
 def _opposite_table(pairs: str) -> dict[str, frozenset[str]]:
@@ -366,34 +362,14 @@ def _is_number(token: str) -> bool:
 
 def _numerals(text: str) -> str:
     """`text` (lower case) with its numbers in digits and its short units in full: "eighteen months" -> "18
-    months", "twice the width" -> "2 times the width", "4 s" -> "4 seconds" (`_NUMBER_RUN`, `_SHORT_UNIT`)."""
-    text = _NUMBER_RUN.sub(_spelled, text)
+    months", "twice the width" -> "2 times the width", "4 s" -> "4 seconds" (`facts.in_digits`, `_MULTIPLE`,
+    `_SHORT_UNIT`)."""
+    text = _MULTIPLE.sub(lambda m: "2 times" if m.group(1) == "twice" else "3 times", in_digits(text))
     return _SHORT_UNIT.sub(_unit_in_full, text)
 
 
 def _unit_in_full(match: re.Match[str]) -> str:
     return f"{match.group(1)} {_UNITS[match.group(2) or match.group(3).rstrip('s')]}"
-
-
-def _spelled(match: re.Match[str]) -> str:
-    """The digits of a `_NUMBER_RUN` match: "twenty-five" 25, "two dozen" 24, "three hundred" 300; "twice" "2
-    times"; "one" alone stays a word."""
-    if match.group(1):
-        return "2 times" if match.group(1) == "twice" else "3 times"
-    words = re.findall(r"[a-z]+", match.group())
-    if words == ["one"]:
-        return "one"
-    total = current = 0
-    for word in words:
-        if word in NUMBER_SCALES:
-            current = (current or 1) * NUMBER_SCALES[word]
-            if word == "thousand":
-                total, current = total + current, 0
-        else:
-            current += NUMBER_WORDS[word]
-        if total + current > MAX_SPELLED:
-            return match.group()  # "hundred hundred hundred ...": no number anyone says; left as words
-    return str(total + current)
 
 
 def _counterparts(slot: Slot, turn: _Reading) -> list[Slot]:

@@ -35,7 +35,7 @@ _PERCENT_WORD = re.compile(r"(\d)\s*(?:percent|per cent)\b", re.I)
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*\b")
 _WORD = re.compile(r"[a-z][a-z'-]*")
 # Numbers in words: the words a number is spelled with, and the scales that multiply them ("two dozen", "three
-# hundred"). The router reads whole runs of them (`cues`).
+# hundred"). A run of them is read as one number (`in_digits`), by the fact check and the router (`cues`) alike.
 NUMBER_WORDS = {
     word: value
     for value, word in enumerate(
@@ -44,13 +44,9 @@ NUMBER_WORDS = {
     )
 } | {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 NUMBER_SCALES = {"dozen": 12, "hundred": 100, "thousand": 1000}
-# The fact check reads each word alone. "one" is as often a pronoun ("the closest one"); "seventy", "eighty" and
-# "thousand" are missing from it, and adding them changes what the check finds (a Mediator behaviour revision).
-_WORD_NUMBERS = {
-    word: value
-    for word, value in (NUMBER_WORDS | NUMBER_SCALES).items()
-    if word not in ("one", "seventy", "eighty", "thousand")
-}
+MAX_SPELLED = 10**12  # a run of number words worth more is left as words (a hostile "hundred hundred ..." run)
+_NUMBER_WORD = "|".join(sorted([*NUMBER_WORDS, *NUMBER_SCALES], key=len, reverse=True))
+_NUMBER_RUN = re.compile(rf"\b(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*\b", re.I)
 # Filter, order and format terms. Matched by stem, so "sorted" finds "sort" and "lowercasing" finds "lowercase".
 CONSTRAINT_STEMS = (
     "only", "except", "exclud", "without", "ignor", "skip", "least", "most", "more than", "less than", "under",
@@ -143,8 +139,6 @@ def number_key(text: str) -> str | None:
     cleaned = text.lower().replace(",", "").replace("$", "").rstrip(".")
     percent = cleaned.endswith("%")
     cleaned = cleaned.rstrip("%")
-    if cleaned in _WORD_NUMBERS:
-        return _fmt(_WORD_NUMBERS[cleaned])
     try:
         return _fmt(float(cleaned)) + ("%" if percent else "")
     except ValueError:
@@ -163,11 +157,35 @@ def _fmt(value: float) -> str:
 
 
 def _numbers(text: str) -> list[tuple[str, str]]:
-    """(key, text) of every number in `text`, word numbers included, clock times and dates excluded."""
-    stripped = _PERCENT_WORD.sub(r"\1%", _TIME.sub(" ", text))
+    """(key, text) of every number in `text`, numbers in words included (a run of them as one number: "two
+    thousand three hundred" is 2300), clock times and dates excluded."""
+    stripped = _PERCENT_WORD.sub(r"\1%", in_digits(_TIME.sub(" ", text)))
     found = [(number_key(m.group()), m.group().rstrip(",")) for m in _NUMBER.finditer(stripped)]
-    found += [(_fmt(_WORD_NUMBERS[w]), w) for w in _WORD.findall(stripped.lower()) if w in _WORD_NUMBERS]
     return [(key, raw) for key, raw in found if key is not None]
+
+
+def in_digits(text: str) -> str:
+    """`text` with each run of number words in digits (any case): "eighteen" -> "18", "twenty-five" -> "25", "two
+    dozen" -> "24", "two thousand three hundred" -> "2300". "one" alone stays a word: it is as often a pronoun
+    ("the closest one"). A run worth more than `MAX_SPELLED` stays as it is."""
+    return _NUMBER_RUN.sub(_spelled, text)
+
+
+def _spelled(match: re.Match[str]) -> str:
+    words = re.findall(r"[a-z]+", match.group().lower())
+    if words == ["one"]:
+        return match.group()
+    total = current = 0
+    for word in words:
+        if word in NUMBER_SCALES:
+            current = (current or 1) * NUMBER_SCALES[word]
+            if word == "thousand":
+                total, current = total + current, 0
+        else:
+            current += NUMBER_WORDS[word]
+        if total + current > MAX_SPELLED:
+            return match.group()  # "hundred hundred hundred ...": no number anyone says; left as words
+    return str(total + current)
 
 
 def extract_facts(text: str, names: Iterable[str] = ()) -> list[Fact]:

@@ -75,8 +75,11 @@ class Mediator(dspy.Module):
     # 1: every Mediator before the revision was recorded; 2: a rewrite or repair stopped at its token cap is not
     # used (path "cut off"); 3: a compiled Mediator passes a one-turn transcript through too (before, only an
     # uncompiled one did; 4 of the 8 recorded first-turn rewrites that changed more than case and punctuation
-    # invented a value or dropped the question). `join_additions` is an option, recorded in fingerprints when on.
-    behaviour_revision: int = 3
+    # invented a value or dropped the question); 4: the fact check of requests and joins reads a run of number
+    # words as one number, as the router does ("two thousand three hundred" is 2300, "twenty-five" 25, "seventy"
+    # 70; before, each word alone, and "seventy", "eighty", "thousand" and hyphenated words not at all).
+    # `join_additions` is an option, recorded in fingerprints when on.
+    behaviour_revision: int = 4
     # The same for the router of `join_additions` (which turns are joined without a call), recorded only when
     # joining is on. 1: the first cue list (54d4e0b, widened in 1ecb67e); 2: cues widened on the held-out dev
     # follow-ups plus `restates_value` (a silent new value for something already given); 3: plus

@@ -273,3 +273,20 @@ def test_a_long_message_is_checked_in_linear_time():
     same_slot = " ".join(f"x {i}" for i in range(4000))  # every number in one slot, sent twice
     assert restates_value(same_slot, [same_slot]) is False
     assert time.perf_counter() - started < 10  # about 0.6 s on 2 cores
+
+
+def test_a_run_of_number_words_is_one_number_for_the_check_as_for_the_router():
+    from intent_mediator.facts import in_digits
+
+    assert in_digits("Two thousand three hundred, twenty-five and seventy") == "2300, 25 and 70"
+    assert in_digits("the closest one, one hundred, a dozen eggs") == "the closest one, 100, a 12 eggs"
+    assert in_digits("tenants, someone, seventeenth") == "tenants, someone, seventeenth"  # words, not numbers
+    said = ["the fee is two thousand three hundred", "we are twenty-five people, eighty percent adults"]
+    found = check_request("The fee is 2300 for 25 people, 80% of them adults.", said)
+    assert found.ok and {f.key for f in found.in_force if f.kind == "number"} == {"2300", "25", "80%"}
+    assert check_request("The fee is two thousand three hundred for 25 people, 0.8 adults.", said).ok
+    lost = check_request("The fee is 2000 for 25 people, 80% adults.", said)
+    assert [f.key for f in lost.lost_values] == ["2300"] and lost.invented == ["2000"]
+    revised = check_request("Budget: fifteen.", ["the budget is twelve", "fifteen, not twelve"])
+    assert revised.ok
+    assert check_request("Budget: 15, was 12.", ["the budget is twelve", "fifteen, not twelve"]).withdrawn_present
