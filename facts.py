@@ -44,9 +44,11 @@ NUMBER_WORDS = {
     )
 } | {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 NUMBER_SCALES = {"dozen": 12, "hundred": 100, "thousand": 1000}
-MAX_SPELLED = 10**12  # a run of number words worth more is left as words (a hostile "hundred hundred ..." run)
 _NUMBER_WORD = "|".join(sorted([*NUMBER_WORDS, *NUMBER_SCALES], key=len, reverse=True))
-_NUMBER_RUN = re.compile(rf"\b(?:{_NUMBER_WORD})(?:[\s-]+(?:{_NUMBER_WORD}))*\b", re.I)
+# Number words in a row, apart by spaces or hyphens but never by a line break (joined turns stay apart). A run may
+# hold several numbers ("two three-bedroom flats", "nineteen ninety-nine"): `_spelled` splits it.
+_NUMBER_RUN_TEXT = rf"\b(?:{_NUMBER_WORD})(?:(?:[^\S\n\r\v\f\x1c-\x1e\x85\u2028\u2029]|-)+(?:{_NUMBER_WORD}))*\b"
+_NUMBER_RUN = re.compile(_NUMBER_RUN_TEXT, re.I)
 # Filter, order and format terms. Matched by stem, so "sorted" finds "sort" and "lowercasing" finds "lowercase".
 CONSTRAINT_STEMS = (
     "only", "except", "exclud", "without", "ignor", "skip", "least", "most", "more than", "less than", "under",
@@ -66,8 +68,9 @@ _TOKEN = re.compile(r"\w+")
 # request gets there) it fails closed: the check fails, and the user's own turns are sent.
 MAX_FACT_LOOKS = 200_000
 _STOP = frozenset("the a an of to it its that this one ones thing them what i me my you your any some".split())
+# The value taken back is one token, or a number in words ("not two thousand").
 _WITHDRAW_VALUE = re.compile(
-    r"\b(?:not|instead of|rather than|no longer)\s+(?:the\s+|a\s+|an\s+)?(\$?[\w.:%'-]+)", re.I
+    rf"\b(?:not|instead of|rather than|no longer)\s+(?:the\s+|a\s+|an\s+)?({_NUMBER_RUN_TEXT}|\$?[\w.:%'-]+)", re.I
 )
 _WITHDRAW_TOPIC = re.compile(
     r"\b(?:forget|scratch|cancel|drop|remove|never mind)\s+(?:about\s+)?(?:the\s+)?([\w' ]+)", re.I
@@ -165,27 +168,62 @@ def _numbers(text: str) -> list[tuple[str, str]]:
 
 
 def in_digits(text: str) -> str:
-    """`text` with each run of number words in digits (any case): "eighteen" -> "18", "twenty-five" -> "25", "two
-    dozen" -> "24", "two thousand three hundred" -> "2300". "one" alone stays a word: it is as often a pronoun
-    ("the closest one"). A run worth more than `MAX_SPELLED` stays as it is."""
+    """`text` with each number in words in digits (any case): "eighteen" -> "18", "twenty-five" -> "25", "two
+    dozen" -> "24", "two thousand three hundred" -> "2300". Words that cannot continue a number start the next
+    one: "two three-bedroom flats" -> "2 3-bedroom flats", "nineteen ninety-nine" -> "19 99". "one" alone stays a
+    word: it is as often a pronoun ("the closest one")."""
     return _NUMBER_RUN.sub(_spelled, text)
 
 
+_UNITS = frozenset("zero one two three four five six seven eight nine".split())
+_TENS = frozenset("twenty thirty forty fifty sixty seventy eighty ninety".split())
+
+
 def _spelled(match: re.Match[str]) -> str:
+    """The numbers of one `_NUMBER_RUN` match, in digits, apart by spaces."""
     words = re.findall(r"[a-z]+", match.group().lower())
     if words == ["one"]:
         return match.group()
+    numbers: list[int] = []
     total = current = 0
+    last = None  # the kind of the number's last word: unit, teen, tens, hundred, thousand, dozen
     for word in words:
-        if word in NUMBER_SCALES:
-            current = (current or 1) * NUMBER_SCALES[word]
-            if word == "thousand":
-                total, current = total + current, 0
+        kind = _kind(word)
+        if last is not None and not _continues(kind, last, total, current):
+            numbers.append(total + current)
+            total = current = 0
+            last = None
+        if kind == "hundred":
+            current = (current or 1) * 100
+        elif kind == "thousand":
+            total, current = total + (current or 1) * 1000, 0
+        elif kind == "dozen":
+            current = (current or 1) * 12
         else:
             current += NUMBER_WORDS[word]
-        if total + current > MAX_SPELLED:
-            return match.group()  # "hundred hundred hundred ...": no number anyone says; left as words
-    return str(total + current)
+        last = kind
+    numbers.append(total + current)
+    return " ".join(map(str, numbers))
+
+
+def _kind(word: str) -> str:
+    if word in NUMBER_SCALES:
+        return word
+    return "unit" if word in _UNITS else "tens" if word in _TENS else "teen"
+
+
+def _continues(kind: str, last: str, total: int, current: int) -> bool:
+    """Whether a word of `kind` goes on with the number read so far ("twenty" then "five", "two" then "hundred")
+    rather than starting the next one ("two" then "three", "twenty" then "twenty")."""
+    if kind == "unit":
+        return last in ("hundred", "thousand") or (last == "tens" and current % 10 == 0)
+    if kind in ("teen", "tens"):
+        return last in ("hundred", "thousand")
+    if kind == "hundred":
+        return last in ("unit", "teen", "tens") and current < 100
+    if kind == "thousand":
+        return last in ("unit", "teen", "tens", "hundred") and total == 0
+    return last in ("unit", "teen", "tens")  # dozen
 
 
 def extract_facts(text: str, names: Iterable[str] = ()) -> list[Fact]:

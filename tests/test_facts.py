@@ -281,6 +281,12 @@ def test_a_run_of_number_words_is_one_number_for_the_check_as_for_the_router():
     assert in_digits("Two thousand three hundred, twenty-five and seventy") == "2300, 25 and 70"
     assert in_digits("the closest one, one hundred, a dozen eggs") == "the closest one, 100, a 12 eggs"
     assert in_digits("tenants, someone, seventeenth") == "tenants, someone, seventeenth"  # words, not numbers
+    # Words that cannot go on with a number start the next one; a line break (between joined turns) ends a run.
+    assert in_digits("two three-bedroom flats, nineteen ninety-nine, twenty twenty-four") == (
+        "2 3-bedroom flats, 19 99, 20 24"
+    )
+    assert in_digits("three hundred twenty five, one hundred thousand, hundred hundred") == "325, 100000, 100 100"
+    assert in_digits("we need seven\ntwo of them vegan") == "we need 7\n2 of them vegan"
     said = ["the fee is two thousand three hundred", "we are twenty-five people, eighty percent adults"]
     found = check_request("The fee is 2300 for 25 people, 80% of them adults.", said)
     assert found.ok and {f.key for f in found.in_force if f.kind == "number"} == {"2300", "25", "80%"}
@@ -289,4 +295,13 @@ def test_a_run_of_number_words_is_one_number_for_the_check_as_for_the_router():
     assert [f.key for f in lost.lost_values] == ["2300"] and lost.invented == ["2000"]
     revised = check_request("Budget: fifteen.", ["the budget is twelve", "fifteen, not twelve"])
     assert revised.ok
+    for request, user_turns in [
+        ("We need 2 three-bedroom flats.", ["we need two three-bedroom flats"]),
+        ("1 2 3 4 5 6", ["one two three four five six"]),
+        ("we need seven\ntwo of them vegan", ["we need seven", "two of them vegan"]),  # a join of two turns
+        ("Budget: 2500.", ["budget two thousand", "make it 2500, not two thousand"]),  # the whole number withdrawn
+    ]:
+        assert check_request(request, user_turns).ok, request
+    stale = check_request("Budget: 25.", ["budget twenty five", "no, 30, not twenty five"])
+    assert [f.key for f in stale.lost_values] == ["30"] and [f.key for f in stale.withdrawn_present] == ["25"]
     assert check_request("Budget: 15, was 12.", ["the budget is twelve", "fifteen, not twelve"]).withdrawn_present
