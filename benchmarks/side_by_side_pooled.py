@@ -4,8 +4,9 @@ A full run of every domain takes most of a day on 2 cores, so the LiC records we
 actions in one folder, code in another). This reads the conversations those runs finished and computes the same
 table `side_by_side.py` writes (P, A90, U90_10 with bootstrap intervals over instructions, recovery, fact loss,
 cost), over all their instructions together. It runs nothing. The parts must hold disjoint records, the same
-models, temperatures and modes; settings that may differ between them (ERGO's threshold) are listed under the
-table. Writes benchmarks/results/<name>.{json,md}:
+models, temperatures and modes, and the same LiC file (compared by content when their paths differ); settings
+that may differ between them (ERGO's threshold) are listed under the table. `mediated+joined` pools the parts'
+`--joined` variant. Writes benchmarks/results/<name>.{json,md}:
 
     python benchmarks/side_by_side_pooled.py --from runs/side-by-side-lic5 --from runs/side-by-side-lic-code \
         --modes full,concat,sharded,drop-assistant,ergo,mediated --name side_by_side_lic_pooled
@@ -14,14 +15,27 @@ table. Writes benchmarks/results/<name>.{json,md}:
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from pathlib import Path
 
 import side_by_side as sbs
 
-# Settings every part must share for its conversations to be pooled.
+# Settings every part must share for its conversations to be pooled (the LiC file by content: parts run in
+# clones name their own copy of it).
 SHARED = ("models", "temperatures", "max_tokens", "max_turns", "lic")
+# Variants a part may hold beside its modes: the name in the table -> (its subfolder, the config key that ran it).
+VARIANTS = {sbs.JOINED: ("joined", "joined")}
+
+
+def _same_setting(key: str, one: dict, other: dict) -> bool:
+    if one.get(key) == other.get(key):
+        return True
+    if key != "lic" or not (one.get(key) and other.get(key)):
+        return False
+    paths = [Path(one[key]), Path(other[key])]
+    return all(p.is_file() for p in paths) and len({hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}) == 1
 
 
 def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> dict:
@@ -42,11 +56,11 @@ def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> di
         config = json.loads(path.read_text(encoding="utf-8"))
         if not config.get(record_set):
             raise ValueError(f"{folder}: ran no {record_set} records")
-        missing = [m for m in modes if m not in config["modes"]]
+        missing = [m for m in modes if m not in config["modes"] and not config.get(VARIANTS.get(m, ("", "-"))[1])]
         if missing:
             raise ValueError(f"{folder}: modes {missing} were not run there")
         if configs:
-            differs = [key for key in SHARED if config.get(key) != configs[0].get(key)]
+            differs = [key for key in SHARED if not _same_setting(key, config, configs[0])]
             if differs:
                 raise ValueError(f"{folder}: {', '.join(differs)} differ from {folders[0]}; these parts cannot pool")
         ids = config["records"].get(record_set) or []
@@ -57,6 +71,9 @@ def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> di
         configs.append(config)
         log = TrajectoryLog(folder / record_set / "modes" / "trajectories.jsonl")
         trajectories += [t for t in log.latest() if t.task_id in set(ids) and t.mode in modes]
+        for label in (m for m in modes if m in VARIANTS):
+            variant = TrajectoryLog(folder / record_set / VARIANTS[label][0] / "trajectories.jsonl")
+            trajectories += [t.model_copy(update={"mode": label}) for t in variant.latest() if t.task_id in set(ids)]
     records = {r.task_id: r for r in load_records(configs[0]["lic"]) if r.task_id in owner}
     for config in configs:
         config["tasks"] = sorted({records[i].task for i in config["records"].get(record_set) or [] if i in records})

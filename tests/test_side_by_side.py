@@ -390,3 +390,39 @@ def test_runs_of_disjoint_records_pool_into_one_table_and_overlapping_ones_are_r
     (tmp_path / "c" / "side_by_side_config.json").write_text(json.dumps(other))
     with pytest.raises(ValueError, match="temperatures differ"):
         side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "c"], modes.split(","))
+    # The same LiC file under another path (a part run in a clone) pools; another file's content does not.
+    copy = tmp_path / "clone" / "lic.json"
+    copy.parent.mkdir()
+    copy.write_bytes(lic.read_bytes())
+    (tmp_path / "c" / "side_by_side_config.json").write_text(json.dumps({**only_second, "lic": str(copy)}))
+    assert side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "c"], modes.split(","))["sets"]["lic"]["records"] == 2
+    copy.write_text(json.dumps([r.to_record() for r in RECORDS[:1]]))
+    with pytest.raises(ValueError, match="lic differ"):
+        side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "c"], modes.split(","))
+
+
+def test_the_joined_variant_of_disjoint_runs_pools_too(tmp_path, monkeypatch):
+    import side_by_side
+    import side_by_side_pooled
+    from intent_mediator.commands import common
+
+    engine = world()
+    monkeypatch.setattr(common, "roles_from_args", lambda args, roles=None: RoleLMs.scripted(engine))
+    for part, record in (("a", RECORDS[0]), ("b", RECORDS[1])):
+        lic = tmp_path / f"{part}.json"  # two files of different content: each part its own record
+        lic.write_text(json.dumps([record.to_record()]))
+        argv = ["--lic", str(lic), "--tasks", "math", "--runs", "2", "--modes", "full,sharded", "--joined"]
+        argv += ["--no-progress", "--results", str(tmp_path / "results"), "--out", str(tmp_path / part)]
+        assert side_by_side.main([*argv, "--name", part]) == 0
+    with pytest.raises(ValueError, match="lic differ"):
+        side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "b"], ["full", "sharded", side_by_side.JOINED])
+    both = tmp_path / "both.json"
+    both.write_text(json.dumps([r.to_record() for r in RECORDS[:2]]))
+    for part in ("a", "b"):
+        config = json.loads((tmp_path / part / "side_by_side_config.json").read_text())
+        (tmp_path / part / "side_by_side_config.json").write_text(json.dumps({**config, "lic": str(both)}))
+    result = side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "b"], ["full", "sharded", side_by_side.JOINED])
+    joined = result["tables"]["lic"][side_by_side.JOINED]
+    assert joined["instructions"] == 2 and joined["n"] == 4 and joined["P"] == 100.0
+    with pytest.raises(ValueError, match=r"modes \['ergo'\] were not run"):
+        side_by_side_pooled.pooled([tmp_path / "a", tmp_path / "b"], ["full", "ergo"])
