@@ -35,7 +35,7 @@ _PERCENT_WORD = re.compile(r"(\d)\s*(?:percent|per cent)\b", re.I)
 _NAME = re.compile(r"\b[A-Z][a-z]+(?:[ -][A-Z][a-z]+)*\b")
 _WORD = re.compile(r"[a-z][a-z'-]*")
 # Numbers in words: the words a number is spelled with, and the scales that multiply them ("two dozen", "three
-# hundred"). A run of them is read as one number (`in_digits`), by the fact check and the router (`cues`) alike.
+# hundred"). `in_digits` reads a number in words as one number, for the fact check and the router (`cues`) alike.
 NUMBER_WORDS = {
     word: value
     for value, word in enumerate(
@@ -160,8 +160,8 @@ def _fmt(value: float) -> str:
 
 
 def _numbers(text: str) -> list[tuple[str, str]]:
-    """(key, text) of every number in `text`, numbers in words included (a run of them as one number: "two
-    thousand three hundred" is 2300), clock times and dates excluded."""
+    """(key, text) of every number in `text`, numbers in words included (`in_digits`: "two thousand three hundred"
+    is 2300), clock times and dates excluded."""
     stripped = _PERCENT_WORD.sub(r"\1%", in_digits(_TIME.sub(" ", text)))
     found = [(number_key(m.group()), m.group().rstrip(",")) for m in _NUMBER.finditer(stripped)]
     return [(key, raw) for key, raw in found if key is not None]
