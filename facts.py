@@ -45,9 +45,12 @@ NUMBER_WORDS = {
 } | {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
 NUMBER_SCALES = {"dozen": 12, "hundred": 100, "thousand": 1000}
 _NUMBER_WORD = "|".join(sorted([*NUMBER_WORDS, *NUMBER_SCALES], key=len, reverse=True))
+# Where `str.splitlines` ends a line: "\n", a bare "\r", "\u2028" and the rest. A no-break space is not one.
+LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 # Number words in a row, apart by spaces or hyphens but never by a line break (joined turns stay apart). A run may
 # hold several numbers ("two three-bedroom flats", "nineteen ninety-nine"): `_spelled` splits it.
-_NUMBER_RUN_TEXT = rf"\b(?:{_NUMBER_WORD})(?:(?:[^\S\n\r\v\f\x1c-\x1e\x85\u2028\u2029]|-)+(?:{_NUMBER_WORD}))*\b"
+_SPACE_IN_LINE = "[^\\S" + "".join(re.escape(c) for c in sorted(LINE_BREAKS)) + "]"
+_NUMBER_RUN_TEXT = rf"\b(?:{_NUMBER_WORD})(?:(?:{_SPACE_IN_LINE}|-)+(?:{_NUMBER_WORD}))*\b"
 _NUMBER_RUN = re.compile(_NUMBER_RUN_TEXT, re.I)
 # Filter, order and format terms. Matched by stem, so "sorted" finds "sort" and "lowercasing" finds "lowercase".
 CONSTRAINT_STEMS = (
@@ -175,10 +178,6 @@ def in_digits(text: str) -> str:
     return _NUMBER_RUN.sub(_spelled, text)
 
 
-_UNITS = frozenset("zero one two three four five six seven eight nine".split())
-_TENS = frozenset("twenty thirty forty fifty sixty seventy eighty ninety".split())
-
-
 def _spelled(match: re.Match[str]) -> str:
     """The numbers of one `_NUMBER_RUN` match, in digits, apart by spaces."""
     words = re.findall(r"[a-z]+", match.group().lower())
@@ -209,7 +208,8 @@ def _spelled(match: re.Match[str]) -> str:
 def _kind(word: str) -> str:
     if word in NUMBER_SCALES:
         return word
-    return "unit" if word in _UNITS else "tens" if word in _TENS else "teen"
+    value = NUMBER_WORDS[word]
+    return "unit" if value < 10 else "teen" if value < 20 else "tens"
 
 
 def _continues(kind: str, last: str, total: int, current: int) -> bool:
@@ -267,10 +267,6 @@ def _sentence_start(text: str, position: int) -> bool:
     """Whether `position` starts the text or a sentence: only white space since the last ".!?:"."""
     i = last_mark(text, position)
     return i < 0 or text[i] in ".!?:"
-
-
-# Where `str.splitlines` ends a line: "\n", a bare "\r", "\u2028" and the rest. A no-break space is not one.
-LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 
 
 def last_mark(text: str, position: int, *, lines: bool = False) -> int:
