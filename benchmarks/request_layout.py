@@ -37,7 +37,7 @@ from intent_mediator.data.splits import DOMAINS, SPLIT_NAMES, load_split
 from intent_mediator.lm import RoleLMs
 from intent_mediator.programs.mediator import join_user_turns
 from intent_mediator.simulation.conversation import Conversation, ConversationSettings
-from intent_mediator.simulation.trajectory import Trajectory, TurnRecord
+from intent_mediator.simulation.trajectory import TurnRecord
 from intent_mediator.stats import bootstrap_ci, paired_differences
 from intent_mediator.tasks.base import natural_message
 from intent_mediator.transcript import Turn
@@ -78,15 +78,9 @@ class OneRequest(Conversation):
         return self.mediated.respond(turn.request or "", self.system, lm=self.assistant_lm)
 
 
-def run_request(record: Instruction, layout: str) -> list[str]:
-    """What `layout` sends for `record`, as its user messages (one, except for `messages`)."""
-    request = LAYOUTS[layout]([shard.shard for shard in record.shards])
-    return request if isinstance(request, list) else [request]
-
-
-def run_one(record: Instruction, layout: str, run: int, settings: ConversationSettings) -> Trajectory:
-    request = LAYOUTS[layout]([shard.shard for shard in record.shards])
-    return OneRequest(record, request, run, settings).run_to_end()
+def layout_request(record: Instruction, layout: str) -> str | list[str]:
+    """What `layout` sends for `record`: one request, or (`messages`) a list of user messages."""
+    return LAYOUTS[layout]([shard.shard for shard in record.shards])
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -136,12 +130,14 @@ def measure(
                 for run in range(runs):
                     if (record.task_id, layout, run) in done:
                         continue
-                    t = run_one(record, layout, run, settings)
+                    request = layout_request(record, layout)
+                    t = OneRequest(record, request, run, settings).run_to_end()
                     if t.error:  # a crashed call is an error, not a 0: stop, so a rerun retries it
                         raise SystemExit(f"{record.task_id} {layout} run {run}: {t.error}")
                     turn = t.turns[0]
+                    messages = len(request) if isinstance(request, list) else 1
                     row = {"task_id": record.task_id, "domain": record.task, "layout": layout, "run": run,
-                           "score": t.score, "request": turn.request, "messages": len(run_request(record, layout)),
+                           "score": t.score, "request": turn.request, "messages": messages,
                            "reply": turn.assistant, "cut_off": turn.cut_off, "seconds": t.seconds}  # fmt: skip
                     sink.write(json.dumps(row) + "\n")
                     sink.flush()

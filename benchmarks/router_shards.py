@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from _results import RESULTS, write  # noqa: E402
 from intent_mediator.data.loaders import load_records  # noqa: E402
-from intent_mediator.programs.mediator import Mediator, joined_addition  # noqa: E402
+from intent_mediator.programs.mediator import Mediator, join_user_turns, joined_addition  # noqa: E402
 from intent_mediator.transcript import Turn  # noqa: E402
 from router_heldout import NEUTRAL_REPLY  # noqa: E402
 
@@ -36,7 +36,7 @@ def routes(sources: list[str]) -> dict[str, dict]:
         for record in load_records(source, tasks=DOMAINS):
             texts = [shard.shard for shard in record.shards]
             for k in range(1, len(texts)):
-                turns = [Turn.user("\n".join(texts[:k])), Turn.assistant(NEUTRAL_REPLY), Turn.user(texts[k])]
+                turns = [Turn.user(join_user_turns(texts[:k])), Turn.assistant(NEUTRAL_REPLY), Turn.user(texts[k])]
                 joined = joined_addition(turns, texts[: k + 1], resolved_first=True) is not None
                 found[f"{record.task_id}#{k}"] = {"task": record.task, "text": texts[k], "joined": joined}
     return found

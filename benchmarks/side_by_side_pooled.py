@@ -25,8 +25,9 @@ import side_by_side as sbs
 # Settings every part must share for its conversations to be pooled (the LiC file by content: parts run in
 # clones name their own copy of it).
 SHARED = ("models", "temperatures", "max_tokens", "max_turns", "lic")
-# Variants a part may hold beside its modes: the name in the table -> (its subfolder, the config key that ran it).
-VARIANTS = {sbs.JOINED: ("joined", "joined")}
+# Variants a part may hold beside its modes: the name in the table -> the word `side_by_side` uses both for the
+# variant's subfolder and for the config key that ran it.
+VARIANTS = {sbs.JOINED: "joined"}
 
 
 def _same_setting(key: str, one: dict, other: dict) -> bool:
@@ -56,7 +57,7 @@ def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> di
         config = json.loads(path.read_text(encoding="utf-8"))
         if not config.get(record_set):
             raise ValueError(f"{folder}: ran no {record_set} records")
-        missing = [m for m in modes if m not in config["modes"] and not config.get(VARIANTS.get(m, ("", "-"))[1])]
+        missing = [m for m in modes if m not in config["modes"] and not (m in VARIANTS and config.get(VARIANTS[m]))]
         if missing:
             raise ValueError(f"{folder}: modes {missing} were not run there")
         if configs:
@@ -72,7 +73,7 @@ def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> di
         log = TrajectoryLog(folder / record_set / "modes" / "trajectories.jsonl")
         trajectories += [t for t in log.latest() if t.task_id in set(ids) and t.mode in modes]
         for label in (m for m in modes if m in VARIANTS):
-            variant = TrajectoryLog(folder / record_set / VARIANTS[label][0] / "trajectories.jsonl")
+            variant = TrajectoryLog(folder / record_set / VARIANTS[label] / "trajectories.jsonl")
             trajectories += [t.model_copy(update={"mode": label}) for t in variant.latest() if t.task_id in set(ids)]
     records = {r.task_id: r for r in load_records(configs[0]["lic"]) if r.task_id in owner}
     for config in configs:

@@ -296,9 +296,12 @@ def _run_per_user(args: argparse.Namespace) -> int:
     _check_store(args.from_logs)
 
     def report(result) -> None:
-        status = f"{result.conversations} conversations, {result.artifact}"
-        if result.kept or result.error:
-            status = f"kept its current artifact: {result.kept}" if result.kept else f"error: {result.error}"
+        if result.kept:
+            status = f"kept its current artifact: {result.kept}"
+        elif result.error:
+            status = f"error: {result.error}"
+        else:
+            status = f"{result.conversations} conversations, {result.artifact}"
         print(f"  {result.user}/{result.domain}: {status} ({result.seconds:.1f} s)", flush=True)
 
     results = recompile_users(
