@@ -11,6 +11,11 @@ Resumable: each domain's optuna study lives in --work (SQLite); a finished domai
 result was produced by the same configuration; a different configuration is refused, naming what differs.
 
     python benchmarks/compile_domains.py [--domains math,code,database,actions] [--max-lm-calls 250] [--mining-runs 3]
+
+`--join-additions` compiles the Mediator the demo and `--join-additions` serve: follow-ups that only add
+information are joined without a Mediator call, so the candidates' rules act only on the turns the LM rewrites
+(revisions, answers to the assistant). Its results go to `--name` (default compile_domains) and its artifacts to
+`--artifacts`; the artifact records the join, so whoever loads it joins too.
 """
 
 from __future__ import annotations
@@ -71,7 +76,13 @@ def main() -> None:
         default="higher",
         help="with --confirm-runs: a higher P (default) or a paired 95%% interval above 0 (Refiner's confirm_bar)",
     )
+    parser.add_argument(
+        "--join-additions",
+        action="store_true",
+        help="compile a Mediator that joins turns only adding information without an LM call (as the demo serves)",
+    )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="compile_domains", help="results file name (default compile_domains)")
     parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
     parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
     args = parser.parse_args()
@@ -80,19 +91,21 @@ def main() -> None:
     except IntentMediatorError as exc:
         parser.error(str(exc))
     confirmation = ("confirm_runs", "confirm_bar")
-    config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts", *confirmation)}
+    config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts", "name", *confirmation)}
+    if not args.join_additions:  # recorded only when on: results compiled before the option existed still resume
+        del config["join_additions"]
     # Confirmation runs after the search and does not change it: the study (named by the search's fingerprint)
     # is shared, and the result's fingerprint names the confirmation only when there is one (its bar only when
     # it is not the default, so results recorded before the bar existed still resume).
     confirmed = {**config, "confirm_runs": args.confirm_runs} if args.confirm_runs else config
     if args.confirm_bar != "higher":
         confirmed["confirm_bar"] = args.confirm_bar
-    results_file = RESULTS / "compile_domains.json"
+    results_file = RESULTS / f"{args.name}.json"
     with _locked(results_file):  # not while another compile writes it
         done = _rows(results_file)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    layout = MediatedAssistant().mediator.layout_name(roles_for(args).mediator)
+    layout = student(args).mediator.layout_name(roles_for(args).mediator)
     for domain in args.domains.split(","):
         _, study = domain_fingerprint(config, domain, layout)
         domain_config, fingerprint = domain_fingerprint(confirmed, domain, layout)
@@ -106,7 +119,7 @@ def main() -> None:
         with _locked(results_file):  # another compile may have finished a domain meanwhile: keep its row
             done = _rows(results_file)
             done[domain] = result
-            report(done, confirmed)
+            report(done, confirmed, args.name)
 
 
 def trials(refiner_report: dict) -> list[dict]:
@@ -150,6 +163,11 @@ def domain_fingerprint(config: dict, domain: str, mediator_layout: str) -> tuple
     return domain_config, hashlib.sha256(json.dumps(domain_config, sort_keys=True).encode()).hexdigest()[:12]
 
 
+def student(args) -> MediatedAssistant:
+    """The uncompiled program the Refiner starts from (and keeps unless a rule list beats it)."""
+    return MediatedAssistant(join_additions=args.join_additions)
+
+
 def roles_for(args) -> RoleLMs:
     roles = RoleLMs.from_models(
         {},
@@ -186,7 +204,7 @@ def compile_domain(domain: str, args, config: dict, fingerprints: tuple[str, str
     )
     started = time.perf_counter()
     try:
-        program = refiner.compile(MediatedAssistant(), trainset=train, valset=val)
+        program = refiner.compile(student(args), trainset=train, valset=val)
     except RefinerError as exc:  # e.g. no train task failed sharded while solved full: nothing to learn from
         seconds = round(time.perf_counter() - started, 1)
         earlier = Path(args.artifacts) / shipped_model_key(args.model) / "_generic" / domain
@@ -264,9 +282,11 @@ def report(done: dict, config: dict, name: str = "compile_domains") -> None:
                 _confirmation_cell(r),
             ]
         )
-    flags = "".join(
+    flags = " --join-additions" if config.get("join_additions") else ""
+    flags += "".join(
         f" --{key.replace('_', '-')} {config[key]}" for key in ("confirm_runs", "confirm_bar") if key in config
     )
+    flags += f" --name {name}" if name != "compile_domains" else ""
     write(
         name,
         {"config": config, "domains": done},

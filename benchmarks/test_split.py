@@ -14,7 +14,9 @@ percentile-bootstrap 95% interval over instructions; where the interval holds 0 
 effect", whichever way the point estimate leans.
 
 Sampling as in side_by_side (issue 11): assistant and simulated user at --temperature (default 1), Mediator and
-judge at 0; replies capped at --max-tokens (default 320, the compile's cap). Resumable: conversations go through
+judge at 0; replies capped at --max-tokens (default 320, the compile's cap). `--join-additions` runs both
+Mediators as the demo serves them: follow-ups that only add information are joined without a Mediator call, so
+generic and compiled differ only on the turns the LM rewrites. Resumable: conversations go through
 the project's resumable runner into --out, and a rerun with another configuration (the artifacts' content
 included) is refused, naming what differs. Writes benchmarks/results/test_split.{json,md}. Hours on 2 cores:
 
@@ -116,6 +118,7 @@ def run_test_split(
     workers: int = 1,
     max_turns: int | None = None,
     mediator_history: str = "incremental",
+    join_additions: bool = False,
     progress: bool = True,
     extra_config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -124,6 +127,7 @@ def run_test_split(
     Raises:
         ConfigMismatch: `out_dir` holds a run with another configuration.
     """
+    from intent_mediator.programs import MediatedAssistant
     from intent_mediator.simulation.conversation import ConversationSettings
 
     out_dir = Path(out_dir)
@@ -135,11 +139,17 @@ def run_test_split(
         artifacts={domain: c["sha256"] for domain, c in sorted(compiled.items())},
         max_turns=max_turns,
         mediator_history=mediator_history,
+        **({"join_additions": True} if join_additions else {}),  # folders run before the option existed resume
         **(extra_config or {}),
     )
     check_config(out_dir, config)
     settings = ConversationSettings(roles=roles, max_turns=max_turns, mediator_history=mediator_history)
-    with_artifacts = replace(settings, programs={domain: c["program"] for domain, c in compiled.items()})
+    programs = {domain: c["program"] for domain, c in compiled.items()}
+    if join_additions:  # both Mediators join, whatever the artifact was compiled with, so only the rules differ
+        settings = replace(settings, program=MediatedAssistant(join_additions=True))
+        for program in programs.values():
+            program.mediator.join_additions = True
+    with_artifacts = replace(settings, programs=programs)
     started = time.perf_counter()
     variants = {COMPILED: Variant("compiled", with_artifacts, runs_on=lambda r: r.task in compiled)}
     ran = run_modes(
@@ -205,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", default=str(Path(__file__).parent / "results"), metavar="DIR")
     parser.add_argument("--name", default="test_split", help="results file name (default test_split)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--join-additions",
+        action="store_true",
+        help="both Mediators join turns that only add information without an LM call (as the demo serves them)",
+    )
     add_mediator_history_flag(parser, "how the Mediator reads the conversation (default: as compile_domains compiles)")
     add_model_flags(parser)
     parser.set_defaults(temperature=1.0, max_tokens=320, role_temperature=["judge=0", "mediator=0"])
@@ -275,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             max_turns=args.max_turns,
             mediator_history=args.mediator_history,
+            join_additions=args.join_additions,
             progress=not args.no_progress,
             extra_config={"lic": None if args.no_lic else args.lic, "artifact_root": args.artifacts},
         )

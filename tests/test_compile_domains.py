@@ -17,7 +17,7 @@ def test_a_domain_without_contrastive_pairs_is_recorded_and_ships_nothing(monkey
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(engine))
     args = argparse.Namespace(
         rounds=1, candidates=1, pairs_per_batch=2, mining_runs=2, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0, confirm_bar="higher",
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0, confirm_bar="higher", join_additions=False,
     )  # fmt: skip
     result = compile_domains.compile_domain("math", args, {"seed": 0}, ("abc", "abc"), tmp_path / "work")
     assert result["stopped"].startswith("no artifact: no contrastive pairs")
@@ -106,7 +106,7 @@ def test_a_confirmed_compile_uses_the_searchs_study_and_records_the_confirmation
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(world()))
     args = argparse.Namespace(
         rounds=1, candidates=1, pairs_per_batch=2, mining_runs=1, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=1, confirm_bar="higher",
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=1, confirm_bar="higher", join_additions=False,
     )  # fmt: skip
     (tmp_path / "work").mkdir()  # main() makes it
     result = compile_domains.compile_domain("math", args, {"seed": 0}, ("search", "result"), tmp_path / "work")
@@ -116,6 +116,24 @@ def test_a_confirmed_compile_uses_the_searchs_study_and_records_the_confirmation
     meta = read_meta(tmp_path / "artifacts" / "scripted" / "_generic" / "math")
     assert meta["confirmation"]["confirmed"] is True and meta["confirmation"]["runs"] == [1]
     assert "search_best" not in meta
+
+
+def test_a_joining_compile_searches_with_a_joining_mediator_and_ships_it_joining(monkeypatch, tmp_path):
+    from intent_mediator.artifacts import load_artifact, read_meta
+    from intent_mediator.testing.refiner_world import world
+
+    monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(world()))
+    args = argparse.Namespace(
+        rounds=1, candidates=1, pairs_per_batch=2, mining_runs=1, max_lm_calls=500, seed=0,
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0, confirm_bar="higher",
+        join_additions=True,
+    )  # fmt: skip
+    (tmp_path / "work").mkdir()
+    compile_domains.compile_domain("math", args, {"join_additions": True}, ("search", "result"), tmp_path / "work")
+    folder = tmp_path / "artifacts" / "scripted" / "_generic" / "math"
+    assert load_artifact(folder).mediator.join_additions is True  # whoever loads it joins as the search did
+    assert read_meta(folder)["config"] == {"join_additions": True}
+    assert compile_domains.student(args).mediator.join_additions is True
 
 
 def test_the_results_keep_every_trial_with_the_rules_it_scored():
