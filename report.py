@@ -66,6 +66,28 @@ def shortfall(
     return counts
 
 
+def mediation_paths(trajectories: Iterable[Trajectory]) -> dict[str, Any] | None:
+    """How the Mediator's requests came about over every turn after the first (`TurnRecord.mediation`; a
+    one-turn passthrough is not counted): counts per path, the share that fell back to the user's own turns (a
+    rewrite that failed its check after repair, or one cut off at the token cap) and the share joined without an
+    LM call."""
+    counts: dict[str, int] = {}
+    for t in trajectories:
+        for turn in t.turns:
+            if turn.mediation and turn.mediation != "passthrough":
+                counts[turn.mediation] = counts.get(turn.mediation, 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return None
+    fell_back = counts.get("user turns", 0) + counts.get("cut off", 0)
+    return {
+        "turns": total,
+        "paths": counts,
+        "user_turns_share": fell_back / total,
+        "joined_share": counts.get("joined", 0) / total,
+    }
+
+
 def cut_off_failures(trajectories: list[Trajectory]) -> dict[str, dict[str, int]]:
     """Per mode, the failed conversations whose last reply stopped at its token cap: a cut-off answer, not a wrong
     one. `failed` counts the failed conversations whose last reply says whether it was cut (runs recorded

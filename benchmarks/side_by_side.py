@@ -147,34 +147,12 @@ def mediator_calls_ran(trajectory) -> bool:
     return (trajectory.usage.get("mediator") or {}).get("calls", 0) >= rewritten
 
 
-def mediation_paths(trajectories: list) -> dict[str, Any] | None:
-    """How the Mediator's requests came about over every turn after the first (`TurnRecord.mediation`; a
-    one-turn passthrough is not counted): counts per path, the share that fell back to the user's own turns (a
-    rewrite that failed its check after repair, or one cut off at the token cap) and the share joined without an
-    LM call."""
-    counts: dict[str, int] = {}
-    for t in trajectories:
-        for turn in t.turns:
-            if turn.mediation and turn.mediation != "passthrough":
-                counts[turn.mediation] = counts.get(turn.mediation, 0) + 1
-    total = sum(counts.values())
-    if not total:
-        return None
-    fell_back = counts.get("user turns", 0) + counts.get("cut off", 0)
-    return {
-        "turns": total,
-        "paths": counts,
-        "user_turns_share": fell_back / total,
-        "joined_share": counts.get("joined", 0) / total,
-    }
-
-
 def mode_table(
     trajectories: list, modes: list[str], seed: int = 0, records: dict[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """Per mode: P/A90/U90_10 with intervals, recovery, resets, fact loss and usage (see the module doc)."""
     from intent_mediator.facts import fact_loss_summary
-    from intent_mediator.report import cut_off_failures, shortfall
+    from intent_mediator.report import cut_off_failures, mediation_paths, shortfall
     from intent_mediator.stats import instruction_stats
 
     by_mode: dict[str, dict[str, list[float]]] = {m: {} for m in modes}

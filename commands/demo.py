@@ -20,10 +20,11 @@ What it prints, in order: one conversation end to end (the first task in id orde
 sharded failed and mediated succeeded; else the first task's first run): the shards as the user typed them, the
 sharded assistant's answer, the Mediator's request, the mediated answer, each scored; then where the mediated
 conversations that failed lost (a request that dropped values the user gave, or a wrong answer to a complete
-request, and whether full mode solved that task and run) and, per mode, how many failed conversations ended on a
-reply cut off at the token cap; then the table (P, A90, U90_10 per mode, and recovery = (mediated - sharded) /
-(full - sharded)), how many points one conversation moves a mode (with the command that runs every test task
-3 times), and where the report and charts are.
+request, and whether full mode solved that task and run), how many mediated requests went to the Mediator's LM
+(the only ones its rules, compiled or not, can change; the others were joined or passed through) and, per mode,
+how many failed conversations ended on a reply cut off at the token cap; then the table (P, A90, U90_10 per mode,
+and recovery = (mediated - sharded) / (full - sharded)), how many points one conversation moves a mode (with the
+command that runs every test task 3 times), and where the report and charts are.
 Everything printed is read back from the run's own trajectories. A rerun resumes `--out`.
 """
 
@@ -241,6 +242,31 @@ def print_shortfall(trajectories: list, stdout: TextIO) -> None:
             print(f"  {counts[key]}: {text}", file=stdout)
 
 
+def print_mediation(trajectories: list, stdout: TextIO) -> None:
+    """How the mediated requests after the first turn came about (`report.mediation_paths`): how many went to the
+    Mediator's LM, the only requests its rules (compiled or not) can change."""
+    from intent_mediator.programs.mediator import NO_CALL_PATHS
+    from intent_mediator.report import mediation_paths
+
+    mediated = [t for t in trajectories if t.mode == "mediated"]
+    found = mediation_paths(mediated)
+    if found is None:
+        return
+    called = {path: n for path, n in sorted(found["paths"].items()) if path not in NO_CALL_PATHS}
+    joined = found["paths"].get("joined", 0)
+    line = f"Mediated requests after the first turn: {found['turns']}, {joined} joined without a Mediator call"
+    if not called:
+        line += "; none went to the Mediator's LM, so its rules (compiled or not) changed no request here"
+    else:
+        where = sum(any(turn.mediation in called for turn in t.turns) for t in mediated)
+        paths = ", ".join(f"{path} {n}" for path, n in called.items())
+        line += (
+            f", {sum(called.values())} through the Mediator's LM ({paths}) in {where} of {len(mediated)} "
+            "conversations: only those requests are shaped by its rules, compiled or not"
+        )
+    print(line, file=stdout)
+
+
 def print_cut_off(trajectories: list, modes: list[str], max_tokens: int | None, stdout: TextIO) -> None:
     """How many failed conversations per mode ended on a reply cut off at the token cap (`report.cut_off_failures`)."""
     from intent_mediator.report import cut_off_failures, cut_off_text
@@ -320,6 +346,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     if "sharded" in modes and "mediated" in modes:
         print_conversation(*pick_conversation(trajectories), stdout=stdout)
         print_shortfall(trajectories, stdout)
+        print_mediation(trajectories, stdout)
     print_cut_off(trajectories, modes, args.max_tokens, stdout)
     print(f"\n=== Results: {len(trajectories)} conversations, mediated with {mediator} ===", file=stdout)
     print_summary(result.summary, stdout=stdout)

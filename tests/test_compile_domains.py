@@ -17,7 +17,8 @@ def test_a_domain_without_contrastive_pairs_is_recorded_and_ships_nothing(monkey
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(engine))
     args = argparse.Namespace(
         rounds=1, candidates=1, pairs_per_batch=2, mining_runs=2, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0, confirm_bar="higher", join_additions=False,
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0, confirm_bar="higher",
+        join_additions=False,
     )  # fmt: skip
     result = compile_domains.compile_domain("math", args, {"seed": 0}, ("abc", "abc"), tmp_path / "work")
     assert result["stopped"].startswith("no artifact: no contrastive pairs")
@@ -106,7 +107,8 @@ def test_a_confirmed_compile_uses_the_searchs_study_and_records_the_confirmation
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(world()))
     args = argparse.Namespace(
         rounds=1, candidates=1, pairs_per_batch=2, mining_runs=1, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=1, confirm_bar="higher", join_additions=False,
+        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=1, confirm_bar="higher",
+        join_additions=False,
     )  # fmt: skip
     (tmp_path / "work").mkdir()  # main() makes it
     result = compile_domains.compile_domain("math", args, {"seed": 0}, ("search", "result"), tmp_path / "work")

@@ -93,6 +93,13 @@ def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, 
     assert HARD.shards[0].shard[:40] in request  # the compiled Mediator restated the first shard at the end
     assert "Conversation scores: sharded 0, mediated 100" in out
     assert "Where mediated fell short" not in out  # every mediated conversation was solved
+    # Both tasks are solved at their last turn, so every follow-up of the 4 mediated conversations was rewritten.
+    rewritten = 2 * (len(EASY.shards) - 1 + len(HARD.shards) - 1)
+    assert (
+        f"Mediated requests after the first turn: {rewritten}, 0 joined without a Mediator call, {rewritten} through "
+        f"the Mediator's LM (rewrite {rewritten}) in 4 of 4 conversations: only those requests are shaped by its "
+        "rules, compiled or not"
+    ) in lines
     # Then the table, with what was measured: full 100, sharded 50 (EASY only), mediated 100 -> recovery 1.
     table = out[out.index("=== Results: 12 conversations, mediated with") :]
     rows = {line.split()[0]: line.split() for line in table.splitlines()[1:5]}
@@ -134,6 +141,11 @@ def test_by_default_additive_turns_go_as_typed_without_a_mediator_call(scripted,
     assert "turns that only add information joined without a Mediator call" in out
     # The generic Mediator would shout every request (the test above); joined, the shards arrive as typed.
     assert engine.requests_for("mediator") == []
+    follow_ups = len(EASY.shards) - 1 + len(HARD.shards) - 1
+    assert (
+        f"Mediated requests after the first turn: {follow_ups}, {follow_ups} joined without a Mediator call; none "
+        "went to the Mediator's LM, so its rules (compiled or not) changed no request here"
+    ) in out
     assert "mediated  100.0" in out and "Mediator's request (user turn" in out and "no Mediator call" in out
 
 

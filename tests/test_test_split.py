@@ -135,3 +135,26 @@ def test_the_lic_records_alone_and_no_set_at_all(scripted, tmp_path, capsys):
     code = ["--domains", "code", "--no-test", "--lic", str(lic), "--out", str(tmp_path / "code")]
     assert test_split.main([*code, "--results", str(results)]) == 2  # the LiC file holds math records only
     assert "no records to run: lic holds none of ['code']" in capsys.readouterr().err
+
+
+def test_joining_both_mediators_leaves_additive_conversations_to_no_mediator_call(scripted, tmp_path, capsys):
+    import test_split
+
+    engine, _, _ = scripted
+    results = tmp_path / "results"
+    additive = [r for r in load_split("math", "test") if "-r" not in r.task_id][:2]
+    assert additive == load_split("math", "test")[:2]  # --limit 2 takes these: no revision among them
+    argv = ["--domains", "math", "--limit", "2", "--runs", "1", "--no-lic", "--modes", "mediated"]
+    argv += ["--out", str(tmp_path / "run"), "--results", str(results), "--no-progress"]
+    assert test_split.main([*argv, "--join-additions"]) == 0
+    data = json.loads((results / "test_split.json").read_text())
+    assert data["config"]["join_additions"] is True
+    # Every follow-up only adds information: both send the shards joined, never calling the Mediator, so the
+    # generic Mediator's shouting and the compiled one's rule never apply and compiling changes nothing.
+    assert engine.requests_for("mediator") == []
+    table = data["tables"]["test"]
+    assert table["mediated"]["P"] == table["mediated+compiled"]["P"] == 100.0
+    assert data["effects"]["test"]["math"]["effect"] == 0.0
+    capsys.readouterr()
+    assert test_split.main(argv) == 2  # the same folder without joining is another configuration
+    assert "join_additions" in capsys.readouterr().err
