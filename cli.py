@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a long run or a server would otherwise keep its last 10,000 calls in memory
     try:
         return COMMANDS[args.command][2](args)
     except IntentMediatorError as exc:

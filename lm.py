@@ -272,3 +272,36 @@ def lm_scope(lm: dspy.LM | None, *, adapter: dspy.Adapter | None = None):
     elif wants_json(lm or dspy.settings.lm):
         settings["adapter"] = dspy.JSONAdapter()
     return dspy.context(**settings) if settings else contextlib.nullcontext()
+
+
+# How many LM and predictor calls a command-line process keeps in DSPy's records (DSPy keeps 10,000 of each).
+CALL_RECORDS = 20
+
+
+def limit_call_records(entries: int = CALL_RECORDS) -> None:
+    """Keep at most `entries` calls in DSPy's records of past calls, the oldest dropped: its LM call history
+    (process-wide and per LM and module, read by `dspy.inspect_history`) and its trace of predictor calls.
+
+    DSPy keeps the last 10,000 of each whatever their size. A history entry holds the call's messages and the
+    provider's whole response, log-probabilities included (an ERGO call asks for 20 alternatives per token:
+    about 250 KB pickled), and a trace entry holds the predictor, which holds its own history, so every
+    conversation's program stayed alive: after 60 ERGO conversations on the scripted engine (300-word replies),
+    404 MB allocated since they started was still held (40 MB with 20 records); a long side-by-side run on the
+    embedded model grew by gigabytes, and a server would keep every client's messages.
+    The command line and the benchmarks call this once at start; a library user's process keeps DSPy's
+    settings. The finish-reason listener (`finish.finish_reasons`) holds the calls of its own context, a few at
+    most, and DSPy's optimizers collect traces in a fresh list per example, so neither is affected.
+
+    Raises:
+        ValueError: `entries` below 1 (DSPy's process-wide history cannot be bounded at 0; `disable_history`
+            turns it off, and the finish reasons with it).
+    """
+    from dspy.clients import base_lm
+
+    if entries < 1:
+        raise ValueError(f"entries must be at least 1, got {entries}")
+    dspy.configure(max_history_size=entries, max_trace_size=entries)
+    base_lm.MAX_HISTORY_SIZE = entries
+    del base_lm.GLOBAL_HISTORY[: max(0, len(base_lm.GLOBAL_HISTORY) - entries)]
+    if dspy.settings.trace is not None:
+        del dspy.settings.trace[: max(0, len(dspy.settings.trace) - entries)]

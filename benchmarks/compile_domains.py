@@ -86,6 +86,9 @@ def main() -> None:
     parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
     parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
     args = parser.parse_args()
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     try:
         check_confirm_flags(args.confirm_runs, args.confirm_bar)
     except IntentMediatorError as exc:

@@ -121,6 +121,9 @@ def main() -> None:
         "--apply", action="store_true", help="save an artifact whose win does not hold with the uncompiled guidelines"
     )
     args = parser.parse_args()
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     if args.runs < 1:
         parser.error(f"--runs must be at least 1, got {args.runs}")
     results = RESULTS / f"{args.name}.json"

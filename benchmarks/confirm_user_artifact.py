@@ -40,6 +40,9 @@ def main() -> None:
     add_model_flags(parser)
     parser.set_defaults(**MODEL_DEFAULTS)
     args = parser.parse_args()
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     meta = read_meta(args.artifact)
     for key in ("user", "domain", "persona", "validation"):
         if key not in meta:

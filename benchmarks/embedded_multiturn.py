@@ -69,6 +69,9 @@ def main() -> None:
         help="write the results from the conversations already in --out, running nothing new",
     )
     args = parser.parse_args()
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     tasks = args.tasks.split(",")
     records = load_records("builtin", tasks=tasks)
     sample = Path(args.shared) / "sample_5_per_task.json"

@@ -105,6 +105,9 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(DEFAULT_VARIANTS), help=f"comma list of: {', '.join(VARIANTS)}")
     parser.add_argument("--name", default="mediator_variants", help="results file name")
     args = parser.parse_args()
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     args.variants = parse_variants(parser, args.variants)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     records = held_out(args.domains.split(","), args.every_task)

@@ -112,6 +112,9 @@ def main() -> None:
     parser.add_argument("--mediator-history", choices=MEDIATOR_HISTORIES, default="full")
     parser.add_argument("--out", default="runs/paper")
     args = parser.parse_args()
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     records = load_records(args.data, tasks=TASKS)
     roles = RoleLMs.from_models(
         {

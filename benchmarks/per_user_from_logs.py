@@ -278,6 +278,9 @@ def main(argv: list[str] | None = None) -> int:
     from intent_mediator.simulation.judging import ReplyJudge
 
     args = build_parser().parse_args(argv)
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     started = time.perf_counter()
     try:
         users = parse_users(args.users)

@@ -185,6 +185,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="runs/request_layout", metavar="DIR", help="rows folder, resumed if present")
     parser.add_argument("--name", default="request_layout", help="results file name")
     args = parser.parse_args(argv)
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     domains, splits = args.domains.split(","), args.splits.split(",")
     layouts = args.layouts.split(",")
     checks = (("--domains", domains, DOMAINS), ("--splits", splits, SPLIT_NAMES), ("--layouts", layouts, LAYOUTS))

@@ -72,6 +72,9 @@ def main() -> None:
     parser.add_argument("--shape", choices=tuple(SHAPES), required=True)
     parser.add_argument("--model", default="embedded", help="the model asked (default the embedded one)")
     args = parser.parse_args()
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     items = load(args.file)
     lm = build_lm(args.model, temperature=0.0, max_tokens=64)
     predict = dspy.Predict(SHAPES[args.shape])

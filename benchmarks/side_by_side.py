@@ -629,6 +629,9 @@ def main(argv: list[str] | None = None) -> int:
     from intent_mediator.simulation.conversation import ConversationSettings
 
     args = build_parser().parse_args(argv)
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     try:
         modes = tuple(split_list(args.modes) or ())
         unknown = [m for m in modes if m not in KNOWN]

@@ -253,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     from intent_mediator.errors import IntentMediatorError
 
     args = build_parser().parse_args(argv)
+    from intent_mediator.lm import limit_call_records
+
+    limit_call_records()  # a run of hours would otherwise keep its last 10,000 calls in memory
     try:
         domains = split_list(args.domains) or []
         unknown = [d for d in domains if d not in DOMAINS]

@@ -60,3 +60,37 @@ def test_an_unreadable_finish_reason_is_unknown_not_uncut():
     with finish_reasons() as reasons:  # two candidates: DSPy records the tuple of responses
         engine.lm("assistant", max_tokens=20, n=2)("hi")
     assert cut_off(reasons) is True
+
+
+def test_bounded_call_records_keep_the_newest_calls_and_still_read_finish_reasons(monkeypatch):
+    import pytest
+    from dspy.clients import base_lm
+    from intent_mediator.lm import limit_call_records
+
+    monkeypatch.setattr(base_lm, "MAX_HISTORY_SIZE", base_lm.MAX_HISTORY_SIZE)  # put back after the test
+    monkeypatch.setattr(base_lm, "GLOBAL_HISTORY", [{"old": i} for i in range(5)])
+    previous = {key: dspy.settings[key] for key in ("max_history_size", "max_trace_size", "trace")}
+    engine = ScriptedEngine(default=LONG)
+    engine.on(role="mediator", reply={"answer": "4"})
+    lm = engine.lm("assistant", max_tokens=20)
+    predict = dspy.Predict("question -> answer")
+    try:
+        dspy.configure(trace=[("old", {}, None)] * 5)
+        limit_call_records(3)
+        assert base_lm.GLOBAL_HISTORY == [{"old": 2}, {"old": 3}, {"old": 4}]  # trimmed at once, newest kept
+        assert len(dspy.settings.trace) == 3
+        for i in range(10):
+            with finish_reasons() as reasons:
+                ask(lm, f"call {i}")
+            assert cut_off(reasons) is True, i  # each context still sees its own call
+            with dspy.context(lm=engine.lm("mediator")):
+                assert predict(question=f"2 + {i}?").answer == "4"
+        assert len(base_lm.GLOBAL_HISTORY) == 3 and len(lm.history) == 3
+        assert [entry["prompt"] for entry in lm.history] == ["call 7", "call 8", "call 9"]
+        trace = dspy.settings.trace  # the predictor calls: the newest 3, not the 5 old ones and 10 new
+        assert [inputs["question"] for _, inputs, _ in trace] == ["2 + 7?", "2 + 8?", "2 + 9?"]
+        assert len(predict.history) == 3
+    finally:
+        dspy.configure(**previous)
+    with pytest.raises(ValueError, match="at least 1"):
+        limit_call_records(0)
