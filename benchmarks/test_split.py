@@ -74,6 +74,18 @@ def compiled_programs(domains, artifacts: str | None, mediator_model: str | None
     return out
 
 
+def no_artifacts_message(root: Path, domains, mediator_model: str | None) -> str:
+    """Why --artifacts found nothing, with the folder to pass when `root` is a `compile_domains --artifacts` root
+    (which keys its domains by model: `<root>/<model>/_generic/<domain>`)."""
+    from intent_mediator.artifacts import shipped_model_key
+
+    message = f"--artifacts {root}: no _generic/<domain> artifact for {', '.join(domains)}"
+    keyed = root / shipped_model_key(mediator_model)
+    if (keyed / "_generic").is_dir():
+        message += f"; it holds compile_domains' artifacts for {mediator_model}: pass --artifacts {keyed}"
+    return message
+
+
 def compile_effect(trajectories: list, domains, seed: int = 0) -> dict[str, dict[str, Any]]:
     """Per domain (and `all`): P generic, P compiled and their paired difference with a bootstrap interval."""
     scores = instruction_scores(trajectories)
@@ -273,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
             raise IntentMediatorError(f"no records to run: {', '.join(sets) or 'no set'} holds none of {domains}")
         roles = roles_from_args(args)
         compiled = compiled_programs(domains, args.artifacts, roles.models()["mediator"])
+        if args.artifacts and not compiled:
+            raise IntentMediatorError(no_artifacts_message(Path(args.artifacts), domains, roles.models()["mediator"]))
         for domain in domains:
             where = compiled[domain]["folder"] if domain in compiled else "none: no compiled row for this domain"
             print(f"compiled {domain}: {where}", flush=True)

@@ -158,3 +158,17 @@ def test_joining_both_mediators_leaves_additive_conversations_to_no_mediator_cal
     capsys.readouterr()
     assert test_split.main(argv) == 2  # the same folder without joining is another configuration
     assert "join_additions" in capsys.readouterr().err
+
+
+def test_an_artifact_root_without_domain_artifacts_is_an_error_naming_the_folder_to_pass(scripted, tmp_path, capsys):
+    import test_split
+
+    _, shipped, _ = scripted  # compile_domains' layout: <root>/<model>/_generic/<domain>
+    argv = ["--domains", "math", "--limit", "1", "--runs", "1", "--no-lic", "--modes", "mediated"]
+    argv += ["--out", str(tmp_path / "run"), "--results", str(tmp_path / "results"), "--no-progress"]
+    assert test_split.main([*argv, "--artifacts", str(shipped)]) == 2
+    err = capsys.readouterr().err
+    assert f"--artifacts {shipped}: no _generic/<domain> artifact for math" in err
+    assert f"pass --artifacts {shipped / 'scripted_mediator'}" in err
+    assert not (tmp_path / "run").exists()  # nothing ran
+    assert test_split.main([*argv, "--artifacts", str(shipped / "scripted_mediator")]) == 0
