@@ -17,7 +17,9 @@ judge (reply classification and answer extraction) runs at 0. The Mediator defau
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -25,6 +27,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import dspy
 from intent_mediator.errors import ModelConfigError
+
+logger = logging.getLogger(__name__)
 
 ROLES = ("assistant", "mediator", "user", "judge", "refiner")
 # How `openai/...` models are reached (`build_lm(client=...)`, `serve --upstream-client`).
@@ -274,23 +278,27 @@ def lm_scope(lm: dspy.LM | None, *, adapter: dspy.Adapter | None = None):
     return dspy.context(**settings) if settings else contextlib.nullcontext()
 
 
-# How many LM and predictor calls a command-line process keeps in DSPy's records (DSPy keeps 10,000 of each).
+# How many LM calls a command-line process keeps in DSPy's history (DSPy keeps 10,000).
 CALL_RECORDS = 20
 
 
 def limit_call_records(entries: int = CALL_RECORDS) -> None:
-    """Keep at most `entries` calls in DSPy's records of past calls, the oldest dropped: its LM call history
-    (process-wide and per LM and module, read by `dspy.inspect_history`) and its trace of predictor calls.
+    """Bound what DSPy keeps of past calls in this process: at most `entries` LM calls in its history
+    (process-wide, and per LM and module; `dspy.inspect_history` reads it), and no default trace.
 
-    DSPy keeps the last 10,000 of each whatever their size. A history entry holds the call's messages and the
-    provider's whole response, log-probabilities included (an ERGO call asks for 20 alternatives per token:
-    about 250 KB pickled), and a trace entry holds the predictor, which holds its own history, so every
-    conversation's program stayed alive: after 60 ERGO conversations on the scripted engine (300-word replies),
-    404 MB allocated since they started was still held (40 MB with 20 records); a long side-by-side run on the
-    embedded model grew by gigabytes, and a server would keep every client's messages.
-    The command line and the benchmarks call this once at start; a library user's process keeps DSPy's
-    settings. The finish-reason listener (`finish.finish_reasons`) holds the calls of its own context, a few at
-    most, and DSPy's optimizers collect traces in a fresh list per example, so neither is affected.
+    DSPy keeps its last 10,000 LM calls, each with the messages and the provider's whole response,
+    log-probabilities included (an ERGO call asks for 20 alternatives per token: about 250 KB pickled), and
+    appends every predictor call made outside an optimizer to a default trace of 10,000, each entry holding the
+    predictor and so its own history. That trace kept every conversation's program alive: after 60 ERGO
+    conversations on the scripted engine (300-word replies), 404 MB allocated during the run was still held. The
+    command line and the benchmarks that run for hours call this once at start; a library user's process keeps
+    DSPy's settings.
+
+    What still works: the finish-reason listener (`finish.finish_reasons`) is one of the history's owners and so
+    keeps the last `entries` calls of its context, while `cut_off` reads the last one; DSPy's optimizers,
+    `Refine` and `BestOfN` open a trace list of their own per example (`dspy.context(trace=[])`), which this
+    leaves alone. Only the thread that owns DSPy's settings may change them: from another thread, or after
+    another thread configured DSPy, only the process-wide history is bounded, with a warning.
 
     Raises:
         ValueError: `entries` below 1 (DSPy's process-wide history cannot be bounded at 0; `disable_history`
@@ -300,8 +308,12 @@ def limit_call_records(entries: int = CALL_RECORDS) -> None:
 
     if entries < 1:
         raise ValueError(f"entries must be at least 1, got {entries}")
-    dspy.configure(max_history_size=entries, max_trace_size=entries)
     base_lm.MAX_HISTORY_SIZE = entries
     del base_lm.GLOBAL_HISTORY[: max(0, len(base_lm.GLOBAL_HISTORY) - entries)]
-    if dspy.settings.trace is not None:
-        del dspy.settings.trace[: max(0, len(dspy.settings.trace) - entries)]
+    if threading.current_thread() is not threading.main_thread():
+        logger.warning("DSPy's per-LM history and default trace stay as they are: not called from the main thread")
+        return
+    try:
+        dspy.configure(max_history_size=entries, trace=None)
+    except RuntimeError as exc:  # another thread configured DSPy first and owns its settings
+        logger.warning("DSPy's per-LM history and default trace stay as they are: %s", exc)

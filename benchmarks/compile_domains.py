@@ -12,10 +12,11 @@ result was produced by the same configuration; a different configuration is refu
 
     python benchmarks/compile_domains.py [--domains math,code,database,actions] [--max-lm-calls 250] [--mining-runs 3]
 
-`--join-additions` compiles the Mediator the demo and `--join-additions` serve: follow-ups that only add
-information are joined without a Mediator call, so the candidates' rules act only on the turns the LM rewrites
-(revisions, answers to the assistant). Its results go to `--name` (default compile_domains) and its artifacts to
-`--artifacts`; the artifact records the join, so whoever loads it joins too.
+`--join-additions` compiles the Mediator the demo serves (and `evaluate --join-additions`): follow-ups that only
+add information are joined without a Mediator call, so the candidates' rules act only on the turns the LM
+rewrites (revisions, answers to the assistant). It needs `--artifacts` (the shipped artifacts rewrite every
+follow-up, as the library does by default) and writes its results to `--name`; the artifact records the join, so
+whoever loads it joins too.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from intent_mediator.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAINS = ("math", "code", "database", "actions")
+SHIPPED = REPO / "data" / "artifacts"
 
 
 def main() -> None:
@@ -84,7 +86,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="compile_domains", help="results file name (default compile_domains)")
     parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
-    parser.add_argument("--artifacts", default=str(REPO / "data" / "artifacts"), help="shipped artifact root")
+    parser.add_argument("--artifacts", default=str(SHIPPED), help="artifact root (default: the shipped artifacts)")
     args = parser.parse_args()
     from intent_mediator.lm import limit_call_records
 
@@ -93,6 +95,8 @@ def main() -> None:
         check_confirm_flags(args.confirm_runs, args.confirm_bar)
     except IntentMediatorError as exc:
         parser.error(str(exc))
+    if args.join_additions and Path(args.artifacts).resolve() == SHIPPED.resolve():
+        parser.error("--join-additions needs --artifacts DIR: it would replace the shipped artifacts")
     confirmation = ("confirm_runs", "confirm_bar")
     config = {k: v for k, v in vars(args).items() if k not in ("domains", "work", "artifacts", "name", *confirmation)}
     if not args.join_additions:  # recorded only when on: results compiled before the option existed still resume
@@ -122,7 +126,7 @@ def main() -> None:
         with _locked(results_file):  # another compile may have finished a domain meanwhile: keep its row
             done = _rows(results_file)
             done[domain] = result
-            report(done, confirmed, args.name)
+            report(done, confirmed, args.name, _place_flags(args))
 
 
 def trials(refiner_report: dict) -> list[dict]:
@@ -268,7 +272,15 @@ def _git_commit() -> str | None:
         return None
 
 
-def report(done: dict, config: dict, name: str = "compile_domains") -> None:
+def _place_flags(args) -> str:
+    """--artifacts and --work as given, when not the defaults (they decide where, not what, so they are not in the
+    configuration, but the reproduce line needs them)."""
+    flags = f" --artifacts {args.artifacts}" if Path(args.artifacts).resolve() != SHIPPED.resolve() else ""
+    default_work = REPO / "runs" / "compile-domains"
+    return flags + (f" --work {args.work}" if Path(args.work).resolve() != default_work.resolve() else "")
+
+
+def report(done: dict, config: dict, name: str = "compile_domains", place_flags: str = "") -> None:
     rows = []
     for domain, r in sorted(done.items()):
         usage = r.get("budget") or {}
@@ -290,6 +302,7 @@ def report(done: dict, config: dict, name: str = "compile_domains") -> None:
         f" --{key.replace('_', '-')} {config[key]}" for key in ("confirm_runs", "confirm_bar") if key in config
     )
     flags += f" --name {name}" if name != "compile_domains" else ""
+    flags += place_flags
     write(
         name,
         {"config": config, "domains": done},
@@ -305,7 +318,8 @@ def report(done: dict, config: dict, name: str = "compile_domains") -> None:
             "confirmation on fresh runs",
         ],
         rows,
-        f"Reproduce: `python benchmarks/compile_domains.py{flags}` (resumable; artifacts in data/artifacts/). "
+        f"Reproduce: `python benchmarks/compile_domains.py{flags}` (resumable; artifacts in the --artifacts root, "
+        "data/artifacts/ by default). "
         "Confirmation: the search's winner and the uncompiled Mediator on fresh validation runs, P of each, the "
         "paired difference with its bootstrap 95% interval over tasks, and whether the winner shipped.",
     )

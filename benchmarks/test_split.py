@@ -157,10 +157,11 @@ def run_test_split(
     check_config(out_dir, config)
     settings = ConversationSettings(roles=roles, max_turns=max_turns, mediator_history=mediator_history)
     programs = {domain: c["program"] for domain, c in compiled.items()}
-    if join_additions:  # both Mediators join, whatever the artifact was compiled with, so only the rules differ
+    # Both Mediators join or neither does, whatever an artifact was compiled with, so that only the rules differ.
+    for program in programs.values():
+        program.mediator.join_additions = join_additions
+    if join_additions:
         settings = replace(settings, program=MediatedAssistant(join_additions=True))
-        for program in programs.values():
-            program.mediator.join_additions = True
     with_artifacts = replace(settings, programs=programs)
     started = time.perf_counter()
     variants = {COMPILED: Variant("compiled", with_artifacts, runs_on=lambda r: r.task in compiled)}

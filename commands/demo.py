@@ -262,7 +262,7 @@ def print_mediation(trajectories: list, stdout: TextIO) -> None:
         paths = ", ".join(f"{path} {n}" for path, n in called.items())
         line += (
             f", {sum(called.values())} through the Mediator's LM ({paths}) in {where} of {len(mediated)} "
-            "conversations: only those requests are shaped by its rules, compiled or not"
+            "conversations: only there can its rules, compiled or not, change the request"
         )
     print(line, file=stdout)
 
@@ -346,7 +346,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
     if "sharded" in modes and "mediated" in modes:
         print_conversation(*pick_conversation(trajectories), stdout=stdout)
         print_shortfall(trajectories, stdout)
-        print_mediation(trajectories, stdout)
+    print_mediation(trajectories, stdout)
     print_cut_off(trajectories, modes, args.max_tokens, stdout)
     print(f"\n=== Results: {len(trajectories)} conversations, mediated with {mediator} ===", file=stdout)
     print_summary(result.summary, stdout=stdout)

@@ -22,6 +22,19 @@ def _isolated_dspy_cache(tmp_path_factory):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _dspy_call_records():
+    # `limit_call_records` (every `cli.main` and benchmark `main()` calls it) changes process-wide DSPy state:
+    # put it back so that no test depends on which ran before it.
+    import dspy
+    from dspy.clients import base_lm
+
+    saved = (base_lm.MAX_HISTORY_SIZE, dspy.settings.max_history_size, dspy.settings.trace)
+    yield
+    base_lm.MAX_HISTORY_SIZE = saved[0]
+    dspy.configure(max_history_size=saved[1], trace=saved[2])
+
+
 @pytest.fixture
 def engine():
     from intent_mediator import ScriptedEngine

@@ -4,6 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
+import pytest
 from intent_mediator import RoleLMs, ScriptedEngine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -154,3 +155,11 @@ def test_the_results_keep_every_trial_with_the_rules_it_scored():
     assert [t["guidelines"] for t in kept] == [["d"], ["a", "b"]]
     assert [t["value"] for t in kept] == [50.0, None] and kept[1]["state"] == "RUNNING"
     assert compile_domains.trials({}) == []
+
+
+def test_a_joining_compile_must_name_its_artifact_root(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["compile_domains.py", "--join-additions"])
+    with pytest.raises(SystemExit) as stopped:
+        compile_domains.main()
+    assert stopped.value.code == 2
+    assert "--join-additions needs --artifacts DIR: it would replace the shipped artifacts" in capsys.readouterr().err

@@ -97,8 +97,8 @@ def test_demo_shows_the_chosen_conversation_then_the_table_and_report(scripted, 
     rewritten = 2 * (len(EASY.shards) - 1 + len(HARD.shards) - 1)
     assert (
         f"Mediated requests after the first turn: {rewritten}, 0 joined without a Mediator call, {rewritten} through "
-        f"the Mediator's LM (rewrite {rewritten}) in 4 of 4 conversations: only those requests are shaped by its "
-        "rules, compiled or not"
+        f"the Mediator's LM (rewrite {rewritten}) in 4 of 4 conversations: only there can its rules, compiled or not, "
+        "change the request"
     ) in lines
     # Then the table, with what was measured: full 100, sharded 50 (EASY only), mediated 100 -> recovery 1.
     table = out[out.index("=== Results: 12 conversations, mediated with") :]
@@ -257,3 +257,27 @@ def test_demo_at_scale_tables_the_demo_folder_with_intervals(scripted, tmp_path)
     (tmp_path / "artifact").mkdir()
     (tmp_path / "artifact" / "run.json").write_text(json.dumps({"config": {"command": "compile"}, "records": {}}))
     assert demo_at_scale.main(["--out", str(tmp_path / "artifact"), "--report-only", "--results", str(results)]) == 2
+
+
+def test_mediation_by_task_counts_each_tasks_follow_ups_by_path(scripted, tmp_path, monkeypatch):
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import _results
+    import mediation_by_task
+
+    monkeypatch.setattr(_results, "RESULTS", tmp_path / "results")
+    run_demo(["--out", str(tmp_path / "joined"), "--runs", "1"])
+    run_demo(["--out", str(tmp_path / "every"), "--runs", "1", "--no-join-additions"])
+    for folder, path in (("joined", "joined"), ("every", "rewrite")):
+        assert mediation_by_task.main(["--run", str(tmp_path / folder), "--name", folder]) == 0
+        tables = json.loads((tmp_path / "results" / f"{folder}.json").read_text())["tables"]["mediated"]
+        for record in (EASY, HARD):  # one run, solved only at the last turn: every shard after the first said
+            row = tables[record.task_id]
+            assert row["conversations"] == 1 and row["turns"] == len(record.shards) - 1
+            assert row["paths"] == {path: len(record.shards) - 1}
+            assert row["through_lm"] == (0 if path == "joined" else len(record.shards) - 1)
+    with pytest.raises(SystemExit):
+        mediation_by_task.main(["--run", str(tmp_path / "nowhere")])

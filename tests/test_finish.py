@@ -67,30 +67,41 @@ def test_bounded_call_records_keep_the_newest_calls_and_still_read_finish_reason
     from dspy.clients import base_lm
     from intent_mediator.lm import limit_call_records
 
-    monkeypatch.setattr(base_lm, "MAX_HISTORY_SIZE", base_lm.MAX_HISTORY_SIZE)  # put back after the test
     monkeypatch.setattr(base_lm, "GLOBAL_HISTORY", [{"old": i} for i in range(5)])
-    previous = {key: dspy.settings[key] for key in ("max_history_size", "max_trace_size", "trace")}
     engine = ScriptedEngine(default=LONG)
     engine.on(role="mediator", reply={"answer": "4"})
     lm = engine.lm("assistant", max_tokens=20)
     predict = dspy.Predict("question -> answer")
-    try:
-        dspy.configure(trace=[("old", {}, None)] * 5)
-        limit_call_records(3)
-        assert base_lm.GLOBAL_HISTORY == [{"old": 2}, {"old": 3}, {"old": 4}]  # trimmed at once, newest kept
-        assert len(dspy.settings.trace) == 3
-        for i in range(10):
-            with finish_reasons() as reasons:
-                ask(lm, f"call {i}")
-            assert cut_off(reasons) is True, i  # each context still sees its own call
-            with dspy.context(lm=engine.lm("mediator")):
-                assert predict(question=f"2 + {i}?").answer == "4"
-        assert len(base_lm.GLOBAL_HISTORY) == 3 and len(lm.history) == 3
-        assert [entry["prompt"] for entry in lm.history] == ["call 7", "call 8", "call 9"]
-        trace = dspy.settings.trace  # the predictor calls: the newest 3, not the 5 old ones and 10 new
-        assert [inputs["question"] for _, inputs, _ in trace] == ["2 + 7?", "2 + 8?", "2 + 9?"]
-        assert len(predict.history) == 3
-    finally:
-        dspy.configure(**previous)
+    dspy.configure(trace=[])  # DSPy's default: every predictor call outside an optimizer is appended here
+    limit_call_records(3)  # conftest puts DSPy's settings back after each test
+    assert base_lm.GLOBAL_HISTORY == [{"old": 2}, {"old": 3}, {"old": 4}]  # trimmed at once, newest kept
+    for i in range(10):
+        with finish_reasons() as reasons:
+            ask(lm, f"call {i}")
+        assert cut_off(reasons) is True, i  # each context still sees its own call
+        with dspy.context(lm=engine.lm("mediator")):
+            assert predict(question=f"2 + {i}?").answer == "4"
+    assert len(base_lm.GLOBAL_HISTORY) == 3 and len(lm.history) == 3 and len(predict.history) == 3
+    assert [entry["prompt"] for entry in lm.history] == ["call 7", "call 8", "call 9"]
+    assert dspy.settings.trace is None  # no default trace holds the predictor calls
+    # An optimizer's own trace, opened per example, still records every call, beyond the bound.
+    with dspy.context(trace=[], lm=engine.lm("mediator")):
+        for i in range(5):
+            predict(question=f"3 + {i}?")
+        assert [inputs["question"] for _, inputs, _ in dspy.settings.trace] == [f"3 + {i}?" for i in range(5)]
     with pytest.raises(ValueError, match="at least 1"):
         limit_call_records(0)
+
+
+def test_from_another_thread_only_the_process_wide_history_is_bounded(monkeypatch, caplog):
+    from dspy.clients import base_lm
+    from intent_mediator.lm import limit_call_records
+
+    monkeypatch.setattr(base_lm, "GLOBAL_HISTORY", [{"old": i} for i in range(5)])
+    before = (dspy.settings.max_history_size, dspy.settings.trace)
+    worker = threading.Thread(target=limit_call_records, args=(2,))
+    worker.start()
+    worker.join()
+    assert base_lm.GLOBAL_HISTORY == [{"old": 3}, {"old": 4}] and base_lm.MAX_HISTORY_SIZE == 2
+    assert (dspy.settings.max_history_size, dspy.settings.trace) == before  # no thread took DSPy's settings
+    assert "not called from the main thread" in caplog.text

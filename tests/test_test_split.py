@@ -172,3 +172,18 @@ def test_an_artifact_root_without_domain_artifacts_is_an_error_naming_the_folder
     assert f"pass --artifacts {shipped / 'scripted_mediator'}" in err
     assert not (tmp_path / "run").exists()  # nothing ran
     assert test_split.main([*argv, "--artifacts", str(shipped / "scripted_mediator")]) == 0
+
+
+def test_without_the_flag_a_joining_artifact_rewrites_every_turn_like_the_generic_mediator(scripted, tmp_path):
+    import test_split
+
+    engine, shipped, _ = scripted
+    joining = MediatedAssistant([RULE], join_additions=True)
+    save_artifact(joining, shipped / "scripted_mediator", domain="math")
+    argv = ["--domains", "math", "--limit", "1", "--runs", "1", "--no-lic", "--modes", "mediated", "--out"]
+    argv += [str(tmp_path / "run"), "--results", str(tmp_path / "results"), "--no-progress"]
+    assert test_split.main(argv) == 0
+    # Neither Mediator joins: the compiled one rewrote the follow-ups too (its rule in the prompt), so the effect
+    # measured is the rules', not joining's.
+    rule_calls = [call for call in engine.requests_for("mediator") if RULE in call.prompt]
+    assert rule_calls and len(rule_calls) == len(engine.requests_for("mediator")) / 2
