@@ -205,11 +205,13 @@ def marked_numbers(text: str) -> list[FinalNumber]:
 
 
 def _bold_values(text: str) -> list[str]:
-    """Bold spans that state a value (a number and at most a few words), not bold step headings."""
+    """Bold spans that state a value (a number and at most a few words), not bold step headings: a span opening
+    with a step word, or one ending in a colon ("**Calculate 15% of $180:**" introduces what follows)."""
     spans = []
     for match in _BOLD.finditer(text):
         inner = (match.group(1) or match.group(2)).strip()
-        if _BOLD_LABEL.match(inner) or not NUMBER.search(_unlatex(inner)):
+        heading = inner.endswith(":") or text[match.end() : match.end() + 1] == ":"
+        if heading or _BOLD_LABEL.match(inner) or not NUMBER.search(_unlatex(inner)):
             continue
         if len(re.findall(r"[A-Za-z]+", NUMBER.sub(" ", inner))) <= 5:
             spans.append(inner)

@@ -30,6 +30,9 @@ def final_answer(response: str, record: Instruction | None = None) -> FinalNumbe
 @register
 class MathTask(Task):
     name = "math"
+    # 2: a bold span ending in a colon is a step heading, not the answer ("**Calculate 15% of $180:**" was read
+    # as 15%; found by reading the math test split's conversations, scoring_audit_math_test).
+    scoring_revision = 2
 
     def full_prompt(self, record: Instruction) -> str:
         return record["question"]
