@@ -145,6 +145,10 @@ def _response_format(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return value
 
 
+# Host memory for llama.cpp's prompt cache beyond the slots (llama.cpp's default: 8192 MiB).
+CACHE_RAM_MIB = 1024
+
+
 class EmbeddedEngine:
     """A DSPy engine that runs an embedded GGUF model in-process with llama.cpp (`xllamacpp`).
 
@@ -158,6 +162,9 @@ class EmbeddedEngine:
         model: A name from `EMBEDDED_MODELS`.
         n_ctx: Context window in tokens, per slot.
         slots: Cached prompts kept (llama.cpp's `n_parallel`); each holds `n_ctx` tokens of KV cache.
+        cache_ram_mib: Host memory for llama.cpp's cache of earlier prompts beyond the slots (its `--cache-ram`),
+            which a request whose prefix no slot holds is restored from. llama.cpp's default is 8192 MiB, which a
+            long run or a server fills: a process then grows by up to 8 GB over the model's own memory.
         threads: CPU threads (default: all cores).
         max_tokens: Completion cap used when a request sets none.
     """
@@ -174,11 +181,14 @@ class EmbeddedEngine:
         *,
         n_ctx: int = 8192,
         slots: int = 2,
+        cache_ram_mib: int = CACHE_RAM_MIB,
         threads: int | None = None,
         max_tokens: int = 768,
     ):
+        if cache_ram_mib < 0:
+            raise ValueError(f"cache_ram_mib must be 0 or more, got {cache_ram_mib}")
         self.model = get_embedded_model(model)
-        self.n_ctx, self.slots = n_ctx, slots
+        self.n_ctx, self.slots, self.cache_ram_mib = n_ctx, slots, cache_ram_mib
         self.threads = threads or os.cpu_count() or 2
         self.max_tokens = max_tokens
         self._server: Any = None  # an xllamacpp.Server once loaded (xllamacpp ships no type information)
@@ -203,6 +213,7 @@ class EmbeddedEngine:
         params.model.path = str(path)
         params.n_ctx = self.n_ctx * self.slots  # llama.cpp divides the context among its slots
         params.n_parallel = self.slots
+        params.cache_ram_mib = self.cache_ram_mib
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
         params.warmup = False

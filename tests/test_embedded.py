@@ -47,6 +47,20 @@ def test_checksum_mismatch_leaves_no_file(monkeypatch, tmp_path):
     assert list((tmp_path / "cache").iterdir()) == []
 
 
+def test_the_prompt_cache_in_host_memory_is_bounded_and_passed_to_llama_cpp(monkeypatch, tmp_path):
+    xllamacpp = pytest.importorskip("xllamacpp")
+    started = []
+    monkeypatch.setattr(xllamacpp, "Server", lambda params: started.append(params) or object())
+    monkeypatch.setattr(embedded, "ensure_model_file", lambda name: tmp_path / "model.gguf")
+    engine = embedded.EmbeddedEngine()
+    engine.load()  # the stand-in server: nothing is read from the (absent) weights
+    assert started[0].cache_ram_mib == embedded.CACHE_RAM_MIB < xllamacpp.CommonParams().cache_ram_mib
+    assert started[0].n_parallel == 2
+    embedded.EmbeddedEngine(cache_ram_mib=0)  # 0 turns llama.cpp's prompt cache off
+    with pytest.raises(ValueError, match="cache_ram_mib must be 0 or more"):
+        embedded.EmbeddedEngine(cache_ram_mib=-1)
+
+
 def test_flat_schema_is_nested_for_llama_cpp():
     flat = {"type": "json_schema", "schema": {"type": "object"}}
     assert embedded._response_format(flat)["json_schema"]["schema"] == {"type": "object"}
