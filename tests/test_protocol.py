@@ -280,6 +280,7 @@ def test_a_folder_made_before_the_mediator_revision_was_recorded_is_refused_and_
 
 def test_a_resume_after_a_scorer_fix_is_refused_for_that_task_only(monkeypatch, tmp_path):
     from intent_mediator.tasks.actions import ActionsTask
+    from intent_mediator.tasks.math import MathTask
 
     engine = ScriptedEngine(default="The total is 255.")
     settings = ConversationSettings(roles=default_roles(engine))
@@ -291,7 +292,8 @@ def test_a_resume_after_a_scorer_fix_is_refused_for_that_task_only(monkeypatch, 
         evaluate(actions, ["full"], 1, tmp_path, settings, progress=False)
     assert evaluate(RECORDS[:1], ["full"], 1, tmp_path, settings, progress=False).skipped == 1  # math unchanged
     run = json.loads((tmp_path / "run.json").read_text())
-    assert run["scoring"] == {"math": 1, "actions": 1}  # what the finished conversations were scored under
+    # What the finished conversations were scored under.
+    assert run["scoring"] == {"math": MathTask.scoring_revision, "actions": 1}
 
 
 def test_a_record_whose_content_changed_is_refused(tmp_path):
