@@ -11,16 +11,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import compile_domains
 
 
+def compile_args(tmp_path: Path, **changes) -> argparse.Namespace:
+    """compile_domain's arguments for a small scripted compile into `tmp_path`, with `changes` applied."""
+    args = dict(rounds=1, candidates=1, pairs_per_batch=2, mining_runs=1, max_lm_calls=500, seed=0, model="scripted")
+    args.update(artifacts=str(tmp_path / "artifacts"), confirm_runs=0, confirm_bar="higher", join_additions=False)
+    return argparse.Namespace(**{**args, **changes})
+
+
 def test_a_domain_without_contrastive_pairs_is_recorded_and_ships_nothing(monkeypatch, tmp_path):
     engine = ScriptedEngine()
     engine.on(role="assistant", reply="Could you tell me more about what you need?")  # never an answer
     engine.on(role="mediator", reply=lambda call: {"request": " ".join(call.user_turns())})
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(engine))
-    args = argparse.Namespace(
-        rounds=1, candidates=1, pairs_per_batch=2, mining_runs=2, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0, confirm_bar="higher",
-        join_additions=False,
-    )  # fmt: skip
+    args = compile_args(tmp_path, mining_runs=2)
     result = compile_domains.compile_domain("math", args, {"seed": 0}, ("abc", "abc"), tmp_path / "work")
     assert result["stopped"].startswith("no artifact: no contrastive pairs")
     assert result["artifact"] is None and result["guidelines"] == [] and result["validation_score"] is None
@@ -106,11 +109,7 @@ def test_a_confirmed_compile_uses_the_searchs_study_and_records_the_confirmation
     from intent_mediator.testing.refiner_world import KEEP_ALL, world
 
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(world()))
-    args = argparse.Namespace(
-        rounds=1, candidates=1, pairs_per_batch=2, mining_runs=1, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=1, confirm_bar="higher",
-        join_additions=False,
-    )  # fmt: skip
+    args = compile_args(tmp_path, confirm_runs=1)
     (tmp_path / "work").mkdir()  # main() makes it
     result = compile_domains.compile_domain("math", args, {"seed": 0}, ("search", "result"), tmp_path / "work")
     assert result["fingerprint"] == "result" and result["guidelines"][0] == KEEP_ALL
@@ -126,11 +125,7 @@ def test_a_joining_compile_searches_with_a_joining_mediator_and_ships_it_joining
     from intent_mediator.testing.refiner_world import world
 
     monkeypatch.setattr(compile_domains, "roles_for", lambda args: RoleLMs.scripted(world()))
-    args = argparse.Namespace(
-        rounds=1, candidates=1, pairs_per_batch=2, mining_runs=1, max_lm_calls=500, seed=0,
-        artifacts=str(tmp_path / "artifacts"), model="scripted", confirm_runs=0, confirm_bar="higher",
-        join_additions=True,
-    )  # fmt: skip
+    args = compile_args(tmp_path, join_additions=True)
     (tmp_path / "work").mkdir()
     compile_domains.compile_domain("math", args, {"join_additions": True}, ("search", "result"), tmp_path / "work")
     folder = tmp_path / "artifacts" / "scripted" / "_generic" / "math"
