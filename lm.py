@@ -7,7 +7,8 @@ OpenAI-compatible server) or `embedded[/<name>]` for the model that ships with t
 
 Resolution order per role: explicit argument (CLI flag) > `INTENT_MEDIATOR_<ROLE>_MODEL` >
 `INTENT_MEDIATOR_MODEL` > the embedded model. Roles are applied per call with `dspy.context`, never with a
-global `dspy.configure`, so worker threads stay independent.
+global `dspy.configure`, so worker threads stay independent (the one `dspy.configure`, in `limit_call_records`,
+bounds DSPy's records of past calls when a command starts).
 
 Sampling follows the Lost-in-Conversation reference: the assistant and the simulated user sample at 1.0, the
 judge (reply classification and answer extraction) runs at 0. The Mediator defaults to 0 (see

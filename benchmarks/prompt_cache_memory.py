@@ -64,7 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--words", type=int, default=300, help="words per prompt (default 300)")
     parser.add_argument("--name", default="prompt_cache_memory", help="results file name")
     args = parser.parse_args(argv)
-    sizes = [int(x) for x in args.cache_ram_mib.split(",") if x]
+    try:
+        sizes = [int(x) for x in args.cache_ram_mib.split(",") if x]
+    except ValueError:
+        parser.error(f"--cache-ram-mib: a comma list of whole MiB, got {args.cache_ram_mib!r}")
+    if not sizes or min(sizes) < 0:
+        parser.error(f"--cache-ram-mib: sizes of 0 MiB or more, got {args.cache_ram_mib!r}")
     runs = {size: measure(size, args.prompts, args.words) for size in sizes}
     rows = []
     for size, points in runs.items():

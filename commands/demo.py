@@ -21,7 +21,7 @@ sharded failed and mediated succeeded; else the first task's first run): the sha
 sharded assistant's answer, the Mediator's request, the mediated answer, each scored; then where the mediated
 conversations that failed lost (a request that dropped values the user gave, or a wrong answer to a complete
 request, and whether full mode solved that task and run), how many mediated requests went to the Mediator's LM
-(the only ones its rules, compiled or not, can change; the others were joined or passed through) and, per mode,
+(the only ones its rules, compiled or not, can change; the others were joined) and, per mode,
 how many failed conversations ended on a reply cut off at the token cap; then the table (P, A90, U90_10 per mode,
 and recovery = (mediated - sharded) / (full - sharded)), how many points one conversation moves a mode (with the
 command that runs every test task 3 times), and where the report and charts are.
