@@ -68,9 +68,11 @@ def shortfall(
 
 def mediation_paths(trajectories: Iterable[Trajectory]) -> dict[str, Any] | None:
     """How the Mediator's requests came about over every turn after the first (`TurnRecord.mediation`; a
-    one-turn passthrough is not counted): counts per path, the share that fell back to the user's own turns (a
-    rewrite that failed its check after repair, or one cut off at the token cap) and the share joined without an
-    LM call."""
+    one-turn passthrough is not counted): counts per path, how many went through the Mediator's LM (every path
+    but those that make no call, `NO_CALL_PATHS`), the share that fell back to the user's own turns (a rewrite
+    that failed its check after repair, or one cut off at the token cap) and the share joined without an LM call."""
+    from intent_mediator.programs.mediator import NO_CALL_PATHS
+
     counts: dict[str, int] = {}
     for t in trajectories:
         for turn in t.turns:
@@ -83,6 +85,7 @@ def mediation_paths(trajectories: Iterable[Trajectory]) -> dict[str, Any] | None
     return {
         "turns": total,
         "paths": counts,
+        "through_lm": sum(n for path, n in counts.items() if path not in NO_CALL_PATHS),
         "user_turns_share": fell_back / total,
         "joined_share": counts.get("joined", 0) / total,
     }

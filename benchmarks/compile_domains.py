@@ -48,6 +48,7 @@ from intent_mediator.tasks import get_task
 REPO = Path(__file__).resolve().parents[1]
 DOMAINS = ("math", "code", "database", "actions")
 SHIPPED = REPO / "data" / "artifacts"
+WORK = REPO / "runs" / "compile-domains"
 
 
 def main() -> None:
@@ -85,7 +86,7 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="compile_domains", help="results file name (default compile_domains)")
-    parser.add_argument("--work", default=str(REPO / "runs" / "compile-domains"), help="optuna storage folder")
+    parser.add_argument("--work", default=str(WORK), help="optuna storage folder")
     parser.add_argument("--artifacts", default=str(SHIPPED), help="artifact root (default: the shipped artifacts)")
     args = parser.parse_args()
     from intent_mediator.lm import limit_call_records
@@ -276,8 +277,7 @@ def _place_flags(args) -> str:
     """--artifacts and --work as given, when not the defaults (they decide where, not what, so they are not in the
     configuration, but the reproduce line needs them)."""
     flags = f" --artifacts {args.artifacts}" if Path(args.artifacts).resolve() != SHIPPED.resolve() else ""
-    default_work = REPO / "runs" / "compile-domains"
-    return flags + (f" --work {args.work}" if Path(args.work).resolve() != default_work.resolve() else "")
+    return flags + (f" --work {args.work}" if Path(args.work).resolve() != WORK.resolve() else "")
 
 
 def report(done: dict, config: dict, name: str = "compile_domains", place_flags: str = "") -> None:

@@ -21,7 +21,6 @@ from _results import write
 
 def by_task(trajectories: list, modes: list[str]) -> dict[str, dict[str, dict]]:
     """{mode: {task_id: {"conversations", "turns", "paths", "through_lm"}}} over the given modes' trajectories."""
-    from intent_mediator.programs.mediator import NO_CALL_PATHS
     from intent_mediator.report import mediation_paths
 
     out: dict[str, dict[str, dict]] = {}
@@ -29,13 +28,10 @@ def by_task(trajectories: list, modes: list[str]) -> dict[str, dict[str, dict]]:
         mine = [t for t in trajectories if t.mode == mode]
         for task_id in sorted({t.task_id for t in mine}):
             of_task = [t for t in mine if t.task_id == task_id]
-            found = mediation_paths(of_task) or {"turns": 0, "paths": {}}
-            through = sum(n for path, n in found["paths"].items() if path not in NO_CALL_PATHS)
+            found = mediation_paths(of_task) or {"turns": 0, "paths": {}, "through_lm": 0}
             out.setdefault(mode, {})[task_id] = {
                 "conversations": len(of_task),
-                "turns": found["turns"],
-                "paths": found["paths"],
-                "through_lm": through,
+                **{key: found[key] for key in ("turns", "paths", "through_lm")},
             }
     return out
 

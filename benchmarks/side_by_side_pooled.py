@@ -64,17 +64,17 @@ def pooled(folders: list[Path], modes: list[str], record_set: str = "lic") -> di
             differs = [key for key in SHARED if not _same_setting(key, config, configs[0])]
             if differs:
                 raise ValueError(f"{folder}: {', '.join(differs)} differ from {folders[0]}; these parts cannot pool")
-        ids = config["records"].get(record_set) or []
-        shared = sorted(set(ids) & set(owner))
+        ids = set(config["records"].get(record_set) or [])
+        shared = sorted(ids & set(owner))
         if shared:
             raise ValueError(f"{folder}: records {shared} are also in {owner[shared[0]]}")
         owner.update(dict.fromkeys(ids, folder))
         configs.append(config)
         log = TrajectoryLog(folder / record_set / "modes" / "trajectories.jsonl")
-        trajectories += [t for t in log.latest() if t.task_id in set(ids) and t.mode in modes]
+        trajectories += [t for t in log.latest() if t.task_id in ids and t.mode in modes]
         for label in (m for m in modes if m in VARIANTS):
             variant = TrajectoryLog(folder / record_set / VARIANTS[label] / "trajectories.jsonl")
-            trajectories += [t.model_copy(update={"mode": label}) for t in variant.latest() if t.task_id in set(ids)]
+            trajectories += [t.model_copy(update={"mode": label}) for t in variant.latest() if t.task_id in ids]
     records = {r.task_id: r for r in load_records(configs[0]["lic"]) if r.task_id in owner}
     for config in configs:
         config["tasks"] = sorted({records[i].task for i in config["records"].get(record_set) or [] if i in records})

@@ -252,16 +252,16 @@ def print_mediation(trajectories: list, stdout: TextIO) -> None:
     found = mediation_paths(mediated)
     if found is None:
         return
-    called = {path: n for path, n in sorted(found["paths"].items()) if path not in NO_CALL_PATHS}
     joined = found["paths"].get("joined", 0)
     line = f"Mediated requests after the first turn: {found['turns']}, {joined} joined without a Mediator call"
-    if not called:
+    if not found["through_lm"]:
         line += "; none went to the Mediator's LM, so its rules (compiled or not) changed no request here"
     else:
+        called = {path: n for path, n in sorted(found["paths"].items()) if path not in NO_CALL_PATHS}
         where = sum(any(turn.mediation in called for turn in t.turns) for t in mediated)
         paths = ", ".join(f"{path} {n}" for path, n in called.items())
         line += (
-            f", {sum(called.values())} through the Mediator's LM ({paths}) in {where} of {len(mediated)} "
+            f", {found['through_lm']} through the Mediator's LM ({paths}) in {where} of {len(mediated)} "
             "conversations: only there can its rules, compiled or not, change the request"
         )
     print(line, file=stdout)

@@ -86,7 +86,13 @@ def test_every_mode_side_by_side_on_the_scripted_world(tmp_path, monkeypatch, ca
     shards = sum(len(r.shards) for r in RECORDS) / len(RECORDS)
     paths = table["mediated"]["mediation"]
     rewritten = 2 * (2 * shards - 2)
-    assert paths == {"turns": rewritten, "paths": {"rewrite": rewritten}, "user_turns_share": 0, "joined_share": 0}
+    assert paths == {
+        "turns": rewritten,
+        "paths": {"rewrite": rewritten},
+        "through_lm": rewritten,
+        "user_turns_share": 0,
+        "joined_share": 0,
+    }
     assert table["sharded"]["mediation"] is None
     assert table["mediated"]["shortfall"] is None and table["sharded"]["shortfall"] is None  # none failed; no check
     assert data["sets"]["lic"]["conversations"] == {"finished": 36, "planned": 36}  # 2 records x 9 modes x 2 runs
